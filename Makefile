@@ -1,0 +1,56 @@
+# POS resilience lab. Every target that needs the environment depends on
+# .venv/.installed, so `make test` and `make chaos` work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUITE ?= gate
+PYTEST_ARGS ?=
+
+.PHONY: setup test lint bench chaos load verify-gate browser clean help
+
+help:
+	@echo "make chaos   run the default suite (gate) on the embedded stack, print the scorecard"
+	@echo "make test    run the test suite"
+	@echo "make lint    ruff, mypy, import contracts"
+	@echo "make bench   benchmarks: print figures and ratios from one run"
+	@echo "make load    lunch-peak load against a running stack (lab up first)"
+	@echo "make verify-gate  gate suite with resilient and naive terminals"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+# Debian's chromium for the report and dashboard browser tests; best effort:
+# the tests skip with a stated reason when no browser could be installed.
+browser:
+	@scripts/ensure-chromium || true
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check lab mocks loadtests tests bench
+	$(BIN)/ruff format --check lab mocks loadtests tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+chaos: $(STAMP)
+	$(BIN)/lab run --suite $(SUITE)
+
+load: $(STAMP)
+	$(BIN)/lab load --shape lunch-peak
+
+verify-gate: $(STAMP)
+	$(BIN)/lab verify-gate --suite gate
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
