@@ -148,10 +148,28 @@ class ServiceProcess:
         self.ports: dict[str, int] = {}
         self.identity: ProcessIdentity | None = None
         self._popen: subprocess.Popen[bytes] | None = None
+        self._wanted: dict[str, int] = {}
+
+    @classmethod
+    def adopt(
+        cls, spec: ServiceSpec, identity: ProcessIdentity, ports: Mapping[str, int]
+    ) -> ServiceProcess:
+        """A service started by another lab process (read from the state file)."""
+        proc = cls(spec, orphan_guard=False)
+        proc.identity = identity
+        proc.ports = dict(ports)
+        return proc
 
     @property
     def returncode(self) -> int | None:
+        """The exit code of a child of ours once it exited (None otherwise)."""
         return None if self._popen is None else self._popen.poll()
+
+    @property
+    def running(self) -> bool:
+        if self._popen is not None:
+            return self._popen.poll() is None
+        return self.identity is not None and self.identity.is_running()
 
     def spawn(self, ports: Mapping[str, int] | None = None) -> None:
         """Start the service (``ports`` empty: free ports of the kernel's choice).
@@ -167,7 +185,10 @@ class ServiceProcess:
             wanted = {name: wanted.get(name) or free_port(spec.host) for name in spec.port_flags}
             self.ports = wanted
         else:
+            # A stale ready file would announce the previous run's ports.
             spec.ready_file.unlink(missing_ok=True)
+            self.ports = {}
+        self._wanted = wanted
         argv = spec.command(wanted)
         argv[0] = shutil.which(argv[0]) or argv[0]
         if self.orphan_guard and sys.platform == "linux":
@@ -218,6 +239,13 @@ class ServiceProcess:
                     missing = set(spec.port_flags) - set(info.ports)
                     if missing:
                         raise self._failure(f"ready file lacks ports {sorted(missing)}")
+                    moved = {
+                        name: info.ports[name]
+                        for name, port in self._wanted.items()
+                        if port and info.ports[name] != port
+                    }
+                    if moved:
+                        raise self._failure(f"listens on {moved}, not on {self._wanted}")
                     self.ports = {name: info.ports[name] for name in spec.port_flags}
                     waiting_for = "its health check"
             if self.ports:
@@ -238,12 +266,9 @@ class ServiceProcess:
         self.identity.signal_group(sig)
 
     async def wait_exit(self, timeout: float) -> int | None:
-        """The exit code once the service exits, or None after ``timeout``."""
+        """Wait up to ``timeout`` for the service to exit; its exit code if we know it."""
         deadline = _now() + timeout
-        while _now() < deadline:
-            code = self.returncode
-            if code is not None:
-                return code
+        while self.running and _now() < deadline:
             await asyncio.sleep(0.01)
         return self.returncode
 

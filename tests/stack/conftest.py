@@ -36,3 +36,26 @@ def fake_spec(tmp_path: Path) -> MakeSpec:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+FAKE_PROXY = Path(__file__).with_name("fake_toxiproxy.py")
+
+
+@pytest.fixture
+def fake_programs() -> dict[str, list[str]]:
+    """Every service of the default topology played by a contract-obeying fake."""
+    programs = {
+        name: [sys.executable, str(FAKE), "--name", name]
+        for name in ("issuer", "acquirer", "agent-primary", "agent-backup")
+    }
+    programs["agent-primary"].append("--http-main")
+    programs["agent-backup"].append("--http-main")
+    programs["proxy"] = [sys.executable, str(FAKE_PROXY)]
+    return programs
+
+
+@pytest.fixture
+def world_file(tmp_path: Path) -> Path:
+    from lab.world import generate, save
+
+    return save(generate(7, 12), tmp_path / "world.json")

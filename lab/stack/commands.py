@@ -1,0 +1,171 @@
+"""The command line of every embedded service: the contract each mock implements.
+
+    proxy     python -m lab.proxy    --host H --port P [--seed N] --ready-file F
+    issuer    python -m mocks.issuer   --world W --host H --port P --admin-port A
+                                       --db FILE --ready-file F
+    acquirer  python -m mocks.acquirer --world W --host H --port P --admin-port A
+                                       --db FILE --issuer HOST:PORT --ready-file F
+    agent-*   python -m mocks.agent    --world W --host H --port P --db FILE
+                                       --name primary|backup --acquirer-admin URL
+                                       --ready-file F
+
+Files of a service live under ``<run dir>/services/``: ``<name>.log`` (stdout
+and stderr), ``<name>.sqlite`` (its database; a restart reuses it) and
+``<name>.ready.json``. Which program runs a service can be swapped (tests run
+throwaway services obeying the same contract; a team can run its own build):
+see :data:`Programs`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.stack.service import ServiceSpec
+from lab.stack.topology import Endpoint, ServiceName
+
+# service name -> the argv that starts it, before its options
+Programs = Mapping[str, Sequence[str]]
+
+DEFAULT_MODULES: dict[ServiceName, str] = {
+    ServiceName.PROXY: "lab.proxy",
+    ServiceName.ISSUER: "mocks.issuer",
+    ServiceName.ACQUIRER: "mocks.acquirer",
+    ServiceName.AGENT_PRIMARY: "mocks.agent",
+    ServiceName.AGENT_BACKUP: "mocks.agent",
+}
+
+# The ready file's name for each port, and the option that sets it.
+_ISO_HOST_PORTS = {"main": "--port", "admin": "--admin-port"}
+_HTTP_PORTS = {"main": "--port"}
+_PROXY_PORTS = {"api": "--port"}
+
+
+@dataclass(frozen=True)
+class ServiceFiles:
+    """Where one service's files go in the run directory."""
+
+    log: Path
+    db: Path
+    ready: Path
+
+    @classmethod
+    def under(cls, run_dir: Path, name: str) -> ServiceFiles:
+        services = run_dir / "services"
+        return cls(
+            log=services / f"{name}.log",
+            db=services / f"{name}.sqlite",
+            ready=services / f"{name}.ready.json",
+        )
+
+
+def default_program(name: ServiceName, python: str = sys.executable) -> list[str]:
+    return [python, "-m", DEFAULT_MODULES[name]]
+
+
+def _program(name: ServiceName, programs: Programs | None) -> list[str]:
+    if programs and name.value in programs:
+        return list(programs[name.value])
+    return default_program(name)
+
+
+def proxy_spec(
+    run_dir: Path,
+    host: str,
+    *,
+    seed: int | None = None,
+    programs: Programs | None = None,
+    ready_file: bool = True,
+) -> ServiceSpec:
+    """The embedded fault proxy. Its health check is Toxiproxy's ``GET /version``."""
+    files = ServiceFiles.under(run_dir, ServiceName.PROXY.value)
+    argv = [*_program(ServiceName.PROXY, programs), "--host", host]
+    if seed is not None:
+        argv += ["--seed", str(seed)]
+    return ServiceSpec(
+        name=ServiceName.PROXY.value,
+        argv=tuple(argv),
+        port_flags=_PROXY_PORTS,
+        log_file=files.log,
+        ready_file=files.ready if ready_file else None,
+        health_port="api",
+        health_path="/version",
+        host=host,
+    )
+
+
+def issuer_spec(
+    run_dir: Path, world: Path, host: str, *, programs: Programs | None = None
+) -> ServiceSpec:
+    files = ServiceFiles.under(run_dir, ServiceName.ISSUER.value)
+    argv = [*_program(ServiceName.ISSUER, programs), "--world", str(world), "--host", host]
+    argv += ["--db", str(files.db)]
+    return _admin_service(ServiceName.ISSUER, argv, files, host)
+
+
+def acquirer_spec(
+    run_dir: Path,
+    world: Path,
+    host: str,
+    issuer: Endpoint,
+    *,
+    programs: Programs | None = None,
+) -> ServiceSpec:
+    """The acquirer host; ``issuer`` is where it reaches the issuer (the proxy)."""
+    files = ServiceFiles.under(run_dir, ServiceName.ACQUIRER.value)
+    argv = [*_program(ServiceName.ACQUIRER, programs), "--world", str(world), "--host", host]
+    argv += ["--db", str(files.db), "--issuer", str(issuer)]
+    return _admin_service(ServiceName.ACQUIRER, argv, files, host)
+
+
+def agent_spec(
+    name: ServiceName,
+    run_dir: Path,
+    world: Path,
+    host: str,
+    acquirer_admin: str,
+    *,
+    programs: Programs | None = None,
+) -> ServiceSpec:
+    """An agent backend: one HTTP port serving its API, admin API and health."""
+    if name not in (ServiceName.AGENT_PRIMARY, ServiceName.AGENT_BACKUP):
+        raise ValueError(f"{name} is not an agent")
+    files = ServiceFiles.under(run_dir, name.value)
+    argv = [*_program(name, programs), "--world", str(world), "--host", host]
+    argv += ["--db", str(files.db), "--name", name.value.removeprefix("agent-")]
+    argv += ["--acquirer-admin", acquirer_admin]
+    return ServiceSpec(
+        name=name.value,
+        argv=tuple(argv),
+        port_flags=_HTTP_PORTS,
+        log_file=files.log,
+        ready_file=files.ready,
+        health_port="main",
+        host=host,
+    )
+
+
+def _admin_service(
+    name: ServiceName, argv: list[str], files: ServiceFiles, host: str
+) -> ServiceSpec:
+    return ServiceSpec(
+        name=name.value,
+        argv=tuple(argv),
+        port_flags=_ISO_HOST_PORTS,
+        log_file=files.log,
+        ready_file=files.ready,
+        health_port="admin",
+        host=host,
+    )
+
+
+def fixed_ports(address: Endpoint, admin: Endpoint | None, spec: ServiceSpec) -> dict[str, int]:
+    """The ports a topology asks for (0 = any), by the spec's port names."""
+    wanted: dict[str, int] = {}
+    first = next(iter(spec.port_flags))
+    wanted[first] = address.port
+    if admin is not None and "admin" in spec.port_flags:
+        wanted["admin"] = admin.port
+    return wanted

@@ -1,0 +1,575 @@
+"""The payment world as one object: bring it up, probe it, break it, tear it down.
+
+    async with await Stack.start(topology, world_file, run_dir) as stack:
+        stack.addresses.regions["north"].primary   # where north's terminals dial
+        await stack.kill("acquirer")                # SIGKILL, for a durability scenario
+        await stack.restart("acquirer")             # same ports, same database
+        report = await stack.health()
+
+Start order follows the wiring of DESIGN.md's picture; everything that does
+not wait on something else starts at the same time:
+
+    proxy ‖ issuer  →  proxy "issuer" (upstream = issuer)
+                    →  acquirer (--issuer = that proxy's listen address)
+                    →  proxies to the acquirer ‖ agents (--acquirer-admin) → agent proxies
+                    →  a connection through every proxy reaches its service
+
+Toxiproxy does not dial an upstream when a proxy is created, but the
+acquirer must be told the issuer proxy's address when it starts, so each
+proxy is created as soon as its upstream's address is known. Every proxy
+listens on ``127.0.0.1:0`` unless the topology fixes a port; the bound port is
+read back from the API.
+
+External services (``mode: external``) are not started: their given address
+is the proxies' upstream and a TCP connect (or their admin ``/health``) is
+their health check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Awaitable, Iterable
+from pathlib import Path
+
+from lab.errors import ConfigError, LabError, StackError
+from lab.stack.commands import (
+    Programs,
+    acquirer_spec,
+    agent_spec,
+    fixed_ports,
+    issuer_spec,
+    proxy_spec,
+)
+from lab.stack.health import Probe, Prober
+from lab.stack.process import DEFAULT_GRACE_S, ServiceProcess
+from lab.stack.proxy_api import ProxyAPI
+from lab.stack.service import ServiceSpec
+from lab.stack.state import (
+    ProcessState,
+    ProxyState,
+    RegionPaths,
+    ServiceState,
+    StackAddresses,
+    StackState,
+    read_state,
+    write_state,
+)
+from lab.stack.status import ProxyHealth, ServiceHealth, StackHealth, probe_service
+from lab.stack.topology import Endpoint, Mode, PathRole, Service, ServiceName, Topology
+
+DEFAULT_READY_TIMEOUT_S = 30.0
+_AGENTS = (ServiceName.AGENT_PRIMARY, ServiceName.AGENT_BACKUP)
+# Upstreams that speak HTTP with a /health route: a probe through their proxy
+# can send a real request instead of merely holding a connection open.
+_HTTP_UPSTREAMS = {ServiceName.AGENT_PRIMARY.value, ServiceName.AGENT_BACKUP.value}
+
+
+class Stack:
+    """A running payment world. Build it with :meth:`start` or :meth:`attach`."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        world_file: Path,
+        run_dir: Path,
+        *,
+        state_file: Path | None = None,
+        seed: int | None = None,
+        programs: Programs | None = None,
+        orphan_guard: bool = True,
+        ready_timeout: float = DEFAULT_READY_TIMEOUT_S,
+        grace: float = DEFAULT_GRACE_S,
+    ) -> None:
+        self.topology = topology
+        self.world_file = world_file.resolve()
+        self.run_dir = run_dir.resolve()
+        self.state_file = state_file if state_file is not None else self.run_dir / "stack.json"
+        self.seed = seed
+        self.programs = programs
+        self.orphan_guard = orphan_guard
+        self.ready_timeout = ready_timeout
+        self.grace = grace
+        self.ready_seconds: float | None = None
+        self.started_at = time.time()
+        self._processes: dict[str, ServiceProcess] = {}
+        self._services: dict[str, ServiceState] = {}
+        self._proxies: dict[str, ProxyState] = {}
+        self._prober = Prober()
+        self._api: ProxyAPI | None = None
+        self._stopped = False
+
+    # -- bringing it up ----------------------------------------------------
+
+    @classmethod
+    async def start(
+        cls,
+        topology: Topology,
+        world_file: Path,
+        run_dir: Path,
+        *,
+        state_file: Path | None = None,
+        seed: int | None = None,
+        programs: Programs | None = None,
+        orphan_guard: bool = True,
+        ready_timeout: float = DEFAULT_READY_TIMEOUT_S,
+        grace: float = DEFAULT_GRACE_S,
+    ) -> Stack:
+        """Start every embedded service and proxy; return once all are ready.
+
+        ``orphan_guard`` ties the services' lives to this process (they die
+        with it even on SIGKILL); pass False for a stack that must outlive its
+        starter (``lab up``). Raises :class:`StackError` naming the service
+        that would not start, with its log tail, after stopping the rest.
+        """
+        if not world_file.is_file():
+            raise ConfigError(f"world file {world_file} does not exist")
+        stack = cls(
+            topology,
+            world_file,
+            run_dir,
+            state_file=state_file,
+            seed=seed,
+            programs=programs,
+            orphan_guard=orphan_guard,
+            ready_timeout=ready_timeout,
+            grace=grace,
+        )
+        stack._refuse_a_second_stack()
+        try:
+            await stack._bring_up()
+        except BaseException:
+            await stack.stop()
+            raise
+        return stack
+
+    async def _bring_up(self) -> None:
+        began = time.monotonic()
+        deadline = began + self.ready_timeout
+        (self.run_dir / "services").mkdir(parents=True, exist_ok=True)
+        self._save()
+        await _all(self._start_proxy(deadline), self._ensure(ServiceName.ISSUER, deadline))
+        await self._wire(ServiceName.ISSUER)
+        await self._ensure(ServiceName.ACQUIRER, deadline)
+        await _all(
+            self._wire(ServiceName.ACQUIRER),
+            *(self._ensure_and_wire(agent, deadline) for agent in _AGENTS),
+        )
+        await _all(*(self._await_path(name, deadline) for name in self._proxies))
+        self.ready_seconds = time.monotonic() - began
+        self._save()
+
+    async def _start_proxy(self, deadline: float) -> None:
+        await self._ensure(ServiceName.PROXY, deadline)
+        self._api = ProxyAPI(self._proxy_url())
+        # A new run starts from a clean proxy: every toxic gone, every proxy enabled.
+        await self._api.reset()
+
+    async def _ensure_and_wire(self, name: ServiceName, deadline: float) -> None:
+        await self._ensure(name, deadline)
+        await self._wire(name)
+
+    async def _ensure(self, name: ServiceName, deadline: float) -> None:
+        """Start an embedded service and await it, or await an external one."""
+        service = self.topology.service(name)
+        if service.mode is Mode.EXTERNAL:
+            await self._await_external(service, deadline)
+            return
+        spec = self._spec(service)
+        proc = ServiceProcess(spec, orphan_guard=self.orphan_guard)
+        self._processes[name.value] = proc
+        proc.spawn(fixed_ports(service.address, service.admin, spec))
+        self._record(service, proc)
+        await proc.wait_ready(self._prober, deadline)
+        self._record(service, proc)
+
+    def _spec(self, service: Service) -> ServiceSpec:
+        host = service.address.host
+        name = service.name
+        if name is ServiceName.PROXY:
+            return proxy_spec(self.run_dir, host, seed=self.seed, programs=self.programs)
+        if name is ServiceName.ISSUER:
+            return issuer_spec(self.run_dir, self.world_file, host, programs=self.programs)
+        if name is ServiceName.ACQUIRER:
+            issuer = self._issuer_address_for_acquirer()
+            return acquirer_spec(
+                self.run_dir, self.world_file, host, issuer, programs=self.programs
+            )
+        acquirer_admin = self._services[ServiceName.ACQUIRER.value].admin_url
+        if acquirer_admin is None:
+            raise ConfigError(
+                f"{name.value} needs the acquirer's admin API: give services.acquirer.admin "
+                "in the topology file for an external acquirer"
+            )
+        return agent_spec(
+            name, self.run_dir, self.world_file, host, acquirer_admin, programs=self.programs
+        )
+
+    def _issuer_address_for_acquirer(self) -> Endpoint:
+        links = self.topology.proxies_with(PathRole.ISSUER)
+        if links and links[0].name in self._proxies:
+            return _endpoint(self._proxies[links[0].name].listen)
+        # No issuer proxy in this topology: the acquirer talks to the issuer directly.
+        return _endpoint(self._address(ServiceName.ISSUER.value))
+
+    async def _await_external(self, service: Service, deadline: float) -> None:
+        state = _external_state(service)
+        self._services[service.name.value] = state
+        self._save()
+        while True:
+            probe = await probe_service(self._prober, state, running=None)
+            if probe.ok:
+                return
+            if time.monotonic() >= deadline:
+                raise StackError(
+                    f"external service {service.name.value} at {service.address} "
+                    f"does not answer: {probe.detail}"
+                )
+            await asyncio.sleep(0.1)
+
+    async def _wire(self, name: ServiceName) -> None:
+        """Create every proxy in front of ``name`` now that its address is known."""
+        api = self._require_api()
+        upstream = self._address(name.value)
+        for proxy in self.topology.proxies_to(name):
+            info = await api.create(proxy.name, str(proxy.listen), upstream)
+            self._proxies[proxy.name] = ProxyState(
+                name=proxy.name,
+                listen=_loopback_if_wildcard(info.listen, self._proxy_host()),
+                upstream=info.upstream,
+                upstream_service=name.value,
+                role=proxy.role.value,
+                region=proxy.region,
+            )
+        self._save()
+
+    async def _await_path(self, proxy_name: str, deadline: float) -> None:
+        """A connection through the proxy reaches its upstream."""
+        while True:
+            probe = await self._probe_proxy(self._proxies[proxy_name])
+            if probe.ok:
+                return
+            if time.monotonic() >= deadline:
+                raise StackError(f"proxy {proxy_name} does not reach its upstream: {probe.detail}")
+            await asyncio.sleep(0.05)
+
+    # -- what clients use --------------------------------------------------
+
+    @property
+    def addresses(self) -> StackAddresses:
+        proxies = {name: p.listen for name, p in self._proxies.items()}
+        backups = [p.name for p in self.topology.proxies_with(PathRole.BACKUP_HOST)]
+        backup = proxies.get(backups[0]) if backups else None
+        regions = {
+            region: RegionPaths(primary=proxies[proxy.name], backup=backup)
+            for region in self.topology.regions
+            if (proxy := self.topology.region_proxy(region)).name in proxies
+        }
+        agents = {}
+        for key, role in (("primary", PathRole.AGENT), ("backup", PathRole.AGENT_BACKUP)):
+            found = [p.name for p in self.topology.proxies_with(role) if p.name in proxies]
+            if found:
+                agents[key] = f"http://{proxies[found[0]]}"
+        proxy_service = self._services.get(ServiceName.PROXY.value)
+        return StackAddresses(
+            proxy_api=f"http://{proxy_service.address}"
+            if proxy_service and proxy_service.address
+            else "",
+            services={n: s.address for n, s in self._services.items() if s.address},
+            admin={n: s.admin_url for n, s in self._services.items() if s.admin_url},
+            proxies=proxies,
+            regions=regions,
+            agents=agents,
+        )
+
+    @property
+    def proxy_api(self) -> ProxyAPI:
+        """The Toxiproxy API client of this stack's proxy."""
+        return self._require_api()
+
+    def log_file(self, service: str) -> Path | None:
+        proc = self._processes.get(service)
+        return None if proc is None else proc.spec.log_file
+
+    def state(self) -> StackState:
+        return StackState(
+            run_dir=str(self.run_dir),
+            world_file=str(self.world_file),
+            started_at=self.started_at,
+            ready_seconds=self.ready_seconds,
+            owner_pid=os.getpid(),
+            detached=not self.orphan_guard,
+            seed=self.seed,
+            topology=self.topology.model_dump(mode="json"),
+            services=dict(self._services),
+            proxies=dict(self._proxies),
+            addresses=self.addresses if self._services else None,
+        )
+
+    # -- breaking it -------------------------------------------------------
+
+    async def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to a service's process group; for KILL, wait until it is gone."""
+        proc = self._embedded(service)
+        proc.signal(sig)
+        if sig == signal.SIGKILL:
+            await proc.wait_exit(self.grace)
+
+    async def restart(self, service: str) -> None:
+        """Stop the service if it runs (TERM, then KILL) and start it again on the
+        same ports and the same database; return once it is ready again."""
+        proc = self._embedded(service)
+        if proc.running:
+            await proc.stop(self.grace)
+        proc.spawn(proc.ports)
+        topo_service = self.topology.service(service)
+        self._record(topo_service, proc)
+        await proc.wait_ready(self._prober, time.monotonic() + self.ready_timeout)
+        self._record(topo_service, proc)
+        if service == ServiceName.PROXY.value:
+            await self._restore_proxies()
+
+    async def _restore_proxies(self) -> None:
+        """A restarted embedded proxy remembers nothing: recreate its proxies in place."""
+        api = self._require_api()
+        for proxy in self._proxies.values():
+            await api.create(proxy.name, proxy.listen, proxy.upstream)
+
+    def _embedded(self, service: str) -> ServiceProcess:
+        proc = self._processes.get(service)
+        if proc is None:
+            known = sorted(s.name.value for s in self.topology.services)
+            if service not in known:
+                raise StackError(f"unknown service {service!r} (services: {', '.join(known)})")
+            raise StackError(f"service {service} is external: the lab cannot kill or restart it")
+        return proc
+
+    # -- watching it -------------------------------------------------------
+
+    async def health(self) -> StackHealth:
+        """Every service's and every proxy's health, probed concurrently."""
+
+        async def service(name: str, state: ServiceState) -> ServiceHealth:
+            proc = self._processes.get(name)
+            running = None if proc is None else proc.running
+            probe = await probe_service(self._prober, state, running=running)
+            pid = None if proc is None or proc.identity is None else proc.identity.pid
+            return ServiceHealth(name=name, mode=state.mode, pid=pid, probe=probe)
+
+        async def proxy(state: ProxyState) -> ProxyHealth:
+            return ProxyHealth(
+                name=state.name,
+                listen=state.listen,
+                upstream=state.upstream,
+                probe=await self._probe_proxy(state),
+            )
+
+        services = await asyncio.gather(*(service(n, s) for n, s in self._services.items()))
+        proxies = await asyncio.gather(*(proxy(p) for p in self._proxies.values()))
+        return StackHealth(
+            services={h.name: h for h in services}, proxies={h.name: h for h in proxies}
+        )
+
+    async def _probe_proxy(self, state: ProxyState) -> Probe:
+        host, port = _split(state.listen)
+        speaks_http = state.upstream_service in _HTTP_UPSTREAMS
+        http_path = "/health" if speaks_http and self._is_embedded(state.upstream_service) else None
+        return await self._prober.through_proxy(host, port, http_path=http_path)
+
+    # -- tearing it down ---------------------------------------------------
+
+    async def stop(self) -> None:
+        """Stop every service this stack started and reap it; idempotent.
+
+        Proxies created on an external Toxiproxy are deleted (an embedded one
+        takes them with it). The state file is removed once nothing runs.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self._api is not None and not self._is_embedded(ServiceName.PROXY.value):
+                await self._delete_proxies()
+            results = await asyncio.gather(
+                *(proc.stop(self.grace) for proc in self._processes.values()),
+                return_exceptions=True,
+            )
+        finally:
+            await self._prober.close()
+            if self._api is not None:
+                await self._api.close()
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise StackError(f"stopping the stack: {'; '.join(map(str, errors))}")
+        self.state_file.unlink(missing_ok=True)
+
+    async def detach(self) -> StackState:
+        """Leave the services running (``lab up``); the state file says how to reach them."""
+        self._stopped = True
+        await self._prober.close()
+        if self._api is not None:
+            await self._api.close()
+        self._save()
+        return self.state()
+
+    async def __aenter__(self) -> Stack:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _delete_proxies(self) -> None:
+        api = self._require_api()
+        for name in self._proxies:
+            # Already gone is fine: there is nothing left to clean.
+            with contextlib.suppress(LabError):
+                await api.delete(name)
+
+    # -- a stack started by an earlier `lab up` ----------------------------
+
+    @classmethod
+    def attach(cls, state: StackState, state_file: Path | None = None) -> Stack:
+        """The stack described by a state file, to probe, break, restart or stop it."""
+        topology = Topology.model_validate(state.topology)
+        stack = cls(
+            topology,
+            Path(state.world_file),
+            Path(state.run_dir),
+            state_file=state_file,
+            seed=state.seed,
+            orphan_guard=not state.detached,
+        )
+        stack.started_at = state.started_at
+        stack.ready_seconds = state.ready_seconds
+        stack._services = dict(state.services)
+        stack._proxies = dict(state.proxies)
+        for name, svc in state.services.items():
+            if svc.process is not None:
+                spec = svc.process.spec(name)
+                stack._processes[name] = ServiceProcess.adopt(spec, svc.process.identity, svc.ports)
+        if ServiceName.PROXY.value in stack._services:
+            stack._api = ProxyAPI(stack._proxy_url())
+        return stack
+
+    @classmethod
+    def attach_file(cls, state_file: Path) -> Stack:
+        state = read_state(state_file)
+        if state is None:
+            raise StackError(f"no stack is up (no state file {state_file}); start one: lab up")
+        return cls.attach(state, state_file)
+
+    # -- bookkeeping -------------------------------------------------------
+
+    def _refuse_a_second_stack(self) -> None:
+        previous = read_state(self.state_file)
+        if previous is not None and previous.anything_running():
+            raise StackError(
+                f"a stack is already up (state {self.state_file}, run dir {previous.run_dir}); "
+                "stop it first: lab down"
+            )
+
+    def _record(self, service: Service, proc: ServiceProcess) -> None:
+        ports = dict(proc.ports)
+        host = service.address.host
+        main = next(iter(proc.spec.port_flags))
+        address = f"{_host(host)}:{ports[main]}" if main in ports else None
+        admin_port = ports.get("admin", ports.get(main) if service.admin else None)
+        if service.name is ServiceName.PROXY:
+            admin_port = None
+        self._services[service.name.value] = ServiceState(
+            name=service.name.value,
+            mode=Mode.EMBEDDED.value,
+            address=address,
+            admin_url=None if admin_port is None else f"http://{_host(host)}:{admin_port}",
+            health_url=proc.spec.health_url(ports) if proc.spec.health_port in ports else None,
+            ports=ports,
+            process=None if proc.identity is None else ProcessState.of(proc.spec, proc.identity),
+        )
+        self._save()
+
+    def _save(self) -> None:
+        write_state(self.state_file, self.state())
+
+    def _require_api(self) -> ProxyAPI:
+        if self._api is None:
+            raise StackError("the fault proxy is not up")
+        return self._api
+
+    def _proxy_url(self) -> str:
+        return f"http://{self._address(ServiceName.PROXY.value)}"
+
+    def _proxy_host(self) -> str:
+        return _split(self._address(ServiceName.PROXY.value))[0]
+
+    def _address(self, service: str) -> str:
+        state = self._services.get(service)
+        if state is None or state.address is None:
+            raise StackError(f"{service} has no address yet")
+        return state.address
+
+    def _is_embedded(self, service: str) -> bool:
+        state = self._services.get(service)
+        return state is not None and state.mode == Mode.EMBEDDED.value
+
+
+def _external_state(service: Service) -> ServiceState:
+    admin_url = None if service.admin is None else f"http://{service.admin}"
+    health: str | None = None if admin_url is None else f"{admin_url}/health"
+    if service.name is ServiceName.PROXY:
+        health = f"http://{service.address}/version"
+    return ServiceState(
+        name=service.name.value,
+        mode=Mode.EXTERNAL.value,
+        address=str(service.address),
+        admin_url=admin_url,
+        health_url=health,
+    )
+
+
+async def _all(*steps: Awaitable[None]) -> None:
+    """Run steps concurrently; on the first failure cancel the rest and raise it."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for step in steps:
+                group.create_task(_as_coroutine(step))
+    except BaseExceptionGroup as group_error:
+        raise _first(group_error.exceptions) from None
+
+
+async def _as_coroutine(step: Awaitable[None]) -> None:
+    await step
+
+
+def _first(errors: Iterable[BaseException]) -> BaseException:
+    flat: list[BaseException] = []
+    for err in errors:
+        flat.extend(err.exceptions if isinstance(err, BaseExceptionGroup) else [err])
+    for err in flat:
+        if isinstance(err, LabError):
+            return err
+    return flat[0]
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _endpoint(address: str) -> Endpoint:
+    host, port = _split(address)
+    return Endpoint(host=host, port=port)
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _loopback_if_wildcard(listen: str, proxy_host: str) -> str:
+    """A proxy bound to all interfaces is reached at its API's host."""
+    host, port = _split(listen)
+    if host in ("0.0.0.0", "::", ""):
+        return f"{_host(proxy_host)}:{port}"
+    return listen

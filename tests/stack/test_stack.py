@@ -1,0 +1,212 @@
+"""Stack: the whole payment world wired through proxies, with fake services."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lab.errors import StackError
+from lab.stack.stack import Stack
+from lab.stack.state import read_state
+from lab.stack.topology import default_topology
+
+pytestmark = pytest.mark.anyio
+
+Programs = dict[str, list[str]]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _echo(address: str, payload: bytes = b"0800ping") -> bytes:
+    host, _, port = address.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=3) as sock:
+        sock.sendall(payload)
+        return sock.recv(1024)
+
+
+async def test_start_wires_every_proxy_and_stops_clean(
+    tmp_path: Path, world_file: Path, fake_programs: Programs
+) -> None:
+    run_dir = tmp_path / "run"
+    stack = await Stack.start(default_topology(), world_file, run_dir, programs=fake_programs)
+    try:
+        addresses = stack.addresses
+        assert set(addresses.regions) == {"north", "south", "east"}
+        assert set(addresses.proxies) == {
+            "region-north",
+            "region-south",
+            "region-east",
+            "acquirer-backup",
+            "issuer",
+            "agent",
+            "agent-backup",
+        }
+        # Terminals reach the acquirer through their region's proxy and the backup path.
+        acquirer = addresses.services["acquirer"]
+        for paths in addresses.regions.values():
+            assert paths.primary != acquirer and paths.backup is not None
+            assert _echo(paths.primary) == b"0800ping"
+            assert _echo(paths.backup) == b"0800ping"
+        # The acquirer was told the issuer *proxy*, whose upstream is the issuer.
+        proxies = await stack.proxy_api.proxies()
+        assert proxies["issuer"].upstream == addresses.services["issuer"]
+        acq_log = (run_dir / "services" / "acquirer.log").read_text()
+        assert f"--issuer {addresses.proxies['issuer']}" in acq_log
+        assert addresses.agents["primary"] == f"http://{addresses.proxies['agent']}"
+        assert set(addresses.admin) == {"issuer", "acquirer", "agent-primary", "agent-backup"}
+        # Logs, databases and ready files live in the run directory.
+        for name in ("proxy", "issuer", "acquirer", "agent-primary", "agent-backup"):
+            assert (run_dir / "services" / f"{name}.log").stat().st_size > 0
+        assert "--db" in acq_log and str(run_dir / "services" / "acquirer.sqlite") in acq_log
+        health = await stack.health()
+        assert health.ok, health.unhealthy()
+        assert stack.ready_seconds is not None and stack.ready_seconds < 10
+        pids = [s.process.pid for s in stack.state().services.values() if s.process]
+        assert len(pids) == 5
+        assert (run_dir / "stack.json").exists()
+    finally:
+        await stack.stop()
+    assert not [p for p in pids if _alive(p)], "a service survived stop()"
+    assert not (run_dir / "stack.json").exists()
+
+
+async def test_failing_service_raises_with_log_tail_and_leaves_nothing(
+    tmp_path: Path, world_file: Path, fake_programs: Programs
+) -> None:
+    fake_programs["acquirer"].append("--fail-start")
+    run_dir = tmp_path / "run"
+    before = {p.pid for p in psutil.process_iter()}
+    with pytest.raises(StackError) as err:
+        await Stack.start(default_topology(), world_file, run_dir, programs=fake_programs)
+    message = str(err.value)
+    assert "service acquirer exited with code 3" in message
+    assert "disk on fire" in message and "acquirer.log" in message
+    survivors = [p for p in psutil.process_iter() if p.pid not in before and _is_fake(p)]
+    assert not survivors, survivors
+
+
+def _is_fake(proc: psutil.Process) -> bool:
+    try:
+        return any("fake_" in part for part in proc.cmdline()) and _alive(proc.pid)
+    except psutil.Error:
+        return False
+
+
+async def test_kill_and_restart_keep_ports_and_database(
+    tmp_path: Path, world_file: Path, fake_programs: Programs
+) -> None:
+    stack = await Stack.start(
+        default_topology(), world_file, tmp_path / "run", programs=fake_programs
+    )
+    try:
+        before = stack.state().services["acquirer"]
+        assert before.process is not None
+        await stack.kill("acquirer")
+        assert not _alive(before.process.pid)
+        health = await stack.health()
+        assert not health.services["acquirer"].ok
+        assert "region-north" in " ".join(health.unhealthy()), "a dead host breaks its paths"
+        await stack.restart("acquirer")
+        after = stack.state().services["acquirer"]
+        assert after.process is not None and after.process.pid != before.process.pid
+        assert after.ports == before.ports
+        assert after.process.argv == before.process.argv, "same --db file, same options"
+        assert _echo(stack.addresses.regions["north"].primary) == b"0800ping"
+        assert (await stack.health()).ok
+        # The state file follows the restart.
+        state = read_state(stack.state_file)
+        assert state is not None and state.services["acquirer"].process == after.process
+    finally:
+        await stack.stop()
+
+
+async def test_restart_of_embedded_proxy_restores_proxies_in_place(
+    tmp_path: Path, world_file: Path, fake_programs: Programs
+) -> None:
+    stack = await Stack.start(
+        default_topology(), world_file, tmp_path / "run", programs=fake_programs
+    )
+    try:
+        listen = dict(stack.addresses.proxies)
+        await stack.restart("proxy")
+        assert {n: p.listen for n, p in (await stack.proxy_api.proxies()).items()} == listen
+        assert (await stack.health()).ok
+    finally:
+        await stack.stop()
+
+
+async def test_a_second_stack_on_the_same_state_file_is_refused(
+    tmp_path: Path, world_file: Path, fake_programs: Programs
+) -> None:
+    state_file = tmp_path / ".stack.json"
+    first = await Stack.start(
+        default_topology(),
+        world_file,
+        tmp_path / "one",
+        programs=fake_programs,
+        state_file=state_file,
+    )
+    try:
+        with pytest.raises(StackError, match="already up"):
+            await Stack.start(
+                default_topology(),
+                world_file,
+                tmp_path / "two",
+                programs=fake_programs,
+                state_file=state_file,
+            )
+        assert not (tmp_path / "two" / "services").exists()
+    finally:
+        await first.stop()
+
+
+async def test_attach_from_state_file_stops_a_stack_it_did_not_start(
+    tmp_path: Path, world_file: Path, fake_programs: Programs
+) -> None:
+    state_file = tmp_path / ".stack.json"
+    stack = await Stack.start(
+        default_topology(),
+        world_file,
+        tmp_path / "run",
+        programs=fake_programs,
+        state_file=state_file,
+        orphan_guard=False,
+    )
+    state = await stack.detach()
+    pids = [s.process.pid for s in state.services.values() if s.process]
+    assert all(_alive(p) for p in pids), "detach leaves the services running"
+    on_disk = json.loads(state_file.read_text())
+    assert on_disk["detached"] is True and on_disk["ready_seconds"] > 0
+    attached = Stack.attach_file(state_file)
+    assert (await attached.health()).ok
+    await attached.stop()
+    assert not [p for p in pids if _alive(p)]
+    assert not state_file.exists()
+
+
+def test_attach_without_state_file_says_no_stack(tmp_path: Path) -> None:
+    with pytest.raises(StackError, match="no stack is up"):
+        Stack.attach_file(tmp_path / "missing.json")
+
+
+async def test_killing_an_unknown_service_is_refused(
+    tmp_path: Path, world_file: Path, fake_programs: Programs
+) -> None:
+    stack = await Stack.start(
+        default_topology(), world_file, tmp_path / "run", programs=fake_programs
+    )
+    try:
+        with pytest.raises(StackError, match="unknown service 'ledger'"):
+            await stack.kill("ledger", signal.SIGTERM)
+    finally:
+        await stack.stop()
