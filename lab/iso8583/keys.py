@@ -101,11 +101,12 @@ def key_length_for(mode: KeyMode) -> int:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class WorkingKeys:
-    """The session keys of one terminal. ``tdk`` only in mode 004."""
+    """The session keys of one terminal. ``tdk`` only in mode 004. Plain
+    ``bytes`` given here are wrapped in :class:`Key` so they never print."""
 
-    pik: Key
-    mak: Key
-    tdk: Key | None = None
+    pik: bytes
+    mak: bytes
+    tdk: bytes | None = None
 
     def __post_init__(self) -> None:
         for name in ("pik", "mak", "tdk"):
@@ -195,7 +196,7 @@ def build_field62(keys: WorkingKeys, tmk: bytes, layout: KeyLayout = LAYOUT_003)
     if keys.tdk is not None and layout.tdk is None:
         raise KeyBlockError("working keys include a TDK but the layout has no slot for it")
     for name, slot in _named_slots(layout):
-        key: Key | None = getattr(keys, name)
+        key: bytes | None = getattr(keys, name)
         if key is None:
             raise KeyBlockError(f"the layout needs a {name.upper()} but none was given")
         if len(key) != slot.key_len:
@@ -213,7 +214,7 @@ def parse_field62(data: bytes, tmk: bytes, layout: KeyLayout = LAYOUT_003) -> Wo
     and must sign on again)."""
     if len(data) < layout.length:
         raise KeyBlockError(f"field 62 is {len(data)} bytes, the layout needs {layout.length}")
-    found: dict[str, Key] = {}
+    found: dict[str, bytes] = {}
     for name, slot in _named_slots(layout):
         key = decrypt_under_tmk(data[slot.key_offset : slot.key_offset + slot.key_len], tmk)
         expected = data[slot.cv_offset : slot.cv_offset + slot.cv_len]
