@@ -11,7 +11,7 @@ __all__ = ["make_credit_code", "valid_credit_code"]
 _USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, S, V, Z
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)  # GB 11714 organisation code
-_ORG_BODY_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_VALUE = {c: i for i, c in enumerate(_USCC_CHARS)}
 
 
 def _org_check(body: str) -> str:
@@ -21,13 +21,15 @@ def _org_check(body: str) -> str:
 
 
 def _uscc_check(body: str) -> str:
-    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(body, _USCC_WEIGHTS, strict=True))
+    total = sum(_USCC_VALUE[c] * w for c, w in zip(body, _USCC_WEIGHTS, strict=True))
     return _USCC_CHARS[(31 - total % 31) % 31]
 
 
 def make_credit_code(rng: random.Random, area_code6: str) -> str:
     """A valid code for a company (``91``) registered in ``area_code6``."""
-    org = "".join(rng.choice(_ORG_BODY_CHARS) for _ in range(8))
+    # The organisation code's body is drawn from the USCC alphabet so the whole
+    # code stays within it.
+    org = "".join(rng.choices(_USCC_CHARS, k=8))
     body = "91" + area_code6 + org + _org_check(org)
     return body + _uscc_check(body)
 

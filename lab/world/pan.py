@@ -22,18 +22,18 @@ __all__ = [
     "unknown_pan",
 ]
 
-# Doubled digit minus 9 when above 9, per Luhn; a table keeps the check cheap
-# because the world checks hundreds of thousands of numbers on generation.
-_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+# Luhn over ASCII digits with C-speed byte operations: the world checks and
+# issues hundreds of thousands of numbers, so this is its hottest function.
+# _DOUBLE maps an ASCII digit to its doubled Luhn value (minus 9 above 9).
+_DOUBLE = bytes.maketrans(b"0123456789", bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))
+_PLAIN = bytes.maketrans(b"0123456789", bytes(range(10)))
 
 
 def luhn_check_digit(body: str) -> str:
     """The Luhn check digit to append to ``body`` (a string of digits)."""
-    total = 0
+    digits = body.encode("ascii")[::-1]
     # The digit next to the (future) check digit is doubled, then every second one.
-    for position, char in enumerate(reversed(body)):
-        digit = ord(char) - 48
-        total += _DOUBLED[digit] if position % 2 == 0 else digit
+    total = sum(digits[0::2].translate(_DOUBLE)) + sum(digits[1::2].translate(_PLAIN))
     return str((10 - total % 10) % 10)
 
 
