@@ -408,12 +408,16 @@ class Stack:
 
     async def detach(self) -> StackState:
         """Leave the services running (``lab up``); the state file says how to reach them."""
+        await self.close()
+        self._save()
+        return self.state()
+
+    async def close(self) -> None:
+        """Let go of this handle (its HTTP sessions); the services keep running."""
         self._stopped = True
         await self._prober.close()
         if self._api is not None:
             await self._api.close()
-        self._save()
-        return self.state()
 
     async def __aenter__(self) -> Stack:
         return self

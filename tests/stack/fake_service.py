@@ -10,7 +10,8 @@
 - ``--ignore-term`` ignores SIGTERM (the launcher must fall back to SIGKILL);
 - ``--spawn-child`` starts a grandchild in the same process group that must
   die with it (its pid is written to ``<ready-file>.child``);
-- ``--health-fails`` answers /health with 503 forever.
+- ``--health-fails`` answers /health with 503 forever;
+- ``--hang`` listens but never writes its ready file.
 Stdlib only, so it starts in a few tens of milliseconds.
 """
 
@@ -76,6 +77,9 @@ async def main(args: argparse.Namespace) -> int:
         admin_srv = await asyncio.start_server(http_handler(health), args.host, args.admin_port)
         ports["admin"] = admin_srv.sockets[0].getsockname()[1]
         servers.append(admin_srv)
+    if args.hang:
+        print("listening, but never ready", flush=True)
+        await asyncio.Event().wait()
     if args.spawn_child:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         Path(args.ready_file + ".child").write_text(str(child.pid))
@@ -104,6 +108,7 @@ if __name__ == "__main__":
     parser.add_argument("--ignore-term", action="store_true")
     parser.add_argument("--spawn-child", action="store_true")
     parser.add_argument("--health-fails", action="store_true")
+    parser.add_argument("--hang", action="store_true")
     # Accepted and ignored, so the fake can stand in for any mock's command line.
     parser.add_argument("--world")
     parser.add_argument("--db")
