@@ -200,6 +200,7 @@ PROCESS_ACTIONS: Mapping[str, ActionSpec] = _table(
 FLEET_ACTIONS: Mapping[str, ActionSpec] = _table(
     ActionSpec("crash", FleetShare, "terminals die, then reboot at the window end"),
     ActionSpec("power_outage", PowerOutage, "every terminal of the regions stops, then restarts"),
+    ActionSpec("replace", FleetShare, "terminals die for good; the agent provisions new ones"),
     ActionSpec("set_software", SetSoftware, "terminals now run that software version", False),
     ActionSpec("force_sign_on", OptionalRegions, "every terminal signs on again", False),
     ActionSpec("use_backup_path", OptionalRegions, "terminals use the backup host path"),
