@@ -15,7 +15,7 @@ import threading
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, modes
 
-__all__ = ["BLOCK", "KEY_LENGTHS", "decrypt_ecb", "encrypt_ecb", "xor8"]
+__all__ = ["BLOCK", "KEY_LENGTHS", "cbc_last_block", "decrypt_ecb", "encrypt_ecb", "xor8"]
 
 BLOCK = 8
 KEY_LENGTHS = (8, 16, 24)
@@ -30,19 +30,21 @@ class _ThreadCiphers(threading.local):
 _local = _ThreadCiphers()
 
 
+def _full_key(key: bytes) -> bytes:
+    if len(key) == 8:
+        return key * 3
+    if len(key) == 16:
+        return key + key[:8]
+    if len(key) == 24:
+        return key
+    raise ValueError(f"DES keys are 8, 16 or 24 bytes, got {len(key)}")
+
+
 def _context(key: bytes, encrypt: bool) -> CipherContext:
     contexts = _local.contexts
     context = contexts.get((key, encrypt))
     if context is None:
-        if len(key) == 8:
-            full = key * 3
-        elif len(key) == 16:
-            full = key + key[:8]
-        elif len(key) == 24:
-            full = key
-        else:
-            raise ValueError(f"DES keys are 8, 16 or 24 bytes, got {len(key)}")
-        cipher = Cipher(TripleDES(full), modes.ECB())
+        cipher = Cipher(TripleDES(_full_key(key)), modes.ECB())
         context = cipher.encryptor() if encrypt else cipher.decryptor()
         if len(contexts) >= _CACHE_LIMIT:
             contexts.clear()
@@ -62,6 +64,15 @@ def decrypt_ecb(key: bytes, data: bytes) -> bytes:
     if len(data) % BLOCK:
         raise ValueError(f"ECB data must be a multiple of {BLOCK} bytes, got {len(data)}")
     return _context(key, False).update(data)
+
+
+def cbc_last_block(key: bytes, data: bytes) -> bytes:
+    """Last block of CBC encryption with a zero IV (a CBC-MAC). A CBC context
+    carries chaining state, so unlike ECB it is built afresh for every call."""
+    if not data or len(data) % BLOCK:
+        raise ValueError(f"CBC data must be a non-empty multiple of {BLOCK} bytes")
+    cipher = Cipher(TripleDES(_full_key(key)), modes.CBC(bytes(BLOCK)))
+    return cipher.encryptor().update(data)[-BLOCK:]
 
 
 def xor8(left: bytes, right: bytes) -> bytes:

@@ -15,7 +15,6 @@ an acquirer uses is configuration:
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 from enum import Enum
 
@@ -72,9 +71,7 @@ def _cup_ecb(block: bytes, key: bytes) -> bytes:
 def _x9_19(block: bytes, key: bytes) -> bytes:
     left, right = key[:8], key[8:]
     padded = block + bytes(-len(block) % des.BLOCK) if block else bytes(des.BLOCK)
-    state = bytes(des.BLOCK)
-    for start in range(0, len(padded), des.BLOCK):
-        state = des.encrypt_ecb(left, des.xor8(state, padded[start : start + des.BLOCK]))
+    state = des.cbc_last_block(left, padded)
     return des.encrypt_ecb(left, des.decrypt_ecb(right, state))
 
 
@@ -105,9 +102,9 @@ def sign(msg: IsoMessage, mak: bytes, algorithm: MacAlgorithm = MacAlgorithm.CUP
     """A copy of ``msg`` with F64 set to its MAC under ``mak``."""
     fields = dict(msg.fields)
     fields[64] = bytes(MAC_LEN)
-    placeholder = dataclasses.replace(msg, fields=fields)
-    fields[64] = compute_mac(mac_block(encode(placeholder)), mak, algorithm)
-    return placeholder
+    signed = IsoMessage(msg.mti, fields, msg.tpdu, msg.header)
+    fields[64] = compute_mac(mac_block(encode(signed)), mak, algorithm)
+    return signed
 
 
 def verify(
