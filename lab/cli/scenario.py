@@ -22,7 +22,7 @@ from lab.scenario.durations import format_duration
 from lab.scenario.loader import Catalogue, load_any, load_scenario, load_suite
 from lab.scenario.resolve import RunOptions
 from lab.scenario.resolved import ResolvedScenario, ResolvedSuite
-from lab.scenario.source import ScenarioInvalid
+from lab.scenario.source import Problem, ScenarioInvalid
 from lab.scenario.timeline import render_suite, render_timeline
 from lab.stack.topology import DEFAULT_REGIONS, Topology, default_topology, load_topology
 
@@ -95,7 +95,8 @@ def _summary(item: ResolvedScenario | ResolvedSuite) -> str:
         wall = format_duration(round(item.estimated_wall_s()))
         return f"suite {item.name}: {len(item.scenarios)} scenarios, about {wall} wall time"
     length = f"{format_duration(item.duration_s)} + drain {format_duration(item.drain_s)}"
-    return f"scenario {item.name}: {len(item.faults)} fault steps, {length}"
+    faults = f"{len(item.faults)} fault{'' if len(item.faults) == 1 else 's'}"
+    return f"scenario {item.name}: {faults}, {length}"
 
 
 @click.group("scenario")
@@ -119,13 +120,16 @@ def validate(refs: tuple[str, ...], **context: Any) -> int:
     if not targets:
         raise ConfigError(f"no scenarios in {cat.root}")
     invalid = 0
+    printed: set[Problem] = set()  # a suite repeats its scenarios' problems
     for ref in targets:
         try:
             item = load_any(ref, topology, options, cat)
         except ScenarioInvalid as exc:
             invalid += 1
             for problem in exc.problems:
-                click.echo(str(problem), err=True)
+                if problem not in printed:
+                    printed.add(problem)
+                    click.echo(str(problem), err=True)
             continue
         click.echo(f"ok  {ref}: {_summary(item)}")
     if invalid:
@@ -150,6 +154,7 @@ def list_(**context: Any) -> int:
             continue
         row = f"#{s.failure_mode}" if s.failure_mode else "-"
         first = s.description.split(". ")[0].rstrip(".")
+        first = first if len(first) <= 72 else first[:71] + "…"
         click.echo(
             f"  {s.name:<28} {row:>3}  w{s.weight:<4g} {format_duration(s.duration_s):>6}  {first}"
         )
