@@ -42,6 +42,12 @@ def _fixed(value: str, length: int, what: str) -> str:
     return value
 
 
+def _trailing(extra: str, what: str) -> str:
+    if extra and not _digits(extra):
+        raise EncodeError(f"{what} trailing digits must be digits, got {extra!r}")
+    return extra
+
+
 def _number(value: int, digits: int, what: str) -> str:
     if not 0 <= value < 10**digits:
         raise EncodeError(f"{what} must fit n{digits}, got {value}")
@@ -82,13 +88,11 @@ class Field60:
         return cls(text[0:2], text[2:8], text[8:11], text[11:])
 
     def format(self) -> str:
-        if self.extra and not _digits(self.extra):
-            raise EncodeError(f"60 extra must be digits, got {self.extra!r}")
         return (
             _fixed(self.msg_type, 2, "60.1")
             + _fixed(self.batch, 6, "60.2 batch")
             + _fixed(self.net_mgmt, 3, "60.3")
-            + self.extra
+            + _trailing(self.extra, "60")
         )
 
 
@@ -114,14 +118,12 @@ class OriginalRef:
     def format(self) -> str:
         if self.extra and not self.date:
             raise EncodeError("61 cannot carry extra digits without the original date")
-        if self.extra and not _digits(self.extra):
-            raise EncodeError(f"61 extra must be digits, got {self.extra!r}")
         date = _fixed(self.date, 4, "61 original date") if self.date else ""
         return (
             _fixed(self.batch, 6, "61 original batch")
             + _fixed(self.trace, 6, "61 original trace")
             + date
-            + self.extra
+            + _trailing(self.extra, "61")
         )
 
 

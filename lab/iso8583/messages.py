@@ -242,6 +242,11 @@ def _financial(
     return _message(terminal, info.request_mti, stan, fields)
 
 
+def _referencing(amount: int, original_rrn: str, original: OriginalRef) -> dict[int, FieldValue]:
+    # Voids and refunds name their sale twice: by the host's RRN and by 61.
+    return {4: format_amount(amount), 37: original_rrn, 61: original.format()}
+
+
 def sign_on_request(
     terminal: TerminalIdentity, stan: str, batch: str, key_mode: KeyMode = "003"
 ) -> IsoMessage:
@@ -294,11 +299,7 @@ def void_request(
     pin_block: bytes | None = None,
 ) -> IsoMessage:
     """0200 void: a new STAN; the sale is referenced by 37 (its RRN) and 61."""
-    extra: dict[int, FieldValue] = {
-        4: format_amount(amount),
-        37: original_rrn,
-        61: original.format(),
-    }
+    extra = _referencing(amount, original_rrn, original)
     if auth_code is not None:
         extra[38] = auth_code
     return _financial(TransactionType.VOID, terminal, stan, batch, card, pin_block, extra)
@@ -315,11 +316,7 @@ def refund_request(
     pin_block: bytes | None = None,
 ) -> IsoMessage:
     """0220 refund (退货) of ``amount`` fen against an earlier sale (61 with date)."""
-    extra: dict[int, FieldValue] = {
-        4: format_amount(amount),
-        37: original_rrn,
-        61: original.format(),
-    }
+    extra = _referencing(amount, original_rrn, original)
     return _financial(TransactionType.REFUND, terminal, stan, batch, card, pin_block, extra)
 
 
