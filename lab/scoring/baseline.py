@@ -1,0 +1,34 @@
+"""Reading a baseline's scores from a result.json written by an earlier run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lab.errors import RunDirError
+from lab.scoring.result import RESULT_SCHEMA, RESULT_VERSION
+
+
+def read_result_scores(path: Path) -> tuple[str, dict[str, float], float]:
+    """``(label, {scenario: score}, suite score)`` from ``path`` (a result.json, or a
+    directory holding one). Raises RunDirError when it is missing or not ours."""
+    file = path / "result.json" if path.is_dir() else path
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunDirError(f"baseline {path}: no run.json or result.json to compare with") from None
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"baseline {file}: unreadable: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("schema") != RESULT_SCHEMA:
+        raise RunDirError(f"baseline {file}: not a lab result (schema {RESULT_SCHEMA!r})")
+    if doc.get("version") != RESULT_VERSION:
+        raise RunDirError(
+            f"baseline {file}: result version {doc.get('version')!r}, "
+            f"this lab reads {RESULT_VERSION}"
+        )
+    try:
+        scores = {str(s["name"]): float(s["score"]) for s in doc["scenarios"]}
+        suite = float(doc["gate"]["suite_score"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunDirError(f"baseline {file}: malformed result: {exc}") from exc
+    return str(path), scores, suite
