@@ -1,0 +1,43 @@
+"""``latency``: every chunk delayed by ``latency`` ± ``jitter`` ms.
+
+The delay counts from when the chunk was read, and chunks queue in front of
+the stage (1,024 of them, as in Toxiproxy), so the delay is pipelined: a
+latency toxic does not cap throughput. Order is kept (a short draw waits for
+the long one before it), and stacked latency toxics add up because the stage
+moves each chunk's stamp to the time it released it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+from lab.proxy.channel import Chunk
+from lab.proxy.toxics.base import Toxic, ToxicStub
+from lab.proxy.toxics.registry import register
+
+
+@register
+@dataclasses.dataclass(frozen=True)
+class LatencyToxic(Toxic):
+    type_name = "latency"
+    go_struct = "LatencyToxic"
+    buffer_size = 1024
+
+    latency: int = 0
+    jitter: int = 0
+
+    def delay(self, rng: random.Random) -> float:
+        """Seconds: latency ± uniform jitter, drawn as Toxiproxy does
+        (``Int63n(2·jitter) − jitter``, so in [−jitter, +jitter))."""
+        millis = self.latency
+        if self.jitter > 0:
+            millis += rng.randrange(2 * self.jitter) - self.jitter
+        return millis / 1000.0
+
+    async def pipe(self, stub: ToxicStub) -> None:
+        while (chunk := await stub.read()) is not None:
+            due = chunk.stamp + self.delay(stub.rng)
+            await stub.sleep_until(due)
+            await stub.write(Chunk(chunk.data, max(due, chunk.stamp)))
+        stub.close()
