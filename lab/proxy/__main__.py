@@ -20,7 +20,7 @@ from lab.proxy.server import DEFAULT_HOST, DEFAULT_PORT, serve
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lab.proxy",
-        description="Toxiproxy-compatible fault proxy (API of Toxiproxy %s)." % TOXIPROXY_VERSION,
+        description=f"Toxiproxy-compatible fault proxy (API of Toxiproxy {TOXIPROXY_VERSION}).",
         prefix_chars="-",
     )
     for flag, kwargs in (

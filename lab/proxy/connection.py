@@ -11,6 +11,7 @@ which clients of the lab's services are tested against.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import socket
@@ -102,10 +103,9 @@ class Side(asyncio.Protocol):
         if reset:
             sock = self.transport.get_extra_info("socket")
             if sock is not None:
-                try:
+                # A socket already gone has nothing left to reset.
+                with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
-                except OSError:
-                    pass  # already gone: nothing left to reset
         self.transport.abort()
 
 
@@ -142,9 +142,12 @@ class Connection:
         upstream = self.proxy.upstream
         try:
             host, port = split_host_port(upstream)
-            await loop.create_connection(lambda: self.upstream, host or None, port)
+            # Go dials an empty host as the local system.
+            await loop.create_connection(lambda: self.upstream, host or "127.0.0.1", port)
         except (OSError, ValueError) as exc:
-            log.warning("%s: unable to open connection to upstream %s: %s", self.describe(), upstream, exc)
+            log.warning(
+                "%s: unable to open connection to upstream %s: %s", self.describe(), upstream, exc
+            )
             self.client.close()
             if not self.client.alive:
                 self._finish()

@@ -87,8 +87,7 @@ class ProxyServer:
             await runner.cleanup()
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         self._runner = runner
-        sockets = [sock for server in runner.sites for sock in _sockets(server)]
-        bound = sockets[0].getsockname() if sockets else (host, port)
+        bound = runner.addresses[0] if runner.addresses else (host, port)
         self.host, self.port = str(bound[0]), int(bound[1])
         log.info("toxiproxy-compatible API on %s", self.url)
 
@@ -99,11 +98,6 @@ class ProxyServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-
-def _sockets(site: web.BaseSite) -> list[object]:
-    server = getattr(site, "_server", None)
-    return list(getattr(server, "sockets", None) or [])
 
 
 class EmbeddedProxyServer:

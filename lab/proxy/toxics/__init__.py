@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from lab.proxy.toxics import (  # noqa: F401  (imported to register)
     bandwidth,
+    iso_corrupt_mac,
+    iso_delay,
+    iso_drop,
     latency,
     limit_data,
     noop,

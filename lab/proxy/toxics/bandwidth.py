@@ -50,7 +50,8 @@ class BandwidthToxic(Toxic):
                 free_at += SLICE_SECONDS
                 await stub.sleep_until(free_at)
                 end = start + slice_bytes
-                await stub.write(Chunk(view[start:end], chunk.stamp), keep=Chunk(view[end:], chunk.stamp))
+                rest = Chunk(view[end:], chunk.stamp)
+                await stub.write(Chunk(view[start:end], chunk.stamp), keep=rest)
                 start = end
             free_at += (len(view) - start) / bytes_per_second
             await stub.sleep_until(free_at)

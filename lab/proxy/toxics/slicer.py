@@ -14,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+from collections.abc import Mapping
+from typing import ClassVar
 
 from lab.proxy.api_error import refused_value
+from lab.proxy.api_json import GoKind
 from lab.proxy.channel import Chunk
 from lab.proxy.toxics.base import Toxic, ToxicStub
 from lab.proxy.toxics.registry import register
@@ -29,7 +32,11 @@ _YIELD_EVERY = 64
 class SlicerToxic(Toxic):
     type_name = "slicer"
     go_struct = "SlicerToxic"
-    attribute_kinds = {"average_size": "int", "size_variation": "int", "delay": "int"}
+    attribute_kinds: ClassVar[Mapping[str, GoKind]] = {
+        "average_size": "int",
+        "size_variation": "int",
+        "delay": "int",
+    }
 
     average_size: int = 0
     size_variation: int = 0
