@@ -130,7 +130,7 @@ async def _up(
     timeout: float,
     programs: dict[str, list[str]],
 ) -> Stack:
-    stack = await Stack.start(
+    stack = Stack(
         topology,
         world_file,
         run_dir,
@@ -140,6 +140,7 @@ async def _up(
         orphan_guard=False,  # the services must outlive `lab up`
         ready_timeout=timeout,
     )
+    await stack.up()
     await stack.detach()
     return stack
 

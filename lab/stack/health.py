@@ -47,8 +47,12 @@ class Probe:
 class Prober:
     """Probes sharing one HTTP connection pool; close it with :meth:`close`."""
 
-    def __init__(self) -> None:
+    def __init__(self, token: str | None = None) -> None:
         self._http: aiohttp.ClientSession | None = None
+        # Admin APIs bound beyond 127.0.0.1 (containers) want a bearer token.
+        self._headers = {"User-Agent": "lab-stack-health"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
@@ -56,7 +60,7 @@ class Prober:
             # socket to its dead predecessor.
             self._http = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(force_close=True),
-                headers={"User-Agent": "lab-stack-health"},
+                headers=self._headers,
             )
         return self._http
 

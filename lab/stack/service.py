@@ -116,6 +116,10 @@ def log_tail(path: Path, lines: int = 25, max_bytes: int = 16_384) -> str:
             data = fh.read()
     except FileNotFoundError:
         return "(no log written)"
-    text = data.decode("utf-8", errors="replace").rstrip("\n")
-    tail = text.splitlines()[-lines:]
+    return log_tail_text(data.decode("utf-8", errors="replace"), lines)
+
+
+def log_tail_text(text: str, lines: int = 25) -> str:
+    """The last ``lines`` lines of a captured output."""
+    tail = text.rstrip("\n").splitlines()[-lines:]
     return "\n".join(tail) if tail else "(log is empty)"

@@ -1,6 +1,6 @@
 """The payment world as one object: bring it up, probe it, break it, tear it down.
 
-    async with await Stack.start(topology, world_file, run_dir) as stack:
+    async with Stack(topology, world_file, run_dir) as stack:
         stack.addresses.regions["north"].primary   # where north's terminals dial
         await stack.kill("acquirer")                # SIGKILL, for a durability scenario
         await stack.restart("acquirer")             # same ports, same database
@@ -32,7 +32,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Mapping
 from pathlib import Path
 
 from lab.errors import ConfigError, LabError, StackError
@@ -44,11 +44,13 @@ from lab.stack.commands import (
     issuer_spec,
     proxy_spec,
 )
+from lab.stack.compose import ComposeProject
 from lab.stack.health import Probe, Prober
 from lab.stack.process import DEFAULT_GRACE_S, ServiceProcess
 from lab.stack.proxy_api import ProxyAPI
 from lab.stack.service import ServiceSpec
 from lab.stack.state import (
+    ComposeState,
     ProcessState,
     ProxyState,
     RegionPaths,
@@ -69,7 +71,7 @@ _HTTP_UPSTREAMS = {ServiceName.AGENT_PRIMARY.value, ServiceName.AGENT_BACKUP.val
 
 
 class Stack:
-    """A running payment world. Build it with :meth:`start` or :meth:`attach`."""
+    """The payment world: :meth:`up` starts it, :meth:`attach` adopts a running one."""
 
     def __init__(
         self,
@@ -83,7 +85,22 @@ class Stack:
         orphan_guard: bool = True,
         ready_timeout: float = DEFAULT_READY_TIMEOUT_S,
         grace: float = DEFAULT_GRACE_S,
+        proxy_upstreams: Mapping[str, str] | None = None,
+        admin_token: str | None = None,
+        compose: ComposeProject | None = None,
     ) -> None:
+        """Describe a stack; :meth:`up` (or ``async with``) starts it.
+
+        ``state_file`` (default ``<run_dir>/stack.json``) is kept current so a
+        later ``lab down`` can stop what a crashed lab left. ``orphan_guard``
+        ties the services' lives to this process (they die with it even on
+        SIGKILL); ``lab up`` passes False so they outlive it. ``programs``
+        replaces a service's program (same contract). ``proxy_upstreams``
+        gives, per service, the address the *proxy* dials when it lives in
+        another network than the lab (containers); ``admin_token`` is the
+        bearer token of admin APIs bound beyond 127.0.0.1; ``compose`` is the
+        project whose containers kill/restart/stop act on (container mode).
+        """
         self.topology = topology
         self.world_file = world_file.resolve()
         self.run_dir = run_dir.resolve()
@@ -98,53 +115,34 @@ class Stack:
         self._processes: dict[str, ServiceProcess] = {}
         self._services: dict[str, ServiceState] = {}
         self._proxies: dict[str, ProxyState] = {}
-        self._prober = Prober()
         self._api: ProxyAPI | None = None
+        self.proxy_upstreams = dict(proxy_upstreams or {})
+        self.admin_token = admin_token
+        self.compose = compose
+        self._prober = Prober(admin_token)
+        self._started = False
         self._stopped = False
 
     # -- bringing it up ----------------------------------------------------
 
-    @classmethod
-    async def start(
-        cls,
-        topology: Topology,
-        world_file: Path,
-        run_dir: Path,
-        *,
-        state_file: Path | None = None,
-        seed: int | None = None,
-        programs: Programs | None = None,
-        orphan_guard: bool = True,
-        ready_timeout: float = DEFAULT_READY_TIMEOUT_S,
-        grace: float = DEFAULT_GRACE_S,
-    ) -> Stack:
+    async def up(self) -> Stack:
         """Start every embedded service and proxy; return once all are ready.
 
-        ``orphan_guard`` ties the services' lives to this process (they die
-        with it even on SIGKILL); pass False for a stack that must outlive its
-        starter (``lab up``). Raises :class:`StackError` naming the service
-        that would not start, with its log tail, after stopping the rest.
+        Raises :class:`StackError` naming the service that would not start,
+        with its log tail, after stopping everything it had started.
         """
-        if not world_file.is_file():
-            raise ConfigError(f"world file {world_file} does not exist")
-        stack = cls(
-            topology,
-            world_file,
-            run_dir,
-            state_file=state_file,
-            seed=seed,
-            programs=programs,
-            orphan_guard=orphan_guard,
-            ready_timeout=ready_timeout,
-            grace=grace,
-        )
-        stack._refuse_a_second_stack()
+        if self._started:
+            raise StackError("this stack was already brought up")
+        self._started = True
+        if not self.world_file.is_file():
+            raise ConfigError(f"world file {self.world_file} does not exist")
+        self._refuse_a_second_stack()
         try:
-            await stack._bring_up()
+            await self._bring_up()
         except BaseException:
-            await stack.stop()
+            await self.stop()
             raise
-        return stack
+        return self
 
     async def _bring_up(self) -> None:
         began = time.monotonic()
@@ -233,7 +231,7 @@ class Stack:
     async def _wire(self, name: ServiceName) -> None:
         """Create every proxy in front of ``name`` now that its address is known."""
         api = self._require_api()
-        upstream = self._address(name.value)
+        upstream = self.proxy_upstreams.get(name.value) or self._address(name.value)
         for proxy in self.topology.proxies_to(name):
             info = await api.create(proxy.name, str(proxy.listen), upstream)
             self._proxies[proxy.name] = ProxyState(
@@ -307,12 +305,19 @@ class Stack:
             services=dict(self._services),
             proxies=dict(self._proxies),
             addresses=self.addresses if self._services else None,
+            proxy_upstreams=self.proxy_upstreams,
+            admin_token=self.admin_token,
+            compose=None if self.compose is None else ComposeState.of(self.compose),
         )
 
     # -- breaking it -------------------------------------------------------
 
     async def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to a service's process group; for KILL, wait until it is gone."""
+        if self._in_compose(service):
+            assert self.compose is not None
+            await self.compose.kill(_compose_name(service), signal.Signals(sig).name)
+            return
         proc = self._embedded(service)
         proc.signal(sig)
         if sig == signal.SIGKILL:
@@ -321,16 +326,27 @@ class Stack:
     async def restart(self, service: str) -> None:
         """Stop the service if it runs (TERM, then KILL) and start it again on the
         same ports and the same database; return once it is ready again."""
+        if self._in_compose(service):
+            assert self.compose is not None
+            await self.compose.restart(_compose_name(service))
+            await self._await_external(self.topology.service(service), self._deadline())
+            return
         proc = self._embedded(service)
         if proc.running:
             await proc.stop(self.grace)
         proc.spawn(proc.ports)
         topo_service = self.topology.service(service)
         self._record(topo_service, proc)
-        await proc.wait_ready(self._prober, time.monotonic() + self.ready_timeout)
+        await proc.wait_ready(self._prober, self._deadline())
         self._record(topo_service, proc)
         if service == ServiceName.PROXY.value:
             await self._restore_proxies()
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.ready_timeout
+
+    def _in_compose(self, service: str) -> bool:
+        return self.compose is not None and service in {s.value for s in ServiceName}
 
     async def _restore_proxies(self) -> None:
         """A restarted embedded proxy remembers nothing: recreate its proxies in place."""
@@ -391,7 +407,9 @@ class Stack:
             return
         self._stopped = True
         try:
-            if self._api is not None and not self._is_embedded(ServiceName.PROXY.value):
+            if self.compose is not None:
+                await self.compose.down()
+            elif self._api is not None and not self._is_embedded(ServiceName.PROXY.value):
                 await self._delete_proxies()
             results = await asyncio.gather(
                 *(proc.stop(self.grace) for proc in self._processes.values()),
@@ -420,6 +438,8 @@ class Stack:
             await self._api.close()
 
     async def __aenter__(self) -> Stack:
+        if not self._started:
+            await self.up()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -445,7 +465,11 @@ class Stack:
             state_file=state_file,
             seed=state.seed,
             orphan_guard=not state.detached,
+            proxy_upstreams=state.proxy_upstreams,
+            admin_token=state.admin_token,
+            compose=None if state.compose is None else state.compose.to_project(),
         )
+        stack._started = True
         stack.started_at = state.started_at
         stack.ready_seconds = state.ready_seconds
         stack._services = dict(state.services)
@@ -517,6 +541,11 @@ class Stack:
     def _is_embedded(self, service: str) -> bool:
         state = self._services.get(service)
         return state is not None and state.mode == Mode.EMBEDDED.value
+
+
+def _compose_name(service: str) -> str:
+    """The compose service that runs a topology service."""
+    return "toxiproxy" if service == ServiceName.PROXY.value else service
 
 
 def _external_state(service: Service) -> ServiceState:

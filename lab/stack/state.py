@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.errors import StackError
+from lab.stack.compose import ComposeProject
 from lab.stack.process import ProcessIdentity
 from lab.stack.service import ServiceSpec
 
@@ -125,6 +126,23 @@ class StackAddresses(BaseModel):
     agents: dict[str, str]  # "primary"/"backup" -> http base URL through the agent proxies
 
 
+class ComposeState(BaseModel):
+    """The compose project of a stack in container mode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str
+    project: str
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, project: ComposeProject) -> ComposeState:
+        return cls(file=str(project.file), project=project.project, env=dict(project.env))
+
+    def to_project(self) -> ComposeProject:
+        return ComposeProject(file=Path(self.file), project=self.project, env=self.env)
+
+
 class StackState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -140,6 +158,11 @@ class StackState(BaseModel):
     services: dict[str, ServiceState] = Field(default_factory=dict)
     proxies: dict[str, ProxyState] = Field(default_factory=dict)
     addresses: StackAddresses | None = None
+    proxy_upstreams: dict[str, str] = Field(default_factory=dict)
+    # Bearer token of admin APIs bound beyond 127.0.0.1 (containers). The file
+    # is created 0600 for that reason; never print it.
+    admin_token: str | None = None
+    compose: ComposeState | None = None
 
     def identities(self) -> dict[str, ProcessIdentity]:
         return {

@@ -54,7 +54,7 @@ async def test_external_issuer_without_admin_is_wired_and_probed_by_tcp(
     topology = topology_from_mapping(
         {"services": {"issuer": {"mode": "external", "address": issuer}}}
     )
-    stack = await Stack.start(topology, world_file, tmp_path / "run", programs=fake_programs)
+    stack = await Stack(topology, world_file, tmp_path / "run", programs=fake_programs).up()
     try:
         assert not (tmp_path / "run" / "services" / "issuer.log").exists(), "not started"
         proxies = await stack.proxy_api.proxies()
@@ -84,7 +84,7 @@ async def test_external_acquirer_with_admin_feeds_the_agents(
             }
         }
     )
-    stack = await Stack.start(topology, world_file, tmp_path / "run", programs=fake_programs)
+    stack = await Stack(topology, world_file, tmp_path / "run", programs=fake_programs).up()
     try:
         assert stack.addresses.admin["acquirer"] == f"http://{admin}"
         agent_log = (tmp_path / "run" / "services" / "agent-primary.log").read_text()
@@ -105,7 +105,7 @@ async def test_external_acquirer_without_admin_cannot_feed_embedded_agents(
         {"services": {"acquirer": {"mode": "external", "address": _address(outside_host)}}}
     )
     with pytest.raises(ConfigError, match=r"services\.acquirer\.admin"):
-        await Stack.start(topology, world_file, tmp_path / "run", programs=fake_programs)
+        await Stack(topology, world_file, tmp_path / "run", programs=fake_programs).up()
 
 
 async def test_unreachable_external_service_fails_the_start(
@@ -116,9 +116,9 @@ async def test_unreachable_external_service_fails_the_start(
     )
     started = time.monotonic()
     with pytest.raises(StackError, match=r"external service issuer at 127\.0\.0\.1:9"):
-        await Stack.start(
+        await Stack(
             topology, world_file, tmp_path / "run", programs=fake_programs, ready_timeout=1.5
-        )
+        ).up()
     assert time.monotonic() - started < 6
 
 
@@ -144,7 +144,7 @@ async def test_external_proxy_is_used_not_started(
     topology = with_external_proxy(default_topology(), url)
     assert topology.service(ServiceName.PROXY).mode is Mode.EXTERNAL
     try:
-        stack = await Stack.start(topology, world_file, tmp_path / "run", programs=fake_programs)
+        stack = await Stack(topology, world_file, tmp_path / "run", programs=fake_programs).up()
         try:
             assert stack.addresses.proxy_api == url
             assert not (tmp_path / "run" / "services" / "proxy.log").exists()

@@ -38,7 +38,7 @@ async def test_start_wires_every_proxy_and_stops_clean(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
     run_dir = tmp_path / "run"
-    stack = await Stack.start(default_topology(), world_file, run_dir, programs=fake_programs)
+    stack = await Stack(default_topology(), world_file, run_dir, programs=fake_programs).up()
     try:
         addresses = stack.addresses
         assert set(addresses.regions) == {"north", "south", "east"}
@@ -87,7 +87,7 @@ async def test_failing_service_raises_with_log_tail_and_leaves_nothing(
     run_dir = tmp_path / "run"
     before = {p.pid for p in psutil.process_iter()}
     with pytest.raises(StackError) as err:
-        await Stack.start(default_topology(), world_file, run_dir, programs=fake_programs)
+        await Stack(default_topology(), world_file, run_dir, programs=fake_programs).up()
     message = str(err.value)
     assert "service acquirer exited with code 3" in message
     assert "disk on fire" in message and "acquirer.log" in message
@@ -105,9 +105,9 @@ def _is_fake(proc: psutil.Process) -> bool:
 async def test_kill_and_restart_keep_ports_and_database(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
-    stack = await Stack.start(
+    stack = await Stack(
         default_topology(), world_file, tmp_path / "run", programs=fake_programs
-    )
+    ).up()
     try:
         before = stack.state().services["acquirer"]
         assert before.process is not None
@@ -133,38 +133,37 @@ async def test_kill_and_restart_keep_ports_and_database(
 async def test_restart_of_embedded_proxy_restores_proxies_in_place(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
-    stack = await Stack.start(
+    async with Stack(
         default_topology(), world_file, tmp_path / "run", programs=fake_programs
-    )
-    try:
+    ) as stack:
         listen = dict(stack.addresses.proxies)
         await stack.restart("proxy")
         assert {n: p.listen for n, p in (await stack.proxy_api.proxies()).items()} == listen
         assert (await stack.health()).ok
-    finally:
-        await stack.stop()
+        pids = [s.process.pid for s in stack.state().services.values() if s.process]
+    assert not [p for p in pids if _alive(p)], "leaving the block stops the stack"
 
 
 async def test_a_second_stack_on_the_same_state_file_is_refused(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
     state_file = tmp_path / ".stack.json"
-    first = await Stack.start(
+    first = await Stack(
         default_topology(),
         world_file,
         tmp_path / "one",
         programs=fake_programs,
         state_file=state_file,
-    )
+    ).up()
     try:
         with pytest.raises(StackError, match="already up"):
-            await Stack.start(
+            await Stack(
                 default_topology(),
                 world_file,
                 tmp_path / "two",
                 programs=fake_programs,
                 state_file=state_file,
-            )
+            ).up()
         assert not (tmp_path / "two" / "services").exists()
     finally:
         await first.stop()
@@ -174,14 +173,14 @@ async def test_attach_from_state_file_stops_a_stack_it_did_not_start(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
     state_file = tmp_path / ".stack.json"
-    stack = await Stack.start(
+    stack = await Stack(
         default_topology(),
         world_file,
         tmp_path / "run",
         programs=fake_programs,
         state_file=state_file,
         orphan_guard=False,
-    )
+    ).up()
     state = await stack.detach()
     pids = [s.process.pid for s in state.services.values() if s.process]
     assert all(_alive(p) for p in pids), "detach leaves the services running"
@@ -202,9 +201,9 @@ def test_attach_without_state_file_says_no_stack(tmp_path: Path) -> None:
 async def test_killing_an_unknown_service_is_refused(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
-    stack = await Stack.start(
+    stack = await Stack(
         default_topology(), world_file, tmp_path / "run", programs=fake_programs
-    )
+    ).up()
     try:
         with pytest.raises(StackError, match="unknown service 'ledger'"):
             await stack.kill("ledger", signal.SIGTERM)
