@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
         ("port", {"type": int, "default": DEFAULT_PORT, "help": "port for the API"}),
         ("config", {"type": Path, "help": "JSON file of proxies to create on startup"}),
         ("seed", {"type": int, "help": "seed that makes jitter, slicing, toxicity repeatable"}),
+        ("ready-file", {"type": Path, "help": "write {pid, ports: {api}} here once listening"}),
         ("log-level", {"default": "INFO", "help": "DEBUG, INFO, WARNING or ERROR"}),
     ):
         parser.add_argument(f"-{flag}", f"--{flag}", **kwargs)  # type: ignore[arg-type]
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             proxy_metrics=args.proxy_metrics,
             runtime_metrics=args.runtime_metrics,
+            ready_file=args.ready_file,
         )
     except LabError as exc:
         print(f"lab.proxy: error: {exc}", file=sys.stderr)

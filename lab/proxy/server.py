@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 from pathlib import Path
 from types import TracebackType
@@ -136,6 +137,16 @@ class EmbeddedProxyServer:
         await self.server.close()
 
 
+def write_ready_file(path: Path, api_port: int) -> None:
+    """The lab's service contract (``lab.stack``): once listening, atomically
+    write ``{"pid": …, "ports": {"api": …}}``."""
+    payload = json.dumps({"pid": os.getpid(), "ports": {"api": api_port}})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(payload, encoding="utf-8")
+    os.replace(temporary, path)
+
+
 async def _serve(
     host: str,
     port: int,
@@ -143,6 +154,7 @@ async def _serve(
     seed: int | None,
     proxy_metrics: bool,
     runtime_metrics: bool,
+    ready_file: Path | None,
 ) -> None:
     server = ProxyServer(seed=seed, proxy_metrics=proxy_metrics, runtime_metrics=runtime_metrics)
     stop = asyncio.Event()
@@ -154,6 +166,8 @@ async def _serve(
             count = await server.populate_file(config)
             log.info("populated %d proxies from %s", count, config)
         await server.start(host, port)
+        if ready_file is not None:
+            write_ready_file(ready_file, server.port)
         await stop.wait()
         log.info("shutdown started")
     finally:
@@ -170,6 +184,8 @@ def serve(
     seed: int | None = None,
     proxy_metrics: bool = False,
     runtime_metrics: bool = False,
+    ready_file: Path | None = None,
 ) -> None:
-    """Run the server in this process until SIGINT or SIGTERM."""
-    asyncio.run(_serve(host, port, config, seed, proxy_metrics, runtime_metrics))
+    """Run the server in this process until SIGINT or SIGTERM. Once the API
+    listens, ``ready_file`` (if given) announces the bound port."""
+    asyncio.run(_serve(host, port, config, seed, proxy_metrics, runtime_metrics, ready_file))

@@ -1,7 +1,8 @@
 """``iso_delay``: delay the ISO 8583 messages that match ``mti`` and/or ``rc``
-by ``delay`` ms (counted from when they were read), e.g. approvals that
-arrive after the terminal's timeout. Order on the connection is kept, as TCP
-keeps it: a message behind a delayed one waits for it.
+by ``latency`` ± ``jitter`` ms (as the latency toxic draws it, counted from
+when the message was read), e.g. approvals that arrive after the terminal's
+timeout. Order on the connection is kept, as TCP keeps it: a message behind a
+delayed one waits for it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 from lab.proxy.channel import Chunk
 from lab.proxy.toxics.base import ToxicStub
 from lab.proxy.toxics.iso_frames import IsoToxic
+from lab.proxy.toxics.latency import jittered_delay
 from lab.proxy.toxics.registry import register
 
 
@@ -21,7 +23,8 @@ class IsoDelayToxic(IsoToxic):
     go_struct = "IsoDelayToxic"
     buffer_size = 1024  # keep reading while a message waits, as latency does
 
-    delay: int = 0
+    latency: int = 0
+    jitter: int = 0
 
     def _matching(self, payload: bytes) -> bool:
         message = self.message_of(payload)
@@ -31,5 +34,5 @@ class IsoDelayToxic(IsoToxic):
         self, stub: ToxicStub, frame: bytes, payload: bytes, stamp: float, rest: Chunk | None
     ) -> None:
         if not self.filters or self._matching(payload):
-            await stub.sleep_until(stamp + self.delay / 1000.0)
+            await stub.sleep_until(stamp + jittered_delay(self.latency, self.jitter, stub.rng))
         await stub.write(Chunk(frame, stamp), keep=rest)

@@ -17,6 +17,15 @@ from lab.proxy.toxics.base import Toxic, ToxicStub
 from lab.proxy.toxics.registry import register
 
 
+def jittered_delay(latency: int, jitter: int, rng: random.Random) -> float:
+    """Seconds: latency ± uniform jitter (ms), drawn as Toxiproxy draws it
+    (``Int63n(2·jitter) − jitter``, so in [−jitter, +jitter))."""
+    millis = latency
+    if jitter > 0:
+        millis += rng.randrange(2 * jitter) - jitter
+    return millis / 1000.0
+
+
 @register
 @dataclasses.dataclass(frozen=True)
 class LatencyToxic(Toxic):
@@ -28,12 +37,7 @@ class LatencyToxic(Toxic):
     jitter: int = 0
 
     def delay(self, rng: random.Random) -> float:
-        """Seconds: latency ± uniform jitter, drawn as Toxiproxy does
-        (``Int63n(2·jitter) − jitter``, so in [−jitter, +jitter))."""
-        millis = self.latency
-        if self.jitter > 0:
-            millis += rng.randrange(2 * self.jitter) - self.jitter
-        return millis / 1000.0
+        return jittered_delay(self.latency, self.jitter, rng)
 
     async def pipe(self, stub: ToxicStub) -> None:
         while (chunk := await stub.read()) is not None:
