@@ -130,7 +130,7 @@ class Params:
     credit_share: float = 0.35
     expired_share: float = 0.02
     lost_share: float = 0.005
-    low_funds_share: float = 0.03  # nearly empty accounts / maxed-out credit
+    low_funds_share: float = 0.01  # nearly empty accounts / maxed-out credit
     outdated_share: float = 0.08
     no_refund_share: float = 0.05
     ic_share: float = 0.85
@@ -225,6 +225,14 @@ class World:
         object.__setattr__(self, "_mid", mid)
         object.__setattr__(self, "_pan", pan)
         object.__setattr__(self, "_by_region", {r: tuple(ts) for r, ts in by_region.items()})
+
+    def __repr__(self) -> str:
+        # Never every record: a world holds hundreds of thousands.
+        return (
+            f"World(seed={self.seed}, format={self.format}, regions={self.regions!r}, "
+            f"agents={len(self.agents)}, merchants={len(self.merchants)}, "
+            f"terminals={len(self.terminals)}, cards={len(self.cards)})"
+        )
 
     # -- lookups: None for an unknown key, which the hosts answer (97, 14, ...) --
 

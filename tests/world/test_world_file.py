@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from lab.errors import ConfigError
+from lab.world import World, dumps, generate, load, loads, save
+from lab.world.model import Card, Terminal
+
+
+def test_round_trip(small_world: World, tmp_path: Path) -> None:
+    path = save(small_world, tmp_path / "world.json")
+    again = load(path)
+    assert again == small_world
+    assert again.to_json() == small_world.to_json() == path.read_bytes()
+    t = small_world.terminals[3]
+    assert again.terminal(t.tid) == t and isinstance(again.terminal(t.tid).allowed, tuple)  # type: ignore[union-attr]
+    assert again.cards_for_terminal(t.tid) == small_world.cards_for_terminal(t.tid)
+
+
+def test_canonical_shape(small_world: World) -> None:
+    data = dumps(small_world)
+    assert data.endswith(b"\n") and b"\n" not in data[:-1]
+    doc = json.loads(data)
+    assert list(doc) == sorted(doc)
+    assert doc["format"] == 1 and doc["seed"] == small_world.seed
+    assert doc["regions"] == list(small_world.regions)
+    assert set(doc["cards"]) == {
+        "pan",
+        "pin",
+        "kind",
+        "balance_fen",
+        "credit_limit_fen",
+        "expiry",
+        "status",
+        "bank",
+    }
+    assert len(doc["terminals"]["tid"]) == len(small_world.terminals)
+    assert doc["terminals"]["allowed"][0] == list(small_world.terminals[0].allowed)
+    assert small_world.merchants[0].name.encode() in data  # readable UTF-8, not \\u escapes
+    assert (
+        json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        == data
+    )
+
+
+def test_save_is_atomic_and_readable_by_others(small_world: World, tmp_path: Path) -> None:
+    path = tmp_path / "world.json"
+    path.write_text("old")
+    save(small_world, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["world.json"]  # no temp file left
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+def test_save_errors(small_world: World, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot write world file"):
+        save(small_world, tmp_path / "missing" / "world.json")
+    with pytest.raises(ConfigError, match="cannot write world file"):
+        save(small_world, tmp_path)  # a directory
+    assert list(tmp_path.iterdir()) == []
+
+
+def _doc(world: World) -> dict:  # type: ignore[type-arg]
+    return json.loads(dumps(world))  # type: ignore[no-any-return]
+
+
+def test_load_errors(small_world: World, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"\xff{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load(bad)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(format=2), "format 2 is not supported"),
+        (lambda d: d.pop("format"), "format None"),
+        (lambda d: d["cards"].pop("pin"), "missing \\['pin'\\]"),
+        (lambda d: d["cards"].update(cvv=[]), "unexpected \\['cvv'\\]"),
+        (lambda d: d["terminals"]["tmk"].pop(), "terminals.tmk has"),
+        (lambda d: d["terminals"].update(tid="x"), "must be a list"),
+        (lambda d: d.update(cards=[]), "'cards' must be an object"),
+        (lambda d: d.update(regions="north"), "regions"),
+        (lambda d: d.update(seed="7"), "seed"),
+        (lambda d: d["params"].update(bogus=1), "unknown world parameter"),
+        (lambda d: d["fees"].update(debit_cap_fen=-1), "debit_cap_fen"),
+        (lambda d: d["terminals"]["region"].__setitem__(0, "atlantis"), "unknown region"),
+        (lambda d: d["cards"]["pan"].__setitem__(1, d["cards"]["pan"][0]), "duplicate PAN"),
+        (lambda d: d["cards"]["balance_fen"].__setitem__(0, 12.5), "balance_fen holds float, int"),
+        (lambda d: d["cards"]["balance_fen"].__setitem__(0, "100"), "balance_fen holds"),
+        (lambda d: d["terminals"]["tid"].__setitem__(0, 10000001), "tid holds int, str"),
+        (lambda d: d["terminals"]["allowed"].__setitem__(0, "sale"), "allowed holds"),
+        (lambda d: d["terminals"]["allowed"].__setitem__(0, ["sale", "cashback"]), "cashback"),
+        (lambda d: d["terminals"]["allowed"].__setitem__(0, [["sale"]]), "allowed holds"),
+    ],
+)
+def test_malformed_worlds_are_config_errors(small_world: World, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    doc = _doc(small_world)
+    mutate(doc)
+    with pytest.raises(ConfigError, match=message):
+        loads(json.dumps(doc))
+
+
+def test_top_level_must_be_object() -> None:
+    with pytest.raises(ConfigError, match="top level"):
+        loads(b"[]")
+
+
+def test_loaded_records_share_repeated_strings(tmp_path: Path) -> None:
+    world = load(save(generate(4, 200), tmp_path / "w.json"))
+    kinds = [c.kind for c in world.cards if c.kind == "debit"]
+    assert all(k is kinds[0] for k in kinds)  # one string object, not one per card
+    assert all(isinstance(c, Card) for c in world.cards)
+    assert all(isinstance(t, Terminal) for t in world.terminals)
