@@ -225,7 +225,7 @@ class _Scenario:
 
     def faulty(self, t: int, ts: float) -> bool:
         sc = self.sc
-        if sc.fault is None:
+        if sc.fault is None or sc.backup_during_fault:  # failover: served by the backup path
             return False
         at, length = sc.fault
         start, end = self.t0 + at, self.t0 + at + length + sc.recovery_delay_s
