@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from scoring_runs import MakeRun, fault_events, fin, second, seconds
 
 from lab.scoring import score_run
 from lab.scoring.availability import recovery_value
+from lab.scoring.result import ScenarioResult
 
 
-def only(run_dir):  # type: ignore[no-untyped-def]
+def only(run_dir: Path) -> ScenarioResult:
     result = score_run(run_dir)
     assert len(result.scenarios) == 1
     return result.scenarios[0]
@@ -88,7 +91,7 @@ def test_idle_seconds_are_not_judged(make_run: MakeRun) -> None:
 
 def test_seconds_spent_stuck_on_a_timeout_are_bad(make_run: MakeRun) -> None:
     # one sale hangs 5 s from 3.0 (to 8.0) and nothing else starts meanwhile
-    records = seconds(0, 2) + [fin(3.0, "failed", lat=5000.0)] + seconds(9, 19)
+    records = [*seconds(0, 2), fin(3.0, "failed", lat=5000.0), *seconds(9, 19)]
     s = only(make_run(records))
     verdicts = s.series[0].good
     assert verdicts[3] is False  # the second it started in
@@ -135,8 +138,8 @@ def test_declines_are_the_system_working(make_run: MakeRun) -> None:
 
 def test_success_ratio_threshold(make_run: MakeRun) -> None:
     # 10 attempts, 1 failed = 0.9 meets 0.9; 2 failed = 0.8 does not
-    one = second(0, n=9) + [fin(0.95, "failed", stan="900001")]
-    two = second(1, n=8) + [fin(1.9, "failed", stan="900002"), fin(1.95, "failed", stan="900003")]
+    one = [*second(0, n=9), fin(0.95, "failed", stan="900001")]
+    two = [*second(1, n=8), fin(1.9, "failed", stan="900002"), fin(1.95, "failed", stan="900003")]
     s = only(make_run(one + two, spec={"duration_s": 2}))
     assert s.series[0].good == [True, False]
 

@@ -27,13 +27,13 @@ def test_validation_fills_defaults_and_rejects_nonsense() -> None:
         "window_s": 1,
         "baseline_floor_per_s": 1.0,
     }
-    with pytest.raises(ScenarioError, match="known kinds: .*no_unresolved"):
+    with pytest.raises(ScenarioError, match=r"known kinds: .*no_unresolved"):
         validate_expectation("no_such_kind", {})
     with pytest.raises(ScenarioError, match="'min' is required"):
         validate_expectation("success_ratio_min", {})
     with pytest.raises(ScenarioError, match="unknown param"):
         validate_expectation("no_unresolved", {"x": 1})
-    with pytest.raises(ScenarioError, match="<= 1.0"):
+    with pytest.raises(ScenarioError, match=r"<= 1\.0"):
         validate_expectation("success_ratio_min", {"min": 1.5})
     with pytest.raises(ScenarioError, match="one of whole"):
         validate_expectation("p99_max_ms", {"max_ms": 5, "window": "lunch"})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.scoring import compare, score_run, scenario_score
+from lab.scoring import compare, scenario_score, score_run
 from lab.scoring.gate import decide, round_score, suite_score
 from lab.scoring.result import COULD_NOT_RUN, FAILED, Check, ScenarioResult
 from lab.scoring.synthetic import SyntheticScenario, write_run

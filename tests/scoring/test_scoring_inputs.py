@@ -52,7 +52,7 @@ def test_jsonl_large_file_spans_chunks(tmp_path: Path) -> None:
 def test_missing_or_bad_run_json_is_a_run_dir_error(tmp_path: Path, make_run: MakeRun) -> None:
     with pytest.raises(RunDirError, match="not a directory"):
         score_run(tmp_path / "nope")
-    with pytest.raises(RunDirError, match="no run.json"):
+    with pytest.raises(RunDirError, match=r"no run\.json"):
         score_run(tmp_path)
     run = make_run(seconds(0, 3))
     doc = json.loads((run / "run.json").read_text())
