@@ -37,6 +37,10 @@ def parse_duration(value: object) -> float:
         seconds = Decimal(str(value))
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
+        if text.startswith("-"):
+            raise PydanticCustomError(
+                "duration", "a duration cannot be negative (got {value})", {"value": repr(value)}
+            )
         try:
             seconds = Decimal(text)
         except ArithmeticError:

@@ -78,7 +78,13 @@ class _Problems:
 def _read(path: Path, what: str) -> SourceDocument:
     if not path.is_file():
         raise ScenarioInvalid([Problem(str(path), 0, "", f"no such {what} file")])
-    return SourceDocument.read(path)
+    source = SourceDocument.read(path)
+    if not isinstance(source.data, dict):
+        line = source.line_of(())
+        raise ScenarioInvalid(
+            [Problem(str(path), line, "", f"a {what} file is a YAML mapping (name: …)")]
+        )
+    return source
 
 
 def read_scenario_doc(path: Path) -> tuple[ScenarioDoc, SourceDocument]:

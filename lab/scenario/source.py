@@ -104,8 +104,12 @@ class SourceDocument:
                 node = child
         return node.start_mark.line + 1
 
-    def field_of(self, loc: Loc) -> str:
-        """The dotted field for ``loc``, without pydantic's union tags."""
+    def field_of(self, loc: Loc, *, missing_last: bool = True) -> str:
+        """The dotted field for ``loc``, without pydantic's union tags.
+
+        ``missing_last``: the last element may be absent from the file (a
+        required field that is missing) and is still named.
+        """
         kept: list[str | int] = []
         node = self.root
         for i, part in enumerate(loc):
@@ -114,13 +118,16 @@ class SourceDocument:
                 kept.append(part)
                 node = child
             elif isinstance(part, int) or (
-                i == len(loc) - 1 and (node is None or isinstance(node, yaml.MappingNode))
+                missing_last
+                and i == len(loc) - 1
+                and (node is None or isinstance(node, yaml.MappingNode))
             ):
                 kept.append(part)  # a missing field is still worth naming
         return format_loc(kept)
 
-    def problem(self, loc: Loc, message: str) -> Problem:
-        return Problem(self.path, self.line_of(loc), self.field_of(loc), message)
+    def problem(self, loc: Loc, message: str, *, missing_last: bool = True) -> Problem:
+        field = self.field_of(loc, missing_last=missing_last)
+        return Problem(self.path, self.line_of(loc), field, message)
 
     def problems_from(self, exc: ValidationError, prefix: Loc = ()) -> list[Problem]:
         """Pydantic's errors, each placed at its line; ``prefix`` roots nested models.
@@ -131,7 +138,10 @@ class SourceDocument:
         out: dict[tuple[int, str], Problem] = {}
         for err in exc.errors(include_url=False):
             loc, message = _explain(prefix + tuple(err["loc"]), err)
-            found = self.problem(loc, message)
+            # Only a missing field is named although absent; anything else
+            # absent at the end of a loc is a union tag (a model-level error).
+            missing = err["type"] in ("missing", "union_tag_not_found")
+            found = self.problem(loc, message, missing_last=missing)
             out.setdefault((found.line, found.field), found)
         return list(out.values())
 

@@ -443,7 +443,7 @@ def _describe(
         loc = list(err["loc"])
         if names and len(loc) > 1 and isinstance(loc[1], int) and str(loc[0]) in names:
             loc[1] = names[str(loc[0])][loc[1]]
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = err["msg"].removeprefix("Value error, ").replace("Input should be", "must be", 1)
         if loc and loc[-1] == "[key]":  # a mapping key that is not a known name
             loc.pop()
             msg = f"unknown name; {msg[0].lower()}{msg[1:]}"

@@ -1,0 +1,121 @@
+"""`lab scenario validate|list|show`: exit codes and one clear line per problem."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scenario_helpers import BASE, WriteScenario, fault_block, line_of
+
+from lab.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    code = info.value.code
+    return (code if isinstance(code, int) else 0), out, err
+
+
+def test_validate_the_whole_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(["scenario", "validate"], capsys)
+    assert (code, err) == (0, "")
+    assert out.count("ok  ") == 16  # 14 scenarios + 2 suites
+    assert "suite gate: 5 scenarios" in out
+
+
+def test_validate_names_and_paths(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(
+        ["scenario", "validate", "acquirer-outage", str(REPO / "scenarios/peak-hour.yaml"), "gate"],
+        capsys,
+    )
+    assert code == 0 and out.count("ok  ") == 3
+
+
+def test_validate_invalid_exits_2_with_one_line_per_problem(
+    write_scenario: WriteScenario, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = BASE + fault_block(
+        "kind: network\ntarget: nowhere  # <-a\nat: 5s\nfor: 5s\ndown: true",
+        "kind: application\ntarget: acquirer\nfault: melt  # <-b\nat: 5s\nfor: 5s",
+    )
+    bad = write_scenario(text)
+    code, out, err = _run(["scenario", "validate", "acquirer-outage", str(bad)], capsys)
+    assert code == 2
+    assert "ok  acquirer-outage" in out
+    lines = err.splitlines()
+    assert lines[0].startswith(f"{bad}:{line_of(text, '# <-a')}: faults[0].target: unknown proxy")
+    assert lines[1].startswith(f"{bad}:{line_of(text, '# <-b')}: faults[1].fault: unknown acquirer")
+    assert lines[2] == "lab: 1 of 2 invalid"
+    assert len(lines) == 3
+
+
+def test_validate_with_options(
+    write_scenario: WriteScenario, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    topo = tmp_path / "topology.yaml"
+    topo.write_text("regions: [hubei, hunan]\n", encoding="utf-8")
+    text = BASE + fault_block("kind: network\nregions: [hubei]\nat: 5s\nfor: 5s\ndown: true")
+    path = write_scenario(text)
+    code, _, err = _run(["scenario", "validate", str(path)], capsys)
+    assert code == 2 and "unknown region 'hubei'" in err
+    code, _, err = _run(["scenario", "validate", "--topology", str(topo), str(path)], capsys)
+    assert (code, err) == (0, "")
+    code, _, err = _run(["scenario", "validate", "--time-scale", "0", str(path)], capsys)
+    assert code == 2 and err.startswith("lab: error: --time-scale")
+
+
+def test_show_prints_the_resolved_timeline(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["scenario", "show", "working-key-expiry", "--time-scale", "0.5"], capsys)
+    assert code == 0
+    assert "+4s  inject       acquirer fault expire_keys [keys-expired]" in out
+    assert "+5s  clear        acquirer fault expire_keys [keys-expired]" in out
+    assert "time scale 0.5" in out
+
+
+def test_show_json_is_the_run_json_entry(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["scenario", "show", "acquirer-crash-restart", "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["name"] == "acquirer-crash-restart"
+    assert data["faults"][0]["params"] == {"signal": "KILL"}
+    code, out, _ = _run(["scenario", "show", "gate", "--json", "--terminals", "12"], capsys)
+    data = json.loads(out)
+    assert {s["load"]["terminals"] for s in data["scenarios"]} == {12}
+
+
+def test_show_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["scenario", "show", "ghost"], capsys)
+    assert code == 2 and "no scenario named ghost" in err
+
+
+def test_list(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["scenario", "list"], capsys)
+    assert code == 0
+    assert "response-timeout-reversal" in out and " #3 " in out
+    assert "gate" in out and "full" in out
+
+
+def test_real_command_line_exit_codes(write_scenario: WriteScenario) -> None:
+    """The installed `lab` entry point, in its own process."""
+    lab = Path(sys.executable).with_name("lab")
+    ok = subprocess.run(
+        [str(lab), "scenario", "validate", "gate"], capture_output=True, text=True, timeout=60
+    )
+    assert ok.returncode == 0, ok.stderr
+    text = BASE + "weight: -1\n"
+    bad = write_scenario(text)
+    failed = subprocess.run(
+        [str(lab), "scenario", "validate", str(bad)], capture_output=True, text=True, timeout=60
+    )
+    assert failed.returncode == 2
+    line = line_of(text, "weight: -1")
+    assert failed.stderr.splitlines() == [
+        f"{bad}:{line}: weight: duplicate key (first on line 3)",
+        "lab: 1 of 1 invalid",
+    ]
