@@ -19,6 +19,7 @@ import os
 import shlex
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -26,8 +27,8 @@ from rich.console import Console
 from rich.table import Table
 
 from lab.errors import LabError
+from lab.proxy.client import ProxyInfo, ToxicInfo
 from lab.stack.external import with_external_proxy
-from lab.stack.proxy_api import ProxyInfo, ToxicInfo
 from lab.stack.stack import DEFAULT_READY_TIMEOUT_S, Stack
 from lab.stack.state import StackAddresses, read_state
 from lab.stack.status import StackHealth
@@ -311,7 +312,7 @@ def _status_json(
                 "ok": h.ok,
                 "detail": h.probe.detail,
                 "enabled": proxies[n].enabled if n in proxies else None,
-                "toxics": [t.model_dump() for t in proxies[n].toxics] if n in proxies else [],
+                "toxics": [asdict(t) for t in proxies[n].toxics] if n in proxies else [],
             }
             for n, h in health.proxies.items()
         },

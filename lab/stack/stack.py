@@ -35,7 +35,8 @@ import time
 from collections.abc import Awaitable, Iterable, Mapping
 from pathlib import Path
 
-from lab.errors import ConfigError, LabError, StackError
+from lab.errors import ConfigError, LabError, ProxyError, StackError
+from lab.proxy.client import ProxyInfo, ToxiproxyClient
 from lab.stack.commands import (
     Programs,
     acquirer_spec,
@@ -47,7 +48,6 @@ from lab.stack.commands import (
 from lab.stack.compose import ComposeProject
 from lab.stack.health import Probe, Prober
 from lab.stack.process import DEFAULT_GRACE_S, ServiceProcess
-from lab.stack.proxy_api import ProxyAPI
 from lab.stack.service import ServiceSpec
 from lab.stack.state import (
     ComposeState,
@@ -115,7 +115,7 @@ class Stack:
         self._processes: dict[str, ServiceProcess] = {}
         self._services: dict[str, ServiceState] = {}
         self._proxies: dict[str, ProxyState] = {}
-        self._api: ProxyAPI | None = None
+        self._api: ToxiproxyClient | None = None
         self.proxy_upstreams = dict(proxy_upstreams or {})
         self.admin_token = admin_token
         self.compose = compose
@@ -162,7 +162,7 @@ class Stack:
 
     async def _start_proxy(self, deadline: float) -> None:
         await self._ensure(ServiceName.PROXY, deadline)
-        self._api = ProxyAPI(self._proxy_url())
+        self._api = ToxiproxyClient(self._proxy_url())
         # A new run starts from a clean proxy: every toxic gone, every proxy enabled.
         await self._api.reset()
 
@@ -233,7 +233,7 @@ class Stack:
         api = self._require_api()
         upstream = self.proxy_upstreams.get(name.value) or self._address(name.value)
         for proxy in self.topology.proxies_to(name):
-            info = await api.create(proxy.name, str(proxy.listen), upstream)
+            info = await _create_proxy(api, proxy.name, str(proxy.listen), upstream)
             self._proxies[proxy.name] = ProxyState(
                 name=proxy.name,
                 listen=_loopback_if_wildcard(info.listen, self._proxy_host()),
@@ -284,8 +284,8 @@ class Stack:
         )
 
     @property
-    def proxy_api(self) -> ProxyAPI:
-        """The Toxiproxy API client of this stack's proxy."""
+    def proxy_api(self) -> ToxiproxyClient:
+        """The Toxiproxy API client of this stack's proxy (embedded or real)."""
         return self._require_api()
 
     def log_file(self, service: str) -> Path | None:
@@ -352,7 +352,7 @@ class Stack:
         """A restarted embedded proxy remembers nothing: recreate its proxies in place."""
         api = self._require_api()
         for proxy in self._proxies.values():
-            await api.create(proxy.name, proxy.listen, proxy.upstream)
+            await _create_proxy(api, proxy.name, proxy.listen, proxy.upstream)
 
     def _embedded(self, service: str) -> ServiceProcess:
         proc = self._processes.get(service)
@@ -450,7 +450,7 @@ class Stack:
         for name in self._proxies:
             # Already gone is fine: there is nothing left to clean.
             with contextlib.suppress(LabError):
-                await api.delete(name)
+                await api.delete_proxy(name)
 
     # -- a stack started by an earlier `lab up` ----------------------------
 
@@ -479,7 +479,7 @@ class Stack:
                 spec = svc.process.spec(name)
                 stack._processes[name] = ServiceProcess.adopt(spec, svc.process.identity, svc.ports)
         if ServiceName.PROXY.value in stack._services:
-            stack._api = ProxyAPI(stack._proxy_url())
+            stack._api = ToxiproxyClient(stack._proxy_url())
         return stack
 
     @classmethod
@@ -521,7 +521,7 @@ class Stack:
     def _save(self) -> None:
         write_state(self.state_file, self.state())
 
-    def _require_api(self) -> ProxyAPI:
+    def _require_api(self) -> ToxiproxyClient:
         if self._api is None:
             raise StackError("the fault proxy is not up")
         return self._api
@@ -541,6 +541,17 @@ class Stack:
     def _is_embedded(self, service: str) -> bool:
         state = self._services.get(service)
         return state is not None and state.mode == Mode.EMBEDDED.value
+
+
+async def _create_proxy(api: ToxiproxyClient, name: str, listen: str, upstream: str) -> ProxyInfo:
+    """Create a proxy, replacing one of the same name an earlier run left behind."""
+    try:
+        return await api.create_proxy(name, upstream=upstream, listen=listen)
+    except ProxyError as exc:
+        if exc.status != 409:
+            raise
+    await api.delete_proxy(name)
+    return await api.create_proxy(name, upstream=upstream, listen=listen)
 
 
 def _compose_name(service: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import time
 from pathlib import Path
 
 import psutil
@@ -209,3 +210,28 @@ async def test_killing_an_unknown_service_is_refused(
             await stack.kill("ledger", signal.SIGTERM)
     finally:
         await stack.stop()
+
+
+async def test_with_the_real_embedded_proxy(
+    tmp_path: Path, world_file: Path, fake_programs: Programs
+) -> None:
+    """`python -m lab.proxy` as the stack's proxy: wiring, toxics, the down fault."""
+    del fake_programs["proxy"]
+    async with Stack(
+        default_topology(), world_file, tmp_path / "run", programs=fake_programs, seed=7
+    ) as stack:
+        assert "--seed 7" in (tmp_path / "run" / "services" / "proxy.log").read_text()
+        north = stack.addresses.regions["north"].primary
+        started = time.perf_counter()
+        assert _echo(north) == b"0800ping"
+        direct = time.perf_counter() - started
+        await stack.proxy_api.add_toxic("region-north", "latency", attributes={"latency": 200})
+        started = time.perf_counter()
+        assert _echo(north) == b"0800ping"
+        delayed = time.perf_counter() - started
+        assert delayed >= 0.19 and delayed > direct, (direct, delayed)
+        await stack.proxy_api.disable("agent")
+        health = await stack.health()
+        assert health.unhealthy() == ["proxy:agent"], "only the downed path is unhealthy"
+        pids = [s.process.pid for s in stack.state().services.values() if s.process]
+    assert not [p for p in pids if _alive(p)]
