@@ -1,0 +1,319 @@
+"""The POS terminal a merchant uses: sales, voids, refunds, balance
+inquiries, settlement and software updates, on top of :class:`Device`.
+
+    term = Terminal(profile, config, primary=addr, backup=addr2, store=store,
+                    on_record=journal.write)
+    term.boot()              # flash → memory, sign on, deliver pending reversals
+    term.run_next()          # what the next customer does (plus due housekeeping)
+    term.sale(12_300)        # or one transaction of your choosing
+
+Every method returns the transaction's :class:`TxnRecord` (also handed to
+``on_record``) and never raises for a host or network failure — that is a
+``failed`` record. Only :class:`TerminalCrashed` escapes, when a fleet fault
+killed the device mid-transaction; call :meth:`reboot` to bring it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+
+from lab.iso8583 import (
+    IsoMessage,
+    OriginalRef,
+    balance_request,
+    encrypt_pin_block,
+    refund_request,
+    sale_request,
+    void_request,
+)
+
+from .config import TerminalConfig
+from .device import Device, RecordSink
+from .errors import ReversalPending, SignOnFailed
+from .exchange import Reply
+from .host_paths import Address
+from .link import Channel
+from .online import flush_reversals, journaled, sign_on, transact
+from .records import Outcome, TxnRecord, TxnType
+from .settlement import MAX_BATCH_ENTRIES, settle
+from .shopper import CardPresented, Shopper, TerminalProfile
+from .terminal_store import BatchEntry, ReversalStore, TerminalStore
+from .tms import NoAgent, TmsClient, target_version
+
+__all__ = ["RecentSale", "Terminal"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecentSale:
+    """An approved sale the merchant may refund later (also after settlement)."""
+
+    stan: str
+    batch: str
+    amount: int
+    pan: str
+    rrn: str
+    date: str
+
+
+class Terminal(Device):
+    def __init__(
+        self,
+        profile: TerminalProfile,
+        config: TerminalConfig,
+        *,
+        primary: Address,
+        backup: Address | None,
+        store: TerminalStore,
+        reversals: ReversalStore | None = None,
+        on_record: RecordSink | None = None,
+        rng: random.Random | None = None,
+        channel: Channel | None = None,
+        agent: TmsClient | None = None,
+        latest_software: str | None = None,
+    ) -> None:
+        super().__init__(
+            profile,
+            config,
+            primary=primary,
+            backup=backup,
+            store=store,
+            reversals=reversals,
+            on_record=on_record,
+            rng=rng,
+            channel=channel,
+        )
+        self.shopper = Shopper(profile, config.mix, config.pin_share, self.rng)
+        self.agent: TmsClient = agent if agent is not None else NoAgent()
+        self.latest_software = latest_software
+
+    def _reset_memory(self) -> None:
+        super()._reset_memory()
+        self.recent_sales: deque[RecentSale] = deque(maxlen=16)
+        self.batch_count = 0
+        self._settle_at_count = self.config.settle_every
+        self._batch_opened_at = time.monotonic()
+        self._signed_on_at = 0.0
+        self._next_tms_at = 0.0
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def boot(self, delay_s: float = 0.0) -> None:
+        """Power on: read flash, sign on, deliver what was left pending. A host
+        that does not answer is not an error here — the next transaction
+        signs on again. ``delay_s``: how long the device takes to come up."""
+        self.sleep(delay_s)
+        self.load()
+        self.batch_count = len(self.store.log_entries(self.tid, self.batch))
+        self._settle_at_count = max(self.config.settle_every, self.batch_count + 1)
+        try:
+            sign_on(self)
+            self._signed_on_at = time.monotonic()
+            flush_reversals(self)
+        except (SignOnFailed, ReversalPending):
+            pass
+        finally:
+            self.end_transaction()
+
+    def reboot(self, delay_s: float = 0.0) -> None:
+        self.revive()
+        self.boot(delay_s)
+
+    def force_sign_on(self) -> None:
+        self.needs_sign_on = True
+
+    def use_backup_path(self, pinned: bool) -> None:
+        self.paths.pin_backup(pinned)
+
+    # -- what the merchant does ----------------------------------------------
+
+    def run_next(self) -> TxnRecord:
+        """Housekeeping that is due, then the next customer's transaction."""
+        self.check_alive()
+        every = self.config.sign_on_every_s
+        if every is not None and time.monotonic() - self._signed_on_at >= every:
+            self.needs_sign_on = True
+        if self._settle_due():
+            self.settle()
+        if self.tms_requested and time.monotonic() >= self._next_tms_at:
+            self.update_software()
+        kind = self.shopper.next_kind()
+        if (
+            kind not in self.profile.allowed
+            and self.rng.random() >= self.config.operator_error_share
+        ):
+            kind = "sale"  # the operator knows this till cannot do it
+        if kind == "void":
+            entry = self._voidable()
+            if entry is not None:
+                return self.void(entry)
+            kind = "sale"
+        if kind == "refund" and self.recent_sales:
+            return self.refund(self.rng.choice(self.recent_sales))
+        if kind == "balance":
+            return self.balance()
+        return self.sale()
+
+    def sale(self, amount: int | None = None, card: CardPresented | None = None) -> TxnRecord:
+        if self.batch_count >= MAX_BATCH_ENTRIES:
+            self.settle()
+        amount = self.shopper.amount() if amount is None else amount
+        card = self.shopper.card() if card is None else card
+        record = self.new_record(TxnType.SALE, amount=amount, pan=card.pan)
+        if self.batch_count >= MAX_BATCH_ENTRIES:
+            with journaled(self, record):
+                record.reason = "batch_full"  # 批次已满: settle before selling on
+            return record
+
+        def build(stan: str, batch: str) -> IsoMessage:
+            return sale_request(
+                self.identity, stan, batch, amount, card.read, self._pin_block(card)
+            )
+
+        reply = self._online(record, build, reversible=True)
+        if reply is not None and record.outcome is Outcome.APPROVED:
+            entry = self._log(record, reply, "sale", card.pan)
+            if record.rrn:
+                self.recent_sales.append(
+                    RecentSale(record.stan, record.batch, amount, card.pan, record.rrn, entry.date)
+                )
+        return record
+
+    def void(self, entry: BatchEntry) -> TxnRecord:
+        """Void (撤销) a sale of the open batch: same card, full amount."""
+        card = self.shopper.card_for(entry.pan)
+        record = self.new_record(TxnType.VOID, amount=entry.amount, pan=entry.pan)
+        record.orig_stan, record.orig_batch = entry.stan, self.batch
+        original = OriginalRef(batch=self.batch, trace=entry.stan)
+
+        def build(stan: str, batch: str) -> IsoMessage:
+            return void_request(
+                self.identity, stan, batch, entry.amount, card.read, entry.rrn or "", original
+            )
+
+        reply = self._online(record, build, reversible=True)
+        if reply is not None and record.outcome is Outcome.APPROVED:
+            self._log(record, reply, "void", entry.pan, orig_stan=entry.stan)
+            self.recent_sales = deque(
+                (s for s in self.recent_sales if (s.stan, s.batch) != (entry.stan, self.batch)),
+                maxlen=self.recent_sales.maxlen,
+            )
+        return record
+
+    def refund(self, sale: RecentSale, amount: int | None = None) -> TxnRecord:
+        """Refund (退货) part or all of an earlier sale, possibly of a closed batch."""
+        if amount is None:
+            amount = max(1, int(sale.amount * self.rng.uniform(0.3, 1.0)))
+        card = self.shopper.card_for(sale.pan)
+        record = self.new_record(TxnType.REFUND, amount=amount, pan=sale.pan)
+        original = OriginalRef(batch=sale.batch, trace=sale.stan, date=sale.date)
+
+        def build(stan: str, batch: str) -> IsoMessage:
+            return refund_request(self.identity, stan, batch, amount, card.read, sale.rrn, original)
+
+        reply = self._online(record, build, reversible=False)
+        if reply is not None and record.outcome is Outcome.APPROVED:
+            self._log(record, reply, "refund", sale.pan)
+            if sale in self.recent_sales:
+                self.recent_sales.remove(sale)  # one refund per sale at this till
+        return record
+
+    def balance(self, card: CardPresented | None = None) -> TxnRecord:
+        card = self.shopper.card() if card is None else card
+        record = self.new_record(TxnType.BALANCE, pan=card.pan)
+
+        def build(stan: str, batch: str) -> IsoMessage:
+            return balance_request(self.identity, stan, batch, card.read, self._pin_block(card))
+
+        self._online(record, build, reversible=False)
+        return record
+
+    def settle(self) -> TxnRecord:
+        try:
+            record = settle(self)
+        finally:
+            self.end_transaction()
+        if record.outcome is Outcome.APPROVED:
+            self.batch_count = 0
+            self._settle_at_count = self.config.settle_every
+        else:
+            # Try again after a few more sales, not before every one of them.
+            self._settle_at_count = self.batch_count + max(1, self.config.settle_every // 10)
+        self._batch_opened_at = time.monotonic()
+        return record
+
+    def update_software(self) -> TxnRecord:
+        """Ask the agent's TMS for the current version and download it."""
+        record = self.new_record(TxnType.TMS)
+        with journaled(self, record):
+            record.attempts = 1
+            try:
+                version = target_version(
+                    self.agent.poll_tms(self.tid), self.latest_software or self.software
+                )
+                if version <= self.software:
+                    record.reason = "tms_no_newer_version"
+                else:
+                    self.agent.download_software(self.tid, version)
+            except Exception as exc:  # the agent client's boundary: any failure = not now
+                record.reason = f"agent: {type(exc).__name__}"
+            record.path = str(getattr(self.agent, "last_path", record.path))
+            if record.reason is None:
+                self.set_software(version)
+                self.tms_requested = False
+                record.outcome = Outcome.APPROVED
+            else:
+                self._next_tms_at = time.monotonic() + self.config.tms_retry_s
+        return record
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _online(
+        self, record: TxnRecord, build: Callable[[str, str], IsoMessage], *, reversible: bool
+    ) -> Reply | None:
+        try:
+            return transact(self, record, build, reversible=reversible)
+        finally:
+            self.end_transaction()
+
+    def _pin_block(self, card: CardPresented) -> bytes | None:
+        keys = self.keys
+        if card.pin is None or keys is None:
+            return None
+        return encrypt_pin_block(card.pin, card.pan, keys.pik)
+
+    def _log(
+        self, record: TxnRecord, reply: Reply, kind: str, pan: str, orig_stan: str | None = None
+    ) -> BatchEntry:
+        session_date = self.session.host_date if self.session is not None else "0101"
+        entry = BatchEntry(
+            stan=record.stan,
+            type=kind,
+            amount=record.amount,
+            pan=pan,
+            rrn=record.rrn,
+            date=reply.msg.text(13) or session_date,
+            orig_stan=orig_stan,
+        )
+        self.store.log_add(self.tid, record.batch, entry)
+        self.batch_count += 1
+        return entry
+
+    def _voidable(self) -> BatchEntry | None:
+        sales = [
+            e
+            for e in self.store.log_entries(self.tid, self.batch)
+            if e.type == "sale" and not e.voided and e.rrn
+        ]
+        return self.rng.choice(sales) if sales else None
+
+    def _settle_due(self) -> bool:
+        if self.batch_count == 0:
+            return False
+        if self.batch_count >= self._settle_at_count:
+            return True
+        interval = self.config.settle_interval_s
+        return interval is not None and time.monotonic() - self._batch_opened_at >= interval

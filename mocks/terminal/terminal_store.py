@@ -1,0 +1,299 @@
+"""What a terminal keeps in flash: pending reversals, counters, its batch log.
+
+One SQLite file per (Locust) process holds every terminal that process runs,
+keyed by TID. It survives a terminal crash (the fleet fault drops only the
+in-memory state) and a killed process: WAL with ``synchronous=NORMAL`` makes
+each commit durable against a process crash without an fsync per sale (a
+power cut of the *machine* is outside what the lab simulates).
+
+Reversals have two stores behind one protocol, because durability is the
+policy switch: :class:`DurableReversals` (this file) for ``resilient``,
+:class:`MemoryReversals` (lost with the process or a crash) for ``naive``.
+Counters and the batch log are always durable — a real device keeps its STAN,
+batch number and transaction log in flash whatever its reversal policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = [
+    "BatchEntry",
+    "Counters",
+    "DurableReversals",
+    "MemoryReversals",
+    "ReversalRecord",
+    "ReversalStore",
+    "TerminalStore",
+]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reversals (
+    tid TEXT NOT NULL, stan TEXT NOT NULL, batch TEXT NOT NULL,
+    type TEXT NOT NULL, amount INTEGER NOT NULL, pan TEXT, payload BLOB NOT NULL,
+    reason TEXT NOT NULL, tries INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL,
+    PRIMARY KEY (tid, stan, batch));
+CREATE TABLE IF NOT EXISTS counters (
+    tid TEXT PRIMARY KEY, stan_ceiling INTEGER NOT NULL, batch TEXT NOT NULL,
+    software TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_log (
+    tid TEXT NOT NULL, batch TEXT NOT NULL, stan TEXT NOT NULL, type TEXT NOT NULL,
+    amount INTEGER NOT NULL, pan TEXT NOT NULL, rrn TEXT, date TEXT NOT NULL,
+    voided INTEGER NOT NULL DEFAULT 0, orig_stan TEXT,
+    PRIMARY KEY (tid, batch, stan));
+"""
+
+
+@dataclasses.dataclass(slots=True)
+class ReversalRecord:
+    """A reversal waiting to be sent. ``payload`` is the encoded, unsigned
+    0400 (signed at send time: the MAC key may change before then); ``pan``
+    is masked — the payload carries the real one for the host."""
+
+    tid: str
+    stan: str
+    batch: str
+    type: str
+    amount: int
+    pan: str | None
+    payload: bytes
+    reason: str
+    tries: int = 0
+    created_at: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BatchEntry:
+    """One approved financial transaction of the open batch."""
+
+    stan: str
+    type: str  # sale / void / refund
+    amount: int
+    pan: str
+    rrn: str | None
+    date: str  # MMDD from the host's reply (F13), for field 61 of a refund
+    voided: bool = False
+    orig_stan: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Counters:
+    stan_ceiling: int  # STANs below this may have been used: start here after a crash
+    batch: str
+    software: str
+
+
+class ReversalStore(Protocol):
+    durable: bool
+
+    def put(self, record: ReversalRecord) -> None: ...
+    def pending(self, tid: str) -> list[ReversalRecord]: ...
+    def set_reason(self, tid: str, stan: str, batch: str, reason: str) -> None: ...
+    def count_try(self, tid: str, stan: str, batch: str) -> int: ...
+    def delete(self, tid: str, stan: str, batch: str) -> None: ...
+    def crash(self, tid: str) -> None:
+        """The device lost power: forget whatever was not durable."""
+
+
+class TerminalStore:
+    """The SQLite file. Calls are short and never yield to gevent, so one
+    connection serves every greenlet; the lock covers real threads (tests)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def execute(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+        """Run one statement (autocommit) and return its rows."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- counters ---------------------------------------------------------
+
+    def counters(self, tid: str) -> Counters | None:
+        rows = self.execute(
+            "SELECT stan_ceiling, batch, software FROM counters WHERE tid = ?", (tid,)
+        )
+        if not rows:
+            return None
+        ceiling, batch, software = rows[0]
+        return Counters(int(ceiling), str(batch), str(software))
+
+    def save_counters(self, tid: str, counters: Counters) -> None:
+        self.execute(
+            "INSERT INTO counters (tid, stan_ceiling, batch, software) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(tid) DO UPDATE SET stan_ceiling = excluded.stan_ceiling, "
+            "batch = excluded.batch, software = excluded.software",
+            (tid, counters.stan_ceiling, counters.batch, counters.software),
+        )
+
+    # -- batch log --------------------------------------------------------
+
+    def log_add(self, tid: str, batch: str, entry: BatchEntry) -> None:
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR REPLACE INTO batch_log "
+                "(tid, batch, stan, type, amount, pan, rrn, date, voided, orig_stan) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    tid,
+                    batch,
+                    entry.stan,
+                    entry.type,
+                    entry.amount,
+                    entry.pan,
+                    entry.rrn,
+                    entry.date,
+                    int(entry.voided),
+                    entry.orig_stan,
+                ),
+            )
+            if entry.orig_stan is not None and entry.type == "void":
+                self._db.execute(
+                    "UPDATE batch_log SET voided = 1 WHERE tid = ? AND batch = ? AND stan = ?",
+                    (tid, batch, entry.orig_stan),
+                )
+
+    def log_entries(self, tid: str, batch: str) -> list[BatchEntry]:
+        rows = self.execute(
+            "SELECT stan, type, amount, pan, rrn, date, voided, orig_stan FROM batch_log "
+            "WHERE tid = ? AND batch = ? ORDER BY stan",
+            (tid, batch),
+        )
+        return [
+            BatchEntry(
+                stan=str(r[0]),
+                type=str(r[1]),
+                amount=int(r[2]),
+                pan=str(r[3]),
+                rrn=None if r[4] is None else str(r[4]),
+                date=str(r[5]),
+                voided=bool(r[6]),
+                orig_stan=None if r[7] is None else str(r[7]),
+            )
+            for r in rows
+        ]
+
+    def log_clear(self, tid: str, batch: str) -> None:
+        self.execute("DELETE FROM batch_log WHERE tid = ? AND batch = ?", (tid, batch))
+
+
+class DurableReversals:
+    """Reversals in the SQLite file: written before the request is sent."""
+
+    durable = True
+
+    def __init__(self, store: TerminalStore) -> None:
+        self._store = store
+
+    def put(self, record: ReversalRecord) -> None:
+        self._store.execute(
+            "INSERT OR REPLACE INTO reversals "
+            "(tid, stan, batch, type, amount, pan, payload, reason, tries, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.tid,
+                record.stan,
+                record.batch,
+                record.type,
+                record.amount,
+                record.pan,
+                record.payload,
+                record.reason,
+                record.tries,
+                record.created_at,
+            ),
+        )
+
+    def pending(self, tid: str) -> list[ReversalRecord]:
+        rows = self._store.execute(
+            "SELECT tid, stan, batch, type, amount, pan, payload, reason, tries, created_at "
+            "FROM reversals WHERE tid = ? ORDER BY created_at",
+            (tid,),
+        )
+        return [
+            ReversalRecord(
+                tid=str(r[0]),
+                stan=str(r[1]),
+                batch=str(r[2]),
+                type=str(r[3]),
+                amount=int(r[4]),
+                pan=None if r[5] is None else str(r[5]),
+                payload=bytes(r[6]),
+                reason=str(r[7]),
+                tries=int(r[8]),
+                created_at=float(r[9]),
+            )
+            for r in rows
+        ]
+
+    def set_reason(self, tid: str, stan: str, batch: str, reason: str) -> None:
+        self._store.execute(
+            "UPDATE reversals SET reason = ? WHERE tid = ? AND stan = ? AND batch = ?",
+            (reason, tid, stan, batch),
+        )
+
+    def count_try(self, tid: str, stan: str, batch: str) -> int:
+        rows = self._store.execute(
+            "UPDATE reversals SET tries = tries + 1 WHERE tid = ? AND stan = ? AND batch = ? "
+            "RETURNING tries",
+            (tid, stan, batch),
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def delete(self, tid: str, stan: str, batch: str) -> None:
+        self._store.execute(
+            "DELETE FROM reversals WHERE tid = ? AND stan = ? AND batch = ?", (tid, stan, batch)
+        )
+
+    def crash(self, tid: str) -> None:
+        """Nothing to lose: every record is already on disk."""
+
+
+class MemoryReversals:
+    """The naive policy: reversals live in RAM and die with the device."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        self._by_tid: dict[str, dict[tuple[str, str], ReversalRecord]] = {}
+
+    def put(self, record: ReversalRecord) -> None:
+        self._by_tid.setdefault(record.tid, {})[(record.stan, record.batch)] = record
+
+    def pending(self, tid: str) -> list[ReversalRecord]:
+        records = self._by_tid.get(tid, {}).values()
+        return sorted((dataclasses.replace(r) for r in records), key=lambda r: r.created_at)
+
+    def set_reason(self, tid: str, stan: str, batch: str, reason: str) -> None:
+        record = self._by_tid.get(tid, {}).get((stan, batch))
+        if record is not None:
+            record.reason = reason
+
+    def count_try(self, tid: str, stan: str, batch: str) -> int:
+        record = self._by_tid.get(tid, {}).get((stan, batch))
+        if record is None:
+            return 0
+        record.tries += 1
+        return record.tries
+
+    def delete(self, tid: str, stan: str, batch: str) -> None:
+        self._by_tid.get(tid, {}).pop((stan, batch), None)
+
+    def crash(self, tid: str) -> None:
+        self._by_tid.pop(tid, None)
