@@ -20,11 +20,12 @@ from lab.world import generate, load, save
 
 # A fresh interpreter's load: what an acquirer, issuer or Locust worker pays at start-up.
 _CHILD_LOAD = """
-import sys, time
+import resource, sys, time
 started = time.perf_counter()
 from lab.world import load
 world = load(sys.argv[1])
-print(f"{time.perf_counter() - started:.3f}")
+elapsed = time.perf_counter() - started
+print(f"{elapsed:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 """
 
 
@@ -47,12 +48,14 @@ def _measure(terminals: int, folder: Path) -> dict[str, float]:
     child = subprocess.run(
         [sys.executable, "-c", _CHILD_LOAD, str(path)], capture_output=True, text=True, check=True
     )
+    child_seconds, child_rss_mb = child.stdout.split()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     print(
         f"{terminals:>7,} terminals  {len(world.merchants):>6,} merchants  "
         f"{len(world.cards):>7,} cards  "
         f"generate {generated:6.2f} s  save {saved:5.2f} s  file {size / 1e6:6.1f} MB  "
-        f"load {loaded:5.2f} s  (fresh process incl. imports {float(child.stdout):5.2f} s)  "
+        f"load {loaded:5.2f} s  (fresh process incl. imports {float(child_seconds):5.2f} s, "
+        f"peak RSS {child_rss_mb} MB)  "
         f"sha256 {digest}",
         flush=True,
     )

@@ -73,8 +73,13 @@ def test_load_errors(small_world: World, tmp_path: Path) -> None:
         load(tmp_path / "nope.json")
     bad = tmp_path / "bad.json"
     bad.write_bytes(b"\xff{not json")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load(bad)
+    bad.write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load(bad)
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        loads(b"\xff{")
 
 
 @pytest.mark.parametrize(
