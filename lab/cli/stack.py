@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import shlex
 import shutil
 import time
@@ -28,6 +29,13 @@ from rich.table import Table
 
 from lab.errors import LabError
 from lab.proxy.client import ProxyInfo, ToxicInfo
+from lab.stack.compose import (
+    DEPLOY_DIR,
+    ComposeProject,
+    container_topology,
+    proxy_upstreams,
+    write_toxiproxy_config,
+)
 from lab.stack.external import with_external_proxy
 from lab.stack.stack import DEFAULT_READY_TIMEOUT_S, Stack
 from lab.stack.state import StackAddresses, read_state
@@ -87,6 +95,16 @@ _state_option = click.option(
     help="Run SERVICE with COMMAND (your own build; it must obey the service contract "
     "of lab/stack/commands.py) instead of the lab's. Repeatable.",
 )
+@click.option(
+    "--containers",
+    is_flag=True,
+    help="Run every service in containers (deploy/compose.yaml, official Toxiproxy image).",
+)
+@click.option(
+    "--compose-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The compose file of --containers [default: deploy/compose.yaml of the lab].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the addresses as JSON.")
 def up(
     world_path: Path | None,
@@ -97,19 +115,34 @@ def up(
     state_file: Path,
     timeout: float,
     program_args: tuple[str, ...],
+    containers: bool,
+    compose_file: Path | None,
     as_json: bool,
 ) -> None:
     """Start the payment world in the background and print its addresses."""
     if world_path is not None and (seed is not None or terminals is not None):
         raise click.UsageError("give either --world or --seed/--terminals, not both")
+    if containers and (topology_path or program_args):
+        raise click.UsageError("--containers runs the compose file: no --topology or --program")
     programs = _programs(program_args)
     run_dir = run_dir or Path("runs") / time.strftime("%Y%m%dT%H%M%SZ-stack", time.gmtime())
     run_dir.mkdir(parents=True, exist_ok=True)
     world_file, regions, world_seed = _world(run_dir, world_path, seed, terminals)
-    topology = _topology(topology_path, regions)
-    stack = asyncio.run(
-        _up(topology, world_file, run_dir, state_file, world_seed, timeout, programs)
-    )
+    if containers:
+        compose_file = compose_file or DEPLOY_DIR / "compose.yaml"
+        stack = _container_stack(compose_file, world_file, regions, run_dir, state_file, timeout)
+    else:
+        stack = Stack(
+            _topology(topology_path, regions),
+            world_file,
+            run_dir,
+            state_file=state_file,
+            seed=world_seed,
+            programs=programs,
+            orphan_guard=False,  # the services must outlive `lab up`
+            ready_timeout=timeout,
+        )
+    asyncio.run(_up_and_detach(stack))
     addresses = stack.addresses
     if as_json:
         click.echo(addresses.model_dump_json(indent=2))
@@ -122,28 +155,44 @@ def up(
     console.print("stop it with: lab down")
 
 
-async def _up(
-    topology: Topology,
+async def _up_and_detach(stack: Stack) -> None:
+    await stack.up()
+    await stack.detach()
+
+
+def _container_stack(
+    compose_file: Path,
     world_file: Path,
+    regions: tuple[str, ...],
     run_dir: Path,
     state_file: Path,
-    seed: int,
     timeout: float,
-    programs: dict[str, list[str]],
 ) -> Stack:
-    stack = Stack(
+    """The compose project as a stack: containers started by ``docker compose``."""
+    topology = container_topology(regions)
+    # Admin APIs bound beyond 127.0.0.1 want a bearer token; it goes to the
+    # containers' environment and the 0600 state file, never to the screen.
+    token = os.environ.get("LAB_ADMIN_TOKEN") or secrets.token_hex(16)
+    config = write_toxiproxy_config(topology, run_dir / "toxiproxy.json")
+    project = ComposeProject(
+        file=compose_file.resolve(),
+        env={
+            "LAB_WORLD_FILE": str(world_file.resolve()),
+            "LAB_TOXIPROXY_CONFIG": str(config.resolve()),
+            "LAB_ADMIN_TOKEN": token,
+        },
+    )
+    return Stack(
         topology,
         world_file,
         run_dir,
         state_file=state_file,
-        seed=seed,
-        programs=programs,
-        orphan_guard=False,  # the services must outlive `lab up`
+        orphan_guard=False,
         ready_timeout=timeout,
+        proxy_upstreams=proxy_upstreams(),
+        admin_token=token,
+        compose=project,
     )
-    await stack.up()
-    await stack.detach()
-    return stack
 
 
 def _programs(args: tuple[str, ...]) -> dict[str, list[str]]:

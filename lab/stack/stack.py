@@ -139,16 +139,23 @@ class Stack:
         self._refuse_a_second_stack()
         try:
             await self._bring_up()
-        except BaseException:
-            await self.stop()
+        except BaseException as failure:
+            try:
+                await self.stop()
+            except Exception as cleanup:  # keep the cause of the failed start on top
+                failure.add_note(f"and stopping what had started failed too: {cleanup}")
             raise
         return self
 
     async def _bring_up(self) -> None:
         began = time.monotonic()
-        deadline = began + self.ready_timeout
         (self.run_dir / "services").mkdir(parents=True, exist_ok=True)
         self._save()
+        if self.compose is not None:
+            # Container mode: the containers' own healthchecks gate this; the
+            # probes below then check the world as the host sees it.
+            await self.compose.up(self.ready_timeout)
+        deadline = time.monotonic() + self.ready_timeout
         await _all(self._start_proxy(deadline), self._ensure(ServiceName.ISSUER, deadline))
         await self._wire(ServiceName.ISSUER)
         await self._ensure(ServiceName.ACQUIRER, deadline)
