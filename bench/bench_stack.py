@@ -70,11 +70,14 @@ def cli_round(work: Path, programs: dict[str, list[str]]) -> tuple[float, float]
         arg for name, argv in programs.items() for arg in ("--program", f"{name}={' '.join(argv)}")
     ]
     lab = [sys.executable, "-m", "lab"]
+    run_dir = str(work / "run")
     started = time.perf_counter()
     subprocess.run(
-        [*lab, "up", "--terminals", "100", "--state", str(state), "--run-dir", str(work / "run"), *args],
-        cwd=work, check=True, capture_output=True,
-    )  # fmt: skip
+        [*lab, "up", "--terminals", "100", "--state", str(state), "--run-dir", run_dir, *args],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
     up = time.perf_counter() - started
     started = time.perf_counter()
     subprocess.run([*lab, "down", "--state", str(state)], cwd=work, check=True, capture_output=True)
