@@ -1,19 +1,27 @@
-"""Every toxic a scenario may name, with its attributes — the one list validation uses.
+"""Which toxics a scenario may name and whether their attributes are acceptable.
 
-Toxiproxy 2.12's toxics exactly as docs toxiproxy-contract.md lists them (all
-attributes integers, a missing one means 0), plus the lab's ISO 8583-aware
-toxics served by the embedded proxy (lab/proxy/toxics). Bounds are the lab's:
-values that would hang or crash Toxiproxy (``bandwidth rate: 0``, ``slicer
-average_size: 0``) are refused here, before a run starts, as the embedded proxy
-refuses them with a 400.
+The one list is the embedded proxy's registry (``lab.proxy.toxics``):
+Toxiproxy 2.12's eight toxics with their exact attributes and the lab's ISO
+8583-aware ones. A scenario is checked against it *by the proxy's own code*
+(``Toxic.from_attributes``: Go-style integer decoding, then the values the
+proxy refuses because they would hang or crash Toxiproxy — ``bandwidth rate:
+0``, ``slicer average_size: 0``, negatives), so a file that validates is a
+file the proxy accepts, and the two can never drift apart. On top of the
+proxy, unknown attribute names are errors here: Toxiproxy silently ignores
+them, which turns a typo into a toxic that does nothing.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+
+from lab.errors import ProxyError
+from lab.proxy.toxics import TOXIC_TYPES, Toxic
+from lab.proxy.toxics.iso_frames import IsoToxic
 
 
 class Stream(StrEnum):
@@ -21,142 +29,65 @@ class Stream(StrEnum):
     DOWNSTREAM = "downstream"  # server → client (the host's reply)
 
 
-#: Attribute values as JSON carries them to the proxy API.
+#: Attribute values as JSON carries them to the proxy API (ISO toxics take codes as text).
 AttributeValue = int | str
 
 
 @dataclass(frozen=True)
-class Attribute:
-    """One attribute of a toxic: an integer (with a unit and bounds) or a code."""
-
-    unit: str
-    minimum: int = 0
-    maximum: int = 2**31 - 1
-    required: bool = False
-    # Non-empty → a string attribute whose value must match one of these choices
-    # or, for ``pattern`` attributes, the regex below.
-    choices: tuple[str, ...] = ()
-    pattern: str | None = None
-
-    @property
-    def is_text(self) -> bool:
-        return bool(self.choices) or self.pattern is not None
-
-    def check(self, value: object) -> str | None:
-        """Why ``value`` is unacceptable, or None."""
-        if self.is_text:
-            if not isinstance(value, str):
-                return f"must be a string ({self.unit})"
-            if self.choices and value not in self.choices:
-                return f"must be one of {', '.join(self.choices)}"
-            if self.pattern is not None and not re.fullmatch(self.pattern, value):
-                return f"must be {self.unit}"
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"must be an integer ({self.unit})"  # Toxiproxy answers 400
-        if not self.minimum <= value <= self.maximum:
-            return f"must be between {self.minimum} and {self.maximum} ({self.unit})"
-        return None
-
-
-@dataclass(frozen=True)
 class ToxicType:
-    """A toxic type: its attributes and any rule that spans several of them."""
+    """One toxic type as scenarios see it."""
 
     name: str
+    attributes: tuple[str, ...]
     summary: str
-    attributes: Mapping[str, Attribute] = field(default_factory=dict)
-    # Returns a reason when a combination of attributes is unacceptable.
-    combined: Callable[[Mapping[str, AttributeValue]], str | None] | None = None
-    iso8583: bool = False  # served only by the embedded proxy, not by real Toxiproxy
+    iso8583: bool  # served only by the embedded proxy, not by a real Toxiproxy
+    impl: type[Toxic]
 
-    def problems(self, attributes: Mapping[str, object]) -> list[tuple[str | None, str]]:
+    def problems(self, attributes: Mapping[str, AttributeValue]) -> list[tuple[str | None, str]]:
         """``(attribute or None, reason)`` for everything wrong with ``attributes``."""
         out: list[tuple[str | None, str]] = []
-        for name, value in attributes.items():
-            spec = self.attributes.get(name)
-            if spec is None:
+        for name in attributes:
+            if name not in self.attributes:
                 known = ", ".join(self.attributes) or "none"
                 out.append((name, f"unknown attribute of {self.name} (known: {known})"))
-            elif (reason := spec.check(value)) is not None:
-                out.append((name, reason))
-        for name, spec in self.attributes.items():
-            if spec.required and name not in attributes:
-                out.append((name, f"required by {self.name} ({spec.unit})"))
-        if not out and self.combined is not None:
-            typed = {k: v for k, v in attributes.items() if isinstance(v, int | str)}
-            if (reason := self.combined(typed)) is not None:
-                out.append((None, reason))
+        if out:
+            return out
+        try:
+            self.impl.from_attributes(dict(attributes))
+        except ProxyError as exc:
+            out.append(self._explain(str(exc).removeprefix("bad request body: ")))
         return out
 
+    def _explain(self, message: str) -> tuple[str | None, str]:
+        """The proxy's refusal, attached to the attribute it names."""
+        field = re.search(r"attributes\.(\w+) of type", message)
+        if field is not None:  # Go's decoding error: a string or a too-large number
+            return field.group(1), "must be an integer that fits in 64 bits (Toxiproxy int64)"
+        named = re.search(rf"{re.escape(self.name)} (?:attribute )?(\w+)", message)
+        attribute = named.group(1) if named and named.group(1) in self.attributes else None
+        reason = message
+        if attribute is not None:
+            reason = re.sub(rf"^{re.escape(self.name)} (?:attribute )?{attribute} ", "", message)
+        return attribute, reason
 
-def _slicer_sizes(attrs: Mapping[str, AttributeValue]) -> str | None:
-    average, variation = attrs.get("average_size", 0), attrs.get("size_variation", 0)
-    if isinstance(average, int) and isinstance(variation, int) and variation >= average:
-        return "size_variation must be smaller than average_size (a slice is at least 1 byte)"
-    return None
+
+def _summary(impl: type[Toxic]) -> str:
+    doc = sys.modules[impl.__module__].__doc__ or impl.type_name
+    return " ".join(doc.split("\n\n")[0].split())
 
 
-_MS = Attribute(unit="milliseconds")
-
-TOXIPROXY_TOXICS: tuple[ToxicType, ...] = (
-    ToxicType(
-        "latency",
-        "each chunk delayed by latency ± jitter",
-        {"latency": _MS, "jitter": _MS},
-    ),
-    ToxicType(
-        "bandwidth",
-        "data paced to rate KB/s",
-        {"rate": Attribute(unit="KB/s", minimum=1, required=True)},
-    ),
-    ToxicType("slow_close", "closing delayed after EOF", {"delay": _MS}),
-    ToxicType(
-        "timeout",
-        "data discarded, connection closed after timeout ms (0: held until removed)",
-        {"timeout": _MS},
-    ),
-    ToxicType("reset_peer", "TCP RST after timeout ms", {"timeout": _MS}),
-    ToxicType(
-        "slicer",
-        "chunks split into average_size ± size_variation bytes, delay µs apart",
-        {
-            "average_size": Attribute(unit="bytes", minimum=1, required=True),
-            "size_variation": Attribute(unit="bytes"),
-            "delay": Attribute(unit="microseconds"),
-        },
-        combined=_slicer_sizes,
-    ),
-    ToxicType("limit_data", "connection closed after bytes", {"bytes": Attribute(unit="bytes")}),
-    ToxicType("noop", "passes data through"),
-)
-
-_MTI = Attribute(unit="a 4-digit ISO 8583 MTI such as 0210", pattern=r"\d{4}")
-_RC = Attribute(unit="a 2-character response code such as 00", pattern=r"[0-9A-Z]{2}")
-
-#: The embedded proxy's protocol-aware toxics (see lab/proxy's README).
-ISO8583_TOXICS: tuple[ToxicType, ...] = (
-    ToxicType(
-        "iso_drop",
-        "drop ISO 8583 messages with the given MTI and/or response code",
-        {"mti": _MTI, "rc": _RC},
-        iso8583=True,
-    ),
-    ToxicType(
-        "iso_delay",
-        "delay ISO 8583 messages with the given MTI and/or response code",
-        {"mti": _MTI, "rc": _RC, "latency": _MS, "jitter": _MS},
-        iso8583=True,
-    ),
-    ToxicType(
-        "iso_corrupt_mac",
-        "flip a bit of field 64 (MAC) in messages with the given MTI",
-        {"mti": _MTI},
-        iso8583=True,
-    ),
-)
-
-TOXICS: Mapping[str, ToxicType] = {t.name: t for t in (*TOXIPROXY_TOXICS, *ISO8583_TOXICS)}
+TOXICS: Mapping[str, ToxicType] = {
+    name: ToxicType(
+        name=name,
+        attributes=tuple(impl.attribute_names()),
+        summary=_summary(impl),
+        iso8583=issubclass(impl, IsoToxic),
+        impl=impl,
+    )
+    for name, impl in sorted(
+        TOXIC_TYPES.items(), key=lambda kv: (issubclass(kv[1], IsoToxic), kv[0])
+    )
+}
 
 
 def default_toxic_name(toxic_type: str, stream: Stream) -> str:

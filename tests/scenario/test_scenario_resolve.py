@@ -172,3 +172,28 @@ def test_defaults(write_scenario: WriteScenario) -> None:
     # no fault: the steady state may be reached any time during the load
     assert s.steady_state is not None and s.steady_state.within_s == s.duration_s
     assert s.last_fault_end_s is None
+
+
+def test_toxics_are_the_proxys_own(write_scenario: WriteScenario) -> None:
+    """The scenario side accepts exactly the toxics the embedded proxy serves."""
+    from lab.proxy.toxics import TOXIC_TYPES
+    from lab.scenario.toxic_table import TOXICS
+
+    assert set(TOXICS) == set(TOXIC_TYPES)
+    assert {n for n, t in TOXICS.items() if t.iso8583} == {
+        "iso_drop",
+        "iso_delay",
+        "iso_corrupt_mac",
+    }
+    text = BASE + fault_block(
+        "kind: network\ntarget: region-north\nat: 5s\nfor: 5s\n"
+        "toxic: {type: iso_drop, attributes: {mti: 210, rc: 0}}",
+        "kind: network\ntarget: region-south\nat: 5s\nfor: 5s\n"
+        "toxic: {type: iso_corrupt_mac, stream: upstream, attributes: {mti: '0200', rc: A0}}",
+    )
+    s = resolve_text(write_scenario(text))
+    toxics = [f.toxic for f in s.faults if isinstance(f, NetworkFault)]
+    assert [t.attributes if t else None for t in toxics] == [
+        {"mti": 210, "rc": 0},
+        {"mti": "0200", "rc": "A0"},
+    ]

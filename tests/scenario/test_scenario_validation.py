@@ -62,15 +62,43 @@ FAULT_CASES = [
         "kind: network\ntarget: issuer\nat: 5s\nfor: 5s\n"
         "toxic: {type: bandwidth, attributes: {rate: 0}}  # <-",
         "faults[0].toxic.attributes.rate",
-        ("between 1 and",),
+        ("must be at least 1 KB/s",),
         id="bandwidth-rate-zero",
     ),
     pytest.param(
         "kind: network\ntarget: issuer\nat: 5s\nfor: 5s\n"
         "toxic: {type: slicer, attributes: {delay: 10}}  # <-",
         "faults[0].toxic.attributes.average_size",
-        ("required",),
+        ("must be at least 1 byte",),
         id="slicer-without-size",
+    ),
+    pytest.param(
+        "kind: network\ntarget: issuer\nat: 5s\nfor: 5s\n"
+        "toxic: {type: latency, attributes: {jitter: -5}}  # <-",
+        "faults[0].toxic.attributes.jitter",
+        ("must not be negative",),
+        id="negative-attribute",
+    ),
+    pytest.param(
+        "kind: network\ntarget: issuer\nat: 5s\nfor: 5s\n"
+        "toxic: {type: slicer, attributes: {average_size: 8, size_variation: 8}}  # <-",
+        "faults[0].toxic.attributes.size_variation",
+        ("must be smaller than average_size",),
+        id="slicer-variation-too-large",
+    ),
+    pytest.param(
+        "kind: network\ntarget: issuer\nat: 5s\nfor: 5s\n"
+        "toxic: {type: limit_data, attributes: {bytes: '1k'}}  # <-",
+        "faults[0].toxic.attributes.bytes",
+        ("must be an integer",),
+        id="string-for-integer-attribute",
+    ),
+    pytest.param(
+        "kind: network\ntarget: region-east\nat: 5s\nfor: 5s\n"
+        "toxic: {type: iso_drop, attributes: {mti: '21a'}}  # <-",
+        "faults[0].toxic.attributes.mti",
+        ("4 digits such as 0210",),
+        id="iso-toxic-bad-mti",
     ),
     pytest.param(
         "kind: network\ntarget: issuer\nat: 5s\nfor: 5s\n"
