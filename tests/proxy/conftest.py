@@ -1,0 +1,43 @@
+"""Fixtures of the proxy tests: the server as a real process, in-process
+servers for API tests, and upstream TCP servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from proxy_helpers import ProxyProcess, TcpServer, echo
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def proxy_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProcess]:
+    server = ProxyProcess(tmp_path_factory.mktemp("proxy"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(proxy_process: ProxyProcess) -> Iterator[httpx.Client]:
+    """A plain HTTP client on the proxy process; every proxy is deleted after."""
+    with httpx.Client(base_url=proxy_process.url, timeout=10) as client:
+        yield client
+        for name in client.get("/proxies").json():
+            client.delete(f"/proxies/{name}")
+
+
+@pytest.fixture
+def echo_server() -> Iterator[TcpServer]:
+    with TcpServer(echo) as server:
+        yield server
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"proxy tests: python {sys.version.split()[0]}, pid {os.getpid()}"
