@@ -102,7 +102,7 @@ def issuer_spec(
     files = ServiceFiles.under(run_dir, ServiceName.ISSUER.value)
     argv = [*_program(ServiceName.ISSUER, programs), "--world", str(world), "--host", host]
     argv += ["--db", str(files.db)]
-    return _admin_service(ServiceName.ISSUER, argv, files, host)
+    return _mock_spec(ServiceName.ISSUER, argv, files, host)
 
 
 def acquirer_spec(
@@ -117,7 +117,7 @@ def acquirer_spec(
     files = ServiceFiles.under(run_dir, ServiceName.ACQUIRER.value)
     argv = [*_program(ServiceName.ACQUIRER, programs), "--world", str(world), "--host", host]
     argv += ["--db", str(files.db), "--issuer", str(issuer)]
-    return _admin_service(ServiceName.ACQUIRER, argv, files, host)
+    return _mock_spec(ServiceName.ACQUIRER, argv, files, host)
 
 
 def agent_spec(
@@ -136,27 +136,24 @@ def agent_spec(
     argv = [*_program(name, programs), "--world", str(world), "--host", host]
     argv += ["--db", str(files.db), "--name", name.value.removeprefix("agent-")]
     argv += ["--acquirer-admin", acquirer_admin]
-    return ServiceSpec(
-        name=name.value,
-        argv=tuple(argv),
-        port_flags=_HTTP_PORTS,
-        log_file=files.log,
-        ready_file=files.ready,
-        health_port="main",
-        host=host,
-    )
+    return _mock_spec(name, argv, files, host, _HTTP_PORTS, health_port="main")
 
 
-def _admin_service(
-    name: ServiceName, argv: list[str], files: ServiceFiles, host: str
+def _mock_spec(
+    name: ServiceName,
+    argv: list[str],
+    files: ServiceFiles,
+    host: str,
+    port_flags: Mapping[str, str] = _ISO_HOST_PORTS,
+    health_port: str = "admin",
 ) -> ServiceSpec:
     return ServiceSpec(
         name=name.value,
         argv=tuple(argv),
-        port_flags=_ISO_HOST_PORTS,
+        port_flags=port_flags,
         log_file=files.log,
         ready_file=files.ready,
-        health_port="admin",
+        health_port=health_port,
         host=host,
     )
 

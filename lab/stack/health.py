@@ -88,13 +88,10 @@ class Prober:
     async def tcp(self, host: str, port: int, timeout: float = 2.0) -> Probe:
         """A TCP connection to ``host:port`` is accepted."""
         started = time.perf_counter()
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-        except TimeoutError:
-            return Probe.timed(started, False, f"connect {host}:{port}: timed out")
-        except OSError as exc:
-            return Probe.timed(started, False, f"connect {host}:{port}: {_describe(exc)}")
-        await _close(writer)
+        connected = await _connect(host, port, timeout, started)
+        if isinstance(connected, Probe):
+            return connected
+        await _close(connected[1])
         return Probe.timed(started, True, f"connect {host}:{port} accepted")
 
     async def through_proxy(
@@ -114,12 +111,10 @@ class Prober:
         if http_path is not None:
             return await self.http(f"http://{host}:{port}{http_path}", timeout)
         started = time.perf_counter()
-        try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-        except TimeoutError:
-            return Probe.timed(started, False, f"connect {host}:{port}: timed out")
-        except OSError as exc:
-            return Probe.timed(started, False, f"connect {host}:{port}: {_describe(exc)}")
+        connected = await _connect(host, port, timeout, started)
+        if isinstance(connected, Probe):
+            return connected
+        reader, writer = connected
         try:
             data = await asyncio.wait_for(reader.read(1), window)
         except TimeoutError:
@@ -132,6 +127,18 @@ class Prober:
             # The upstream spoke first (a banner): it is plainly reached.
             return Probe.timed(started, True, f"{host}:{port} forwards (upstream spoke)")
         return Probe.timed(started, False, f"{host}:{port} closed at once: upstream unreachable")
+
+
+async def _connect(
+    host: str, port: int, timeout: float, started: float
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | Probe:
+    """An open connection, or the failed probe that says why there is none."""
+    try:
+        return await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except TimeoutError:
+        return Probe.timed(started, False, f"connect {host}:{port}: timed out")
+    except OSError as exc:
+        return Probe.timed(started, False, f"connect {host}:{port}: {_describe(exc)}")
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

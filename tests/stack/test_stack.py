@@ -7,6 +7,7 @@ import signal
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -28,6 +29,15 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _stack(world_file: Path, run_dir: Path, programs: Programs, **options: Any) -> Stack:
+    """The default topology with every service played by a fake."""
+    return Stack(default_topology(), world_file, run_dir, programs=programs, **options)
+
+
+def _pids(stack: Stack) -> list[int]:
+    return [s.process.pid for s in stack.state().services.values() if s.process]
+
+
 def _echo(address: str, payload: bytes = b"0800ping") -> bytes:
     host, _, port = address.rpartition(":")
     with socket.create_connection((host, int(port)), timeout=3) as sock:
@@ -39,7 +49,7 @@ async def test_start_wires_every_proxy_and_stops_clean(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
     run_dir = tmp_path / "run"
-    stack = await Stack(default_topology(), world_file, run_dir, programs=fake_programs).up()
+    stack = await _stack(world_file, run_dir, fake_programs).up()
     try:
         addresses = stack.addresses
         assert set(addresses.regions) == {"north", "south", "east"}
@@ -72,7 +82,7 @@ async def test_start_wires_every_proxy_and_stops_clean(
         health = await stack.health()
         assert health.ok, health.unhealthy()
         assert stack.ready_seconds is not None and stack.ready_seconds < 10
-        pids = [s.process.pid for s in stack.state().services.values() if s.process]
+        pids = _pids(stack)
         assert len(pids) == 5
         assert (run_dir / "stack.json").exists()
     finally:
@@ -88,7 +98,7 @@ async def test_failing_service_raises_with_log_tail_and_leaves_nothing(
     run_dir = tmp_path / "run"
     before = {p.pid for p in psutil.process_iter()}
     with pytest.raises(StackError) as err:
-        await Stack(default_topology(), world_file, run_dir, programs=fake_programs).up()
+        await _stack(world_file, run_dir, fake_programs).up()
     message = str(err.value)
     assert "service acquirer exited with code 3" in message
     assert "disk on fire" in message and "acquirer.log" in message
@@ -106,9 +116,7 @@ def _is_fake(proc: psutil.Process) -> bool:
 async def test_kill_and_restart_keep_ports_and_database(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
-    stack = await Stack(
-        default_topology(), world_file, tmp_path / "run", programs=fake_programs
-    ).up()
+    stack = await _stack(world_file, tmp_path / "run", fake_programs).up()
     try:
         before = stack.state().services["acquirer"]
         assert before.process is not None
@@ -134,14 +142,12 @@ async def test_kill_and_restart_keep_ports_and_database(
 async def test_restart_of_embedded_proxy_restores_proxies_in_place(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
-    async with Stack(
-        default_topology(), world_file, tmp_path / "run", programs=fake_programs
-    ) as stack:
+    async with _stack(world_file, tmp_path / "run", fake_programs) as stack:
         listen = dict(stack.addresses.proxies)
         await stack.restart("proxy")
         assert {n: p.listen for n, p in (await stack.proxy_api.proxies()).items()} == listen
         assert (await stack.health()).ok
-        pids = [s.process.pid for s in stack.state().services.values() if s.process]
+        pids = _pids(stack)
     assert not [p for p in pids if _alive(p)], "leaving the block stops the stack"
 
 
@@ -149,22 +155,10 @@ async def test_a_second_stack_on_the_same_state_file_is_refused(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
     state_file = tmp_path / ".stack.json"
-    first = await Stack(
-        default_topology(),
-        world_file,
-        tmp_path / "one",
-        programs=fake_programs,
-        state_file=state_file,
-    ).up()
+    first = await _stack(world_file, tmp_path / "one", fake_programs, state_file=state_file).up()
     try:
         with pytest.raises(StackError, match="already up"):
-            await Stack(
-                default_topology(),
-                world_file,
-                tmp_path / "two",
-                programs=fake_programs,
-                state_file=state_file,
-            ).up()
+            await _stack(world_file, tmp_path / "two", fake_programs, state_file=state_file).up()
         assert not (tmp_path / "two" / "services").exists()
     finally:
         await first.stop()
@@ -174,14 +168,10 @@ async def test_attach_from_state_file_stops_a_stack_it_did_not_start(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
     state_file = tmp_path / ".stack.json"
-    stack = await Stack(
-        default_topology(),
-        world_file,
-        tmp_path / "run",
-        programs=fake_programs,
-        state_file=state_file,
-        orphan_guard=False,
-    ).up()
+    stack = _stack(
+        world_file, tmp_path / "run", fake_programs, state_file=state_file, orphan_guard=False
+    )
+    await stack.up()
     state = await stack.detach()
     pids = [s.process.pid for s in state.services.values() if s.process]
     assert all(_alive(p) for p in pids), "detach leaves the services running"
@@ -202,9 +192,7 @@ def test_attach_without_state_file_says_no_stack(tmp_path: Path) -> None:
 async def test_killing_an_unknown_service_is_refused(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
-    stack = await Stack(
-        default_topology(), world_file, tmp_path / "run", programs=fake_programs
-    ).up()
+    stack = await _stack(world_file, tmp_path / "run", fake_programs).up()
     try:
         with pytest.raises(StackError, match="unknown service 'ledger'"):
             await stack.kill("ledger", signal.SIGTERM)
@@ -217,9 +205,7 @@ async def test_with_the_real_embedded_proxy(
 ) -> None:
     """`python -m lab.proxy` as the stack's proxy: wiring, toxics, the down fault."""
     del fake_programs["proxy"]
-    async with Stack(
-        default_topology(), world_file, tmp_path / "run", programs=fake_programs, seed=7
-    ) as stack:
+    async with _stack(world_file, tmp_path / "run", fake_programs, seed=7) as stack:
         assert "--seed 7" in (tmp_path / "run" / "services" / "proxy.log").read_text()
         north = stack.addresses.regions["north"].primary
         started = time.perf_counter()
@@ -233,5 +219,5 @@ async def test_with_the_real_embedded_proxy(
         await stack.proxy_api.disable("agent")
         health = await stack.health()
         assert health.unhealthy() == ["proxy:agent"], "only the downed path is unhealthy"
-        pids = [s.process.pid for s in stack.state().services.values() if s.process]
+        pids = _pids(stack)
     assert not [p for p in pids if _alive(p)]
