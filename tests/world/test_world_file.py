@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +31,7 @@ def test_canonical_shape(small_world: World) -> None:
     assert list(doc) == sorted(doc)
     assert doc["format"] == 1 and doc["seed"] == small_world.seed
     assert doc["regions"] == list(small_world.regions)
-    assert set(doc["cards"]) == {
+    assert doc["cards"]["columns"] == [
         "pan",
         "pin",
         "kind",
@@ -38,9 +40,22 @@ def test_canonical_shape(small_world: World) -> None:
         "expiry",
         "status",
         "bank",
-    }
-    assert len(doc["terminals"]["tid"]) == len(small_world.terminals)
-    assert doc["terminals"]["allowed"][0] == list(small_world.terminals[0].allowed)
+    ]
+    assert len(doc["terminals"]["rows"]) == len(small_world.terminals)
+    t = small_world.terminals[0]
+    assert doc["terminals"]["rows"][0] == [
+        t.tid,
+        t.mid,
+        t.region,
+        t.tmk,
+        t.software_version,
+        t.vendor,
+        t.model,
+        t.app_type,
+        list(t.allowed),
+        t.primary_path,
+        t.backup_path,
+    ]
     assert small_world.merchants[0].name.encode() in data  # readable UTF-8, not \\u escapes
     assert (
         json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
@@ -82,28 +97,41 @@ def test_load_errors(small_world: World, tmp_path: Path) -> None:
         loads(b"\xff{")
 
 
+def _set(table: str, column: str, row: int, value: object) -> Callable[[dict[str, Any]], None]:
+    def mutate(doc: dict[str, Any]) -> None:
+        doc[table]["rows"][row][doc[table]["columns"].index(column)] = value
+
+    return mutate
+
+
+def _pan_of_card_0(doc: dict[str, Any]) -> str:
+    return str(doc["cards"]["rows"][0][0])
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
         (lambda d: d.update(format=2), "format 2 is not supported"),
         (lambda d: d.pop("format"), "format None"),
-        (lambda d: d["cards"].pop("pin"), "missing \\['pin'\\]"),
-        (lambda d: d["cards"].update(cvv=[]), "unexpected \\['cvv'\\]"),
-        (lambda d: d["terminals"]["tmk"].pop(), "terminals.tmk has"),
-        (lambda d: d["terminals"].update(tid="x"), "must be a list"),
+        (lambda d: d["cards"]["columns"].remove("pin"), "columns .* do not match"),
+        (lambda d: d["cards"]["columns"].append("cvv"), "columns .* do not match"),
+        (lambda d: d["cards"].pop("columns"), "columns None"),
+        (lambda d: d["terminals"]["rows"][3].pop(), "terminals row 3 does not have 11 values"),
+        (lambda d: d["terminals"].update(rows="x"), "must be a list of lists"),
+        (lambda d: d["terminals"]["rows"].append({"tid": "1"}), "must be a list of lists"),
         (lambda d: d.update(cards=[]), "'cards' must be an object"),
         (lambda d: d.update(regions="north"), "regions"),
         (lambda d: d.update(seed="7"), "seed"),
         (lambda d: d["params"].update(bogus=1), "unknown world parameter"),
         (lambda d: d["fees"].update(debit_cap_fen=-1), "debit_cap_fen"),
-        (lambda d: d["terminals"]["region"].__setitem__(0, "atlantis"), "unknown region"),
-        (lambda d: d["cards"]["pan"].__setitem__(1, d["cards"]["pan"][0]), "duplicate PAN"),
-        (lambda d: d["cards"]["balance_fen"].__setitem__(0, 12.5), "balance_fen holds float, int"),
-        (lambda d: d["cards"]["balance_fen"].__setitem__(0, "100"), "balance_fen holds"),
-        (lambda d: d["terminals"]["tid"].__setitem__(0, 10000001), "tid holds int, str"),
-        (lambda d: d["terminals"]["allowed"].__setitem__(0, "sale"), "allowed holds"),
-        (lambda d: d["terminals"]["allowed"].__setitem__(0, ["sale", "cashback"]), "cashback"),
-        (lambda d: d["terminals"]["allowed"].__setitem__(0, [["sale"]]), "allowed holds"),
+        (_set("terminals", "region", 0, "atlantis"), "unknown region"),
+        (lambda d: _set("cards", "pan", 1, _pan_of_card_0(d))(d), "duplicate PAN"),
+        (_set("cards", "balance_fen", 0, 12.5), "balance_fen holds float, int"),
+        (_set("cards", "balance_fen", 0, "100"), "balance_fen holds"),
+        (_set("terminals", "tid", 0, 10000001), "tid holds int, str"),
+        (_set("terminals", "allowed", 0, "sale"), "allowed holds"),
+        (_set("terminals", "allowed", 0, ["sale", "cashback"]), "cashback"),
+        (_set("terminals", "allowed", 0, [["sale"]]), "allowed holds"),
     ],
 )
 def test_malformed_worlds_are_config_errors(small_world: World, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -111,6 +139,12 @@ def test_malformed_worlds_are_config_errors(small_world: World, mutate, message:
     mutate(doc)
     with pytest.raises(ConfigError, match=message):
         loads(json.dumps(doc))
+
+
+def test_an_empty_table_loads(small_world: World) -> None:
+    doc = _doc(small_world)
+    doc["agents"]["rows"] = []
+    assert loads(json.dumps(doc)).agents == ()
 
 
 def test_top_level_must_be_object() -> None:
