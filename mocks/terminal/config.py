@@ -97,6 +97,12 @@ class TerminalConfig:
     operator_error_share: float = 0.2
 
     def __post_init__(self) -> None:
+        # Accept the plain strings of JSON and keyword arguments as well.
+        try:
+            object.__setattr__(self, "policy", Policy(self.policy))
+            object.__setattr__(self, "connection", ConnectionMode(self.connection))
+        except ValueError as exc:
+            raise ConfigError(f"terminal config: {exc}") from None
         for name in ("response_timeout_s", "connect_timeout_s", "backoff_base_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"terminal config: {name} must be > 0")
@@ -143,10 +149,6 @@ class TerminalConfig:
             raise ConfigError(f"terminal config: unknown setting(s) {', '.join(unknown)}")
         values: dict[str, Any] = dict(data)
         try:
-            if "policy" in values:
-                values["policy"] = Policy(values["policy"])
-            if "connection" in values:
-                values["connection"] = ConnectionMode(values["connection"])
             if "mac_algorithm" in values:
                 values["mac_algorithm"] = _MAC_ALGORITHMS[values["mac_algorithm"]]
             if "mac_mtis" in values:

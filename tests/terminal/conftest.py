@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from terminal_fake_host import FakeHost
+from terminal_helpers import FakeHost, MakeTerminal
 
 from lab.world import World, generate
 from mocks.terminal import (
@@ -18,8 +18,6 @@ from mocks.terminal import (
     TerminalStore,
     TxnRecord,
 )
-
-MakeTerminal = Callable[..., Terminal]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +72,3 @@ def make_terminal(
     yield make
     for terminal in made:
         terminal.channel.close()
-
-
-def of_type(records: list[TxnRecord], kind: str) -> list[TxnRecord]:
-    return [r for r in records if r.type.value == kind]

@@ -1,4 +1,4 @@
-"""A tiny CUP host on 127.0.0.1 for the terminal's unit tests.
+"""Helpers of the terminal tests; mainly a tiny CUP host on 127.0.0.1.
 
 It does what a host does to the extent the terminal can observe — sign-on
 with real keys under the TMK, MAC checked and replies signed, sales booked,
@@ -39,6 +39,7 @@ from lab.iso8583 import (
     verify,
 )
 from lab.iso8583.messages import TransactionType
+from mocks.terminal import Terminal, TxnRecord
 
 
 @dataclasses.dataclass
@@ -46,7 +47,7 @@ class Act:
     """What the host does with one request instead of its normal answer."""
 
     rc: str | None = None  # answer with this code (no booking)
-    drop: bool = False  # read it, never answer
+    drop: bool = False  # process it, never answer (a lost reply)
     close: bool = False  # close the connection without answering
     bad_mac: bool = False  # answer normally, with a MAC that does not verify
     nibble: int = 0  # processing requirement in the reply header
@@ -56,10 +57,15 @@ class Act:
 
 
 Script = Callable[[IsoMessage], Act | None]
+MakeTerminal = Callable[..., Terminal]
+
+
+def of_type(records: list[TxnRecord], kind: str) -> list[TxnRecord]:
+    return [r for r in records if r.type.value == kind]
 
 
 class FakeHost:
-    def __init__(self, tmks: dict[str, bytes], batch: str = "000001") -> None:
+    def __init__(self, tmks: dict[str, bytes], batch: str = "000001", port: int = 0) -> None:
         self.tmks = tmks
         self.batch = batch
         self.keys: dict[str, WorkingKeys] = {}
@@ -68,6 +74,7 @@ class FakeHost:
         self.ledger: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.script: Script = lambda msg: None
         self.uploads: list[IsoMessage] = []
+        self.connections = 0
         self._rrn = itertools.count(1)
         self._lock = threading.Lock()
         host = self
@@ -80,10 +87,12 @@ class FakeHost:
             daemon_threads = True
             allow_reuse_address = True
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.address = ("127.0.0.1", self.port)
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:
@@ -97,6 +106,8 @@ class FakeHost:
 
     def _serve(self, sock: socket.socket) -> None:
         framer = Framer()
+        with self._lock:
+            self.connections += 1
         with sock:
             while True:
                 try:
@@ -114,9 +125,9 @@ class FakeHost:
                         time.sleep(act.delay_s)
                     if act.close:
                         return
+                    reply = self._answer(msg, payload, act)  # booked even if never sent
                     if act.drop:
                         continue
-                    reply = self._answer(msg, payload, act)
                     out = b""
                     if act.stale_first:
                         stale = dataclasses.replace(reply, fields={**reply.fields, 11: "999999"})
