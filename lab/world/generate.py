@@ -18,7 +18,7 @@ from __future__ import annotations
 import gc
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from typing import Any
@@ -91,7 +91,7 @@ def generate(
     seed: int,
     terminals: int,
     *,
-    regions: tuple[str, ...] | list[str] = DEFAULT_REGIONS,
+    regions: Sequence[str] = DEFAULT_REGIONS,
     cards_per_terminal: int = 4,
     **overrides: Any,
 ) -> World:
@@ -103,6 +103,8 @@ def generate(
     ``debit_cap_fen=2000``); an unknown name raises ConfigError.
     ``shared_cards`` defaults to a quarter of ``cards_per_terminal`` (at least 1).
     """
+    if isinstance(regions, str):  # "north" would otherwise be five regions
+        raise ConfigError(f"regions must be a list of names, got the string {regions!r}")
     regions = tuple(regions)
     _validate(seed, terminals, regions, cards_per_terminal)
     param_overrides, fee_overrides = _split_overrides(overrides)

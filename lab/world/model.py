@@ -160,7 +160,7 @@ class Params:
         for f in fields(self):
             if f.name.endswith("_share"):
                 value = getattr(self, f.name)
-                if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+                if type(value) not in (int, float) or not 0.0 <= value <= 1.0:
                     raise ConfigError(f"{f.name} must be a share between 0 and 1, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:

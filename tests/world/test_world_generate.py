@@ -187,6 +187,7 @@ def test_overrides_reach_params_and_fees() -> None:
         ((1, 10), {"regions": ("north", "north")}, "repeat"),
         ((1, 10), {"regions": ("North",)}, "region name"),
         ((1, 10), {"regions": ("a b",)}, "region name"),
+        ((1, 10), {"regions": "north"}, "string"),
         ((1, 10), {"cards_per_terminal": 0}, "cards per terminal"),
         ((1, 10), {"no_such_setting": 1}, "unknown world setting"),
         ((1, 10), {"expired_share": 2.0}, "expired_share"),

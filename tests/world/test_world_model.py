@@ -120,6 +120,7 @@ def test_inconsistent_worlds_are_refused(small_world: World) -> None:
         {"shared_cards": 9},
         {"expired_share": 1.5},
         {"wrong_pin_share": -0.1},
+        {"lost_share": True},
     ],
 )
 def test_bad_params(bad: dict[str, object]) -> None:
