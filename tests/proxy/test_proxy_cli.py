@@ -1,0 +1,98 @@
+"""``lab proxy serve|list|reset`` and ``python -m lab.proxy`` as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from proxy_helpers import REPO, TcpServer, connect, recv_exactly
+
+
+def _lab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lab", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _wait_ready(process: subprocess.Popen[bytes], ready: Path) -> dict[str, object]:
+    deadline = time.monotonic() + 20
+    while not ready.exists():
+        assert process.poll() is None, "the server exited early"
+        assert time.monotonic() < deadline, "no ready file"
+        time.sleep(0.02)
+    info: dict[str, object] = json.loads(ready.read_text())
+    return info
+
+
+def test_serve_with_config_then_list_reset_and_stop(tmp_path: Path, echo_server: TcpServer) -> None:
+    config = tmp_path / "proxies.json"
+    config.write_text(
+        json.dumps([{"name": "issuer", "listen": "127.0.0.1:0", "upstream": echo_server.address}])
+    )
+    ready = tmp_path / "ready.json"
+    serve = ["proxy", "serve", "--host", "127.0.0.1", "--port", "0", "--seed", "3"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lab", *serve, "--config", str(config), "--ready-file", str(ready)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        info = _wait_ready(process, ready)
+        assert info["pid"] == process.pid
+        url = f"http://127.0.0.1:{info['ports']['api']}"  # type: ignore[index]
+        proxy = httpx.get(f"{url}/proxies/issuer").json()
+        port = int(proxy["listen"].rsplit(":", 1)[1])
+        with connect(port) as sock:
+            sock.sendall(b"hi")
+            assert recv_exactly(sock, 2) == b"hi"
+        httpx.post(f"{url}/proxies/issuer/toxics", json={"type": "latency"})
+        listed = _lab("proxy", "list", env={"TOXIPROXY_URL": url})
+        assert listed.returncode == 0, listed.stderr
+        assert (
+            "issuer  127.0.0.1:" in listed.stdout and "latency_downstream: latency" in listed.stdout
+        )
+        reset = _lab("proxy", "reset", "--url", url)
+        assert reset.returncode == 0 and httpx.get(f"{url}/proxies/issuer/toxics").json() == []
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
+def test_serve_refuses_a_bad_config(tmp_path: Path) -> None:
+    config = tmp_path / "proxies.json"
+    config.write_text('[{"listen": "127.0.0.1:0", "upstream": "x:1"}]')
+    result = _lab("proxy", "serve", "--port", "0", "--config", str(config))
+    assert result.returncode == 2
+    assert "missing required field: name at proxy 1" in result.stderr
+
+
+def test_list_against_nothing_is_a_clear_error() -> None:
+    result = _lab("proxy", "list", "--url", "http://127.0.0.1:1")
+    assert result.returncode == 2 and "unreachable" in result.stderr
+
+
+def test_module_version_flag() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lab.proxy", "-version"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0 and "2.12.0" in result.stdout

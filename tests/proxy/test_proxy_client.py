@@ -1,0 +1,173 @@
+"""``lab.proxy.client`` against the embedded server, and the same conformance
+suite against a real Toxiproxy when one is reachable (``TOXIPROXY_URL``)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+from proxy_helpers import TcpServer
+
+from lab.errors import ProxyError
+from lab.proxy import EmbeddedProxyServer, PopulateError, ToxiproxyClient
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[ToxiproxyClient]:
+    async with EmbeddedProxyServer() as server, ToxiproxyClient(server.url) as toxiproxy:
+        yield toxiproxy
+
+
+async def _round_trip_ms(port: int, payload: bytes = b"ping") -> float:
+    started = time.perf_counter()
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+        await stream.send(payload)
+        received = b""
+        while len(received) < len(payload):
+            received += await stream.receive()
+    assert received == payload
+    return (time.perf_counter() - started) * 1000
+
+
+async def conformance(toxiproxy: ToxiproxyClient, upstream: str, prefix: str) -> None:
+    """What the lab relies on, through the documented API only."""
+    name = f"{prefix}-conf"
+    assert (await toxiproxy.version()).startswith("2.")
+    created = await toxiproxy.create_proxy(name, upstream)
+    try:
+        assert created.enabled and created.listen.startswith("127.0.0.1:") and created.port > 0
+        assert name in await toxiproxy.proxies()
+        with pytest.raises(ProxyError) as conflict:
+            await toxiproxy.create_proxy(name, upstream)
+        assert conflict.value.status == 409
+        assert await _round_trip_ms(created.port) < 100
+
+        latency = await toxiproxy.add_toxic(
+            name, "latency", attributes={"latency": 150, "jitter": 0}
+        )
+        assert (latency.name, latency.stream, latency.toxicity) == (
+            "latency_downstream",
+            "downstream",
+            1.0,
+        )
+        assert 145 <= await _round_trip_ms(created.port) <= 175
+        updated = await toxiproxy.update_toxic(
+            name, "latency_downstream", attributes={"latency": 50}
+        )
+        assert updated.attributes == {"latency": 50, "jitter": 0}
+        assert [t.name for t in await toxiproxy.toxics(name)] == ["latency_downstream"]
+        assert (await toxiproxy.get_toxic(name, "latency_downstream")).attributes["latency"] == 50
+        await toxiproxy.remove_toxic(name, "latency_downstream")
+        with pytest.raises(ProxyError) as missing:
+            await toxiproxy.remove_toxic(name, "latency_downstream")
+        assert missing.value.status == 404
+
+        disabled = await toxiproxy.disable(name)
+        assert not disabled.enabled
+        with pytest.raises(OSError):
+            await anyio.connect_tcp("127.0.0.1", created.port)
+        await toxiproxy.add_toxic(name, "timeout", stream="upstream", attributes={"timeout": 0})
+        await toxiproxy.reset()
+        again = await toxiproxy.get_proxy(name)
+        assert again.enabled and again.toxics == ()
+        assert await _round_trip_ms(again.port) < 100
+    finally:
+        await toxiproxy.delete_proxy(name)
+    with pytest.raises(ProxyError) as gone:
+        await toxiproxy.get_proxy(name)
+    assert gone.value.status == 404
+
+
+async def test_conformance_embedded(client: ToxiproxyClient, echo_server: TcpServer) -> None:
+    await conformance(client, echo_server.address, "embedded")
+
+
+def _real_toxiproxy_url() -> str:
+    url = os.environ.get("TOXIPROXY_URL", "")
+    if not url:
+        pytest.skip("no real Toxiproxy: TOXIPROXY_URL is not set (no toxiproxy-server here)")
+    return url
+
+
+async def test_conformance_real_toxiproxy(echo_server: TcpServer) -> None:
+    url = _real_toxiproxy_url()
+    async with ToxiproxyClient(url, timeout_s=5) as toxiproxy:
+        try:
+            await toxiproxy.version()
+        except ProxyError as exc:
+            pytest.skip(f"no real Toxiproxy reachable at {url}: {exc}")
+        await conformance(toxiproxy, echo_server.address, f"lab-{os.getpid()}")
+
+
+def test_conformance_real_toxiproxy_container(echo_server: TcpServer) -> None:
+    docker = pytest.importorskip("docker", reason="docker SDK not installed")
+    try:
+        docker.from_env().ping()
+    except Exception as exc:  # any failure means no daemon to run the image on
+        pytest.skip(f"no Docker daemon to run ghcr.io/shopify/toxiproxy: {type(exc).__name__}")
+    from testcontainers.core.container import DockerContainer
+
+    with DockerContainer("ghcr.io/shopify/toxiproxy:2.12.0").with_bind_ports(8474, None) as box:
+        url = f"http://{box.get_container_host_ip()}:{box.get_exposed_port(8474)}"
+
+        async def run() -> None:
+            async with ToxiproxyClient(url) as toxiproxy:
+                for _ in range(50):
+                    try:
+                        await toxiproxy.version()
+                        break
+                    except ProxyError:
+                        await anyio.sleep(0.1)
+                await conformance(toxiproxy, echo_server.address, "container")
+
+        anyio.run(run)
+
+
+# --- the client's own behaviour ------------------------------------------------------------
+
+
+async def test_errors_carry_status_and_the_servers_message(client: ToxiproxyClient) -> None:
+    await client.create_proxy("p", "127.0.0.1:9")
+    with pytest.raises(ProxyError) as bad:
+        await client.add_toxic("p", "bandwidth", attributes={"rate": 0})
+    assert bad.value.status == 400 and "rate must be at least 1 KB/s" in str(bad.value)
+    with pytest.raises(ProxyError) as missing:
+        await client.toxics("nope")
+    assert missing.value.status == 404 and "proxy not found" in str(missing.value)
+
+
+async def test_update_proxy_and_names_with_odd_characters(client: ToxiproxyClient) -> None:
+    await client.create_proxy("region north/1", "127.0.0.1:9", enabled=False)
+    moved = await client.update_proxy("region north/1", upstream="127.0.0.1:10")
+    assert moved.upstream == "127.0.0.1:10" and not moved.enabled
+
+
+async def test_populate_and_its_partial_failure(client: ToxiproxyClient) -> None:
+    made = await client.populate(
+        [
+            {"name": "a", "upstream": "127.0.0.1:9", "listen": "127.0.0.1:0"},
+            {"name": "b", "upstream": "x:1"},
+        ]
+    )
+    assert [p.name for p in made] == ["a", "b"]
+    with pytest.raises(PopulateError) as partial:
+        await client.populate(
+            [
+                {"name": "c", "upstream": "x:1"},
+                {"name": "d", "upstream": "x:1", "listen": made[0].listen},
+            ]
+        )
+    assert partial.value.status == 500 and [p.name for p in partial.value.created] == ["c"]
+    assert await client.populate([]) == []
+
+
+async def test_unreachable_server_is_status_0() -> None:
+    async with ToxiproxyClient("http://127.0.0.1:1", timeout_s=2) as toxiproxy:
+        with pytest.raises(ProxyError) as unreachable:
+            await toxiproxy.version()
+    assert unreachable.value.status == 0 and "unreachable" in str(unreachable.value)

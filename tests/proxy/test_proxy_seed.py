@@ -1,0 +1,64 @@
+"""``--seed`` makes toxicity and jitter draws repeatable, derived as
+lab/proxy/draws.py documents: one generator per (seed, proxy, connection
+ordinal, direction, toxic)."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from proxy_helpers import ProxyProcess, SyncApi, TcpServer, connect, recv_exactly
+
+SEED = 7
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncApi]:
+    server = ProxyProcess(tmp_path_factory.mktemp("seeded"), "--seed", str(SEED))
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        yield SyncApi(http)
+    server.stop()
+
+
+def _expected_active(proxy: str, ordinal: int, toxicity: float) -> bool:
+    key = f"{SEED}/{proxy}/{ordinal}/downstream/latency_downstream/toxicity"
+    return random.Random(key).random() < toxicity
+
+
+def _delayed_pattern(seeded: SyncApi, echo_address: str, connections: int) -> list[bool]:
+    port = seeded.create("dice", echo_address)
+    seeded.add("dice", "latency", latency=80, toxicity=0.5)
+    pattern = []
+    for _ in range(connections):
+        with connect(port) as sock:
+            sock.sendall(b"?")
+            started = time.perf_counter()
+            recv_exactly(sock, 1)
+            pattern.append(time.perf_counter() - started > 0.06)
+    assert seeded.http.delete("/proxies/dice").status_code == 204
+    return pattern
+
+
+def test_toxicity_draws_repeat_with_the_seed(seeded: SyncApi, echo_server: TcpServer) -> None:
+    first = _delayed_pattern(seeded, echo_server.address, 12)
+    second = _delayed_pattern(seeded, echo_server.address, 12)  # same name: ordinals from 0
+    assert first == second
+    assert first == [_expected_active("dice", n, 0.5) for n in range(12)]
+    assert 0 < sum(first) < 12
+
+
+def test_jitter_draws_repeat_with_the_seed(seeded: SyncApi, echo_server: TcpServer) -> None:
+    port = seeded.create("jitter", echo_server.address)
+    seeded.add("jitter", "latency", latency=60, jitter=50)
+    draws = random.Random(f"{SEED}/jitter/0/downstream/latency_downstream/data")
+    with connect(port) as sock:
+        for _ in range(6):
+            expected_ms = 60 + draws.randrange(100) - 50
+            started = time.perf_counter()
+            sock.sendall(b"!")
+            recv_exactly(sock, 1)
+            measured_ms = (time.perf_counter() - started) * 1000
+            assert abs(measured_ms - expected_ms) <= 8, (measured_ms, expected_ms)
