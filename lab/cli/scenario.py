@@ -11,9 +11,9 @@ stderr: ``file:line: field: message``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -27,6 +27,7 @@ from lab.scenario.timeline import render_suite, render_timeline
 from lab.stack.topology import DEFAULT_REGIONS, Topology, default_topology, load_topology
 
 INVALID = 2
+T = TypeVar("T")
 
 
 def _context_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -138,6 +139,16 @@ def validate(refs: tuple[str, ...], **context: Any) -> int:
     return 0
 
 
+def _loaded(names: list[str], load: Callable[[str], T]) -> Iterator[tuple[str, T | None]]:
+    """Each name with what it loads to, or None (and a line saying so) when invalid."""
+    for name in names:
+        try:
+            yield name, load(name)
+        except ScenarioInvalid:
+            click.echo(f"  {name:<28} INVALID (lab scenario validate {name})")
+            yield name, None
+
+
 @scenario.command("list")
 @_context_options
 def list_(**context: Any) -> int:
@@ -145,26 +156,19 @@ def list_(**context: Any) -> int:
     cat, topology, options = _setup(**context)
     broken = 0
     click.echo(f"scenarios in {cat.root}:")
-    for name in cat.scenario_names():
-        try:
-            s = load_scenario(name, topology, options, cat)
-        except ScenarioInvalid:
+    for _, s in _loaded(cat.scenario_names(), lambda n: load_scenario(n, topology, options, cat)):
+        if s is None:
             broken += 1
-            click.echo(f"  {name:<28} INVALID (lab scenario validate {name})")
             continue
         row = f"#{s.failure_mode}" if s.failure_mode else "-"
         first = s.description.split(". ")[0].rstrip(".")
         first = first if len(first) <= 72 else first[:71] + "…"
-        click.echo(
-            f"  {s.name:<28} {row:>3}  w{s.weight:<4g} {format_duration(s.duration_s):>6}  {first}"
-        )
+        length = format_duration(s.duration_s)
+        click.echo(f"  {s.name:<28} {row:>3}  w{s.weight:<4g} {length:>6}  {first}")
     click.echo("suites:")
-    for name in cat.suite_names():
-        try:
-            suite = load_suite(name, topology, options, cat)
-        except ScenarioInvalid:
+    for _, suite in _loaded(cat.suite_names(), lambda n: load_suite(n, topology, options, cat)):
+        if suite is None:
             broken += 1
-            click.echo(f"  {name:<28} INVALID (lab scenario validate {name})")
             continue
         members = ", ".join(s.name for s in suite.scenarios)
         wall = format_duration(round(suite.estimated_wall_s()))

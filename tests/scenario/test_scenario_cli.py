@@ -119,3 +119,13 @@ def test_real_command_line_exit_codes(write_scenario: WriteScenario) -> None:
         f"{bad}:{line}: weight: duplicate key (first on line 3)",
         "lab: 1 of 1 invalid",
     ]
+
+
+def test_list_marks_invalid_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "fine.yaml").write_text(BASE.replace("name: base", "name: fine"), encoding="utf-8")
+    (tmp_path / "broken.yaml").write_text("name: broken\n", encoding="utf-8")
+    code, out, _ = _run(["scenario", "list", "--catalogue", str(tmp_path)], capsys)
+    assert code == 2
+    assert "broken                       INVALID (lab scenario validate broken)" in out
+    assert "  fine " in out
