@@ -19,6 +19,7 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -142,7 +143,10 @@ def up(
             orphan_guard=False,  # the services must outlive `lab up`
             ready_timeout=timeout,
         )
-    asyncio.run(_up_and_detach(stack))
+    try:
+        asyncio.run(_up_and_detach(stack))
+    except asyncio.CancelledError:
+        raise click.Abort() from None  # interrupted: exit 130, nothing left running
     addresses = stack.addresses
     if as_json:
         click.echo(addresses.model_dump_json(indent=2))
@@ -156,6 +160,10 @@ def up(
 
 
 async def _up_and_detach(stack: Stack) -> None:
+    # SIGTERM while starting: cancel, so the stack stops what it had started.
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     await stack.up()
     await stack.detach()
 

@@ -64,6 +64,20 @@ def _wait_gone(pids: list[int], timeout: float = 5) -> list[int]:
     return [p for p in pids if _alive(p)]
 
 
+def _wait_for_acquirer(state: Path) -> list[int]:
+    """Pids of the stack once the (hanging) acquirer has been started."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if state.exists():
+            services = json.loads(state.read_text())["services"]
+            if "acquirer" in services and services["acquirer"].get("process"):
+                pids = _pids(state)
+                assert len(pids) == 3, "proxy, issuer and the hanging acquirer"
+                return pids
+        time.sleep(0.05)
+    raise AssertionError("the acquirer was never started")
+
+
 def _post(url: str, body: dict[str, object]) -> None:
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), method="POST",
@@ -129,16 +143,7 @@ def test_down_cleans_up_after_a_crashed_lab(tmp_path: Path) -> None:
            *_programs(acquirer=f"{FAKE} --hang")]  # fmt: skip
     lab = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        pids: list[int] = []
-        while time.monotonic() < deadline:
-            if state.exists():
-                services = json.loads(state.read_text())["services"]
-                if "acquirer" in services and services["acquirer"].get("process"):
-                    pids = _pids(state)
-                    break
-            time.sleep(0.05)
-        assert len(pids) == 3, "proxy, issuer and the hanging acquirer are running"
+        pids = _wait_for_acquirer(state)
         lab.send_signal(signal.SIGKILL)
         lab.wait(5)
         assert all(_alive(p) for p in pids), "detached services survive the crash"
@@ -164,3 +169,21 @@ def test_world_and_seed_together_is_a_usage_error(tmp_path: Path) -> None:
 def test_bad_program_option_is_a_usage_error(tmp_path: Path, bad: str) -> None:
     result = _lab(tmp_path, "up", "--program", bad)
     assert result.returncode == 2 and "--program" in result.stderr
+
+
+def test_sigterm_during_up_stops_what_had_started(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    cmd = [PY, "-m", "lab", "up", "--state", str(state), "--terminals", "8", "--timeout", "60",
+           *_programs(acquirer=f"{FAKE} --hang")]  # fmt: skip
+    lab = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        pids = _wait_for_acquirer(state)
+        lab.send_signal(signal.SIGTERM)
+        _, err = lab.communicate(timeout=20)
+        assert lab.returncode == 130, err
+        assert b"interrupted" in err
+        assert not _wait_gone(pids), "a service outlived the interrupted start"
+        assert not state.exists()
+    finally:
+        lab.kill()
+        lab.wait()
