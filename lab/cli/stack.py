@@ -350,7 +350,9 @@ def _proxies_table(health: StackHealth, proxies: dict[str, ProxyInfo]) -> Table:
 def _toxic(toxic: ToxicInfo) -> str:
     attrs = " ".join(f"{k}={v}" for k, v in toxic.attributes.items())
     share = "" if toxic.toxicity >= 1 else f" toxicity={toxic.toxicity:g}"
-    return f"{toxic.name}: {toxic.type} {toxic.stream} {attrs}{share}".rstrip()
+    # Toxiproxy names a toxic <type>_<stream> unless told otherwise: say it only then.
+    name = "" if toxic.name == f"{toxic.type}_{toxic.stream}" else f" ({toxic.name})"
+    return f"{toxic.type} {toxic.stream} {attrs}{share}{name}".replace("  ", " ")
 
 
 def _status_json(

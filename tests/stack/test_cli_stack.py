@@ -115,7 +115,7 @@ def test_up_status_down_round_trip(tmp_path: Path) -> None:
     assert [t["type"] for t in toxics] == ["latency"] and toxics[0]["attributes"]["latency"] == 300
     assert report["services"]["acquirer"]["ok"]
     table = _lab(tmp_path, "status", "--state", str(state)).stdout
-    assert "latency_downstream" in table and "disabled" in table
+    assert "latency downstream latency=300" in table and "disabled" in table
 
     down = _lab(tmp_path, "down", "--state", str(state))
     assert down.returncode == 0, down.stderr
