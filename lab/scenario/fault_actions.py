@@ -61,11 +61,15 @@ class TerminalScope(Params):
 
 
 class ForceMismatch(Params):
-    share: Share
+    share: Share = 1.0
+
+
+#: The mocks refuse delays over 10 minutes; so does validation.
+Millis = Annotated[int, Field(ge=0, le=600_000)]
 
 
 class IssuerTimeout(Params):
-    ms: int = Field(gt=0)
+    ms: Annotated[int, Field(gt=0, le=600_000)]
 
 
 class MinSoftware(Params):
@@ -73,17 +77,23 @@ class MinSoftware(Params):
 
 
 class IssuerSlow(Params):
-    delay_ms: int = Field(gt=0)
-    jitter_ms: int = Field(default=0, ge=0)
+    delay_ms: Millis
+    jitter_ms: Millis = 0
 
 
 class IssuerDecline(Params):
-    share: Share
+    share: Share = 1.0
     rc: ResponseCode = "05"
+
+    @model_validator(mode="after")
+    def _a_decline(self) -> IssuerDecline:
+        if self.rc == "00":
+            raise ValueError("rc 00 is an approval, not a decline")
+        return self
 
 
 class AgentSlow(Params):
-    delay_ms: int = Field(gt=0)
+    delay_ms: Millis
 
 
 class AgentErrors(Params):

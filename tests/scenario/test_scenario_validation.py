@@ -139,11 +139,18 @@ FAULT_CASES = [
         id="unknown-admin-param",
     ),
     pytest.param(
-        "kind: application\ntarget: acquirer\nfault: force_mismatch\nat: 5s\nfor: 5s\n"
+        "kind: application\ntarget: acquirer\nfault: issuer_timeout\nat: 5s\nfor: 5s\n"
         "params: {}  # <-",
-        "faults[0].params.share",
+        "faults[0].params.ms",
         ("required",),
         id="missing-admin-param",
+    ),
+    pytest.param(
+        "kind: application\ntarget: issuer\nfault: decline\nat: 5s\nfor: 5s\n"
+        "params: {rc: '00'}  # <-",
+        "faults[0].params",
+        ("rc 00 is an approval",),
+        id="decline-with-approval-code",
     ),
     pytest.param(
         "kind: fleet\naction: reboot_all  # <-\nat: 5s\nfor: 5s",
