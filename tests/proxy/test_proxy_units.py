@@ -1,0 +1,138 @@
+"""The pieces without sockets: Go-compatible JSON, channels, slicer cuts, draws."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from lab.proxy.api_error import ApiError
+from lab.proxy.api_json import Float32, decode_fields, dumps, format_float32, parse_body
+from lab.proxy.channel import Channel, Chunk
+from lab.proxy.draws import Draws
+from lab.proxy.toxics import TOXIC_TYPES
+from lab.proxy.toxics.latency import LatencyToxic
+from lab.proxy.toxics.slicer import SlicerToxic
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1.0, "1"),
+        (0.2, "0.2"),
+        (0.5, "0.5"),
+        (0.1234567891, "0.12345679"),
+        (1e-7, "1e-07"),
+        (0.0, "0"),
+        (123456.0, "123456"),
+    ],
+)
+def test_float32_is_written_as_go_writes_it(value: float, text: str) -> None:
+    assert format_float32(value) == text
+
+
+def test_dumps_is_compact_ordered_and_html_safe() -> None:
+    assert dumps({"b": 1, "a": [True, None, Float32(1.0)], "c": "<&>"}) == (
+        b'{"b":1,"a":[true,null,1],"c":"\\u003c\\u0026\\u003e"}'
+    )
+
+
+def test_parse_body_reads_the_first_value_only() -> None:
+    assert parse_body(b'  {"a": 1} {"b": 2}') == {"a": 1}
+    for raw, message in ((b"", "EOF"), (b"  ", "EOF"), (b'{"a":', "unexpected EOF")):
+        with pytest.raises(ApiError) as error:
+            parse_body(raw)
+        assert error.value.status == 400 and error.value.message == f"bad request body: {message}"
+    with pytest.raises(ApiError):
+        parse_body(b"[Infinity]")
+
+
+def test_decode_fields_follows_go() -> None:
+    fields = {"name": "string", "count": "int64"}
+    assert decode_fields({"NAME": "x", "count": None, "other": 1}, "T", fields) == {"name": "x"}
+    with pytest.raises(ApiError) as overflow:
+        decode_fields({"count": 2**63}, "T", fields)  # type: ignore[arg-type]
+    assert overflow.value.message == (
+        "bad request body: json: cannot unmarshal number 9223372036854775808 "
+        "into Go struct field T.count of type int64"
+    )
+    with pytest.raises(ApiError) as boolean:
+        decode_fields({"count": True}, "T", fields)  # type: ignore[arg-type]
+    assert "cannot unmarshal bool" in boolean.value.message
+
+
+@pytest.mark.anyio
+async def test_channel_keeps_order_and_discards_after_eof() -> None:
+    channel = Channel(limit=2)
+    first, second, third = (Chunk(bytes([i]), 0.0) for i in range(3))
+    channel.put_nowait(second)
+    assert not channel.full()
+    channel.push_front([first])
+    assert channel.full()
+    channel.put_nowait(None)
+    channel.put_nowait(third)  # after EOF: nowhere to go
+    assert [await channel.get() for _ in range(3)] == [first, second, None]
+    assert len(channel) == 0
+
+
+@pytest.mark.anyio
+async def test_channel_tells_a_waiting_writer_about_room() -> None:
+    channel = Channel(limit=1)
+    channel.put_nowait(Chunk(b"x", 0.0))
+    woken: list[str] = []
+    channel.on_room(lambda: woken.append("room"))
+    await channel.get()
+    assert woken == ["room"]
+
+
+@pytest.mark.parametrize(("average", "variation"), [(1, 0), (10, 3), (100, 99), (7, 0)])
+def test_slicer_cuts_cover_the_chunk(average: int, variation: int) -> None:
+    toxic = SlicerToxic(average_size=average, size_variation=variation)
+    for size in (1, 5, 99, 1000, 65536):
+        bounds = toxic.cuts(size, random.Random(size))
+        pieces = [b - a for a, b in itertools.pairwise(bounds)]
+        assert bounds[0] == 0 and bounds[-1] == size and sum(pieces) == size
+        assert all(0 < piece <= average + variation for piece in pieces), pieces
+
+
+def test_draws_are_per_stage_with_a_seed_and_shared_without() -> None:
+    seeded = Draws(11)
+    a_data, a_toxicity = seeded.for_stage("p", 3, "downstream", "latency_downstream")
+    b_data, _ = Draws(11).for_stage("p", 3, "downstream", "latency_downstream")
+    other, _ = seeded.for_stage("p", 4, "downstream", "latency_downstream")
+    assert [a_data.random() for _ in range(5)] == [b_data.random() for _ in range(5)]
+    assert (
+        a_toxicity is not a_data
+        and other.random()
+        != Draws(11).for_stage("p", 3, "downstream", "latency_downstream")[0].random()
+    )
+    unseeded = Draws()
+    assert (
+        unseeded.for_stage("p", 0, "upstream", "t")[0]
+        is unseeded.for_stage("q", 1, "downstream", "u")[0]
+    )
+
+
+def test_latency_jitter_range_matches_toxiproxy() -> None:
+    toxic = LatencyToxic(latency=100, jitter=10)
+    rng = random.Random(0)
+    delays = {round(toxic.delay(rng) * 1000) for _ in range(5000)}
+    assert min(delays) == 90 and max(delays) == 109  # Int63n(2j) - j: [-j, +j)
+
+
+def test_every_toxiproxy_toxic_type_is_registered_with_its_attributes() -> None:
+    expected = {
+        "latency": ["latency", "jitter"],
+        "bandwidth": ["rate"],
+        "slow_close": ["delay"],
+        "timeout": ["timeout"],
+        "reset_peer": ["timeout"],
+        "slicer": ["average_size", "size_variation", "delay"],
+        "limit_data": ["bytes"],
+        "noop": [],
+        "iso_drop": ["mti", "rc"],
+        "iso_delay": ["mti", "rc", "latency", "jitter"],
+        "iso_corrupt_mac": ["mti", "rc"],
+    }
+    assert {name: cls.attribute_names() for name, cls in TOXIC_TYPES.items()} == expected
