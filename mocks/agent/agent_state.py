@@ -1,0 +1,85 @@
+"""Everything one agent instance holds while it runs, shared by the routers
+and the background workers (FastAPI ``app.state.agent``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from fastapi import Request
+
+from lab.world import World
+from mocks.agent.acquirer_admin import AcquirerAdmin
+from mocks.agent.config import AgentConfig
+from mocks.agent.faults import FaultBoard
+from mocks.agent.metrics import Metrics
+from mocks.agent.peer_sync import PeerLink
+from mocks.agent.record_store import Record, RecordStore
+from mocks.agent.software_catalogue import SoftwareCatalogue
+from mocks.agent.terminal_directory import TerminalDirectory
+
+__all__ = ["AgentState", "PollCache", "agent_state"]
+
+# Records whose change alters what a TMS poll answers.
+_POLL_INPUTS = frozenset({"tms", "terminal", "replacement"})
+
+
+class PollCache:
+    """Rendered TMS poll answers by (TID, reported version), dropped whenever
+    something they depend on changes (rare: operator overrides, provisioning)."""
+
+    def __init__(self) -> None:
+        self.rendered: dict[tuple[str, str | None], bytes] = {}
+
+    def on_change(self, record: Record) -> None:
+        if record.entity in _POLL_INPUTS:
+            self.rendered.clear()
+
+
+@dataclasses.dataclass
+class AgentState:
+    config: AgentConfig
+    world: World
+    store: RecordStore
+    directory: TerminalDirectory
+    faults: FaultBoard
+    metrics: Metrics
+    acquirer: AcquirerAdmin
+    peer: PeerLink
+    catalogue: SoftwareCatalogue
+    poll_cache: PollCache = dataclasses.field(default_factory=PollCache)
+    # called with every record written or merged (caches listen)
+    listeners: list[Callable[[Record], None]] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.listeners.append(self.poll_cache.on_change)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def changed(self, record: Record) -> None:
+        for listener in self.listeners:
+            listener(record)
+
+    def processing(self) -> bool:
+        """Whether this instance runs the desk, the reviewer and fulfilment.
+
+        The primary does, once it has caught up with the backup (or the backup
+        has been silent for ``takeover_after_s``); the backup only while the
+        primary has been silent that long. An instance without a peer is alone
+        and processes.
+        """
+        peer = self.peer
+        if not peer.configured:
+            return True
+        silent = peer.down_for() >= self.config.takeover_after_s
+        if self.config.name == "primary":
+            return peer.synced_once or silent
+        return silent
+
+
+async def agent_state(request: Request) -> AgentState:
+    """FastAPI dependency: the running instance."""
+    state: AgentState = request.app.state.agent
+    return state
