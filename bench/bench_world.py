@@ -19,13 +19,15 @@ from pathlib import Path
 from lab.world import generate, load, save
 
 # A fresh interpreter's load: what an acquirer, issuer or Locust worker pays at start-up.
+# Peak memory from VmHWM: ru_maxrss would count the parent's memory at fork.
 _CHILD_LOAD = """
-import resource, sys, time
+import sys, time
 started = time.perf_counter()
 from lab.world import load
 world = load(sys.argv[1])
 elapsed = time.perf_counter() - started
-print(f"{elapsed:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+print(f"{elapsed:.3f} {int(status.split()[0]) // 1024}")
 """
 
 
