@@ -147,7 +147,7 @@ class OptionalRegions(Params):
 
 
 class Throttle(Params):
-    factor: Annotated[float, Field(gt=0.0, lt=1.0)]
+    factor: Annotated[float, Field(gt=0.0, le=1.0)]
 
 
 @dataclass(frozen=True)
