@@ -15,44 +15,22 @@ worlds generated on the same machine, or ship the world file itself.
 
 from __future__ import annotations
 
-import gc
 import random
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
-
-from faker import Faker
 
 from lab.errors import ConfigError
 from lab.world.fees import FeeSchedule
 from lab.world.issuance import issue_cards
-from lab.world.model import Agent, Params, World
-from lab.world.onboarding import onboard
+from lab.world.model import Agent, Params, World, paused_gc
 
-__all__ = ["DEFAULT_REGIONS", "MAX_TERMINALS", "generate", "paused_gc"]
+__all__ = ["DEFAULT_REGIONS", "MAX_TERMINALS", "generate"]
 
 DEFAULT_REGIONS = ("north", "south", "east")
 MAX_TERMINALS = 1_000_000
 _REGION_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # it becomes a proxy name
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many records.
-
-    Hundreds of thousands of new objects trigger a collection every 700
-    allocations, each walking everything built so far; none of it is garbage.
-    Pausing it makes building or loading a large world 2–3 times faster.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _validate(seed: int, terminals: int, regions: tuple[str, ...], cards_per_terminal: int) -> None:
@@ -112,6 +90,10 @@ def generate(
     params = Params(cards_per_terminal=cards_per_terminal, **param_overrides)
     fees = FeeSchedule(**fee_overrides)
 
+    # Imported here, not at the top: faker takes ~0.1 s to import and every
+    # process imports lab.world, while only the one that generates needs it.
+    from lab.world.onboarding import onboard
+
     with paused_gc():
         agents = _agents(seed)
         merchants, fleet = onboard(
@@ -134,6 +116,8 @@ def _agents(seed: int) -> tuple[Agent, ...]:
     """One reseller company running two instances of its backend, as the stack
     starts them (``agent-primary`` behind proxy ``agent``, ``agent-backup``
     behind ``agent-backup``; see docs/faults.md)."""
+    from faker import Faker  # see generate(): only the generating process pays for it
+
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
     company = fake.company()  # resellers are the technology firms faker names

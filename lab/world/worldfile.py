@@ -34,8 +34,17 @@ from typing import Any
 
 from lab.errors import ConfigError
 from lab.world.fees import FeeSchedule
-from lab.world.generate import paused_gc
-from lab.world.model import FORMAT, TXN_TYPES, Agent, Card, Merchant, Params, Terminal, World
+from lab.world.model import (
+    FORMAT,
+    TXN_TYPES,
+    Agent,
+    Card,
+    Merchant,
+    Params,
+    Terminal,
+    World,
+    paused_gc,
+)
 
 __all__ = ["dumps", "load", "loads", "save"]
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -158,3 +160,15 @@ def test_loaded_records_share_repeated_strings(tmp_path: Path) -> None:
     assert all(k is kinds[0] for k in kinds)  # one string object, not one per card
     assert all(isinstance(c, Card) for c in world.cards)
     assert all(isinstance(t, Terminal) for t in world.terminals)
+
+
+def test_loading_processes_do_not_pay_for_faker(small_world: World, tmp_path: Path) -> None:
+    path = save(small_world, tmp_path / "w.json")
+    code = (
+        "import sys; from lab.world import load; "
+        f"load({str(path)!r}); print('faker' in sys.modules)"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert child.stdout.strip() == "False"
