@@ -129,3 +129,23 @@ def test_list_marks_invalid_files(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 2
     assert "broken                       INVALID (lab scenario validate broken)" in out
     assert "  fine " in out
+
+
+def test_regions_from_a_world_file(
+    write_scenario: WriteScenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lab.world import generate, save
+
+    world = tmp_path / "world.json"
+    save(generate(7, 6, regions=("hubei", "hunan")), world)
+    path = write_scenario(
+        BASE + fault_block("kind: network\nregions: [hunan]\nat: 5s\nfor: 5s\ndown: true")
+    )
+    code, _, err = _run(["scenario", "validate", "--world", str(world), str(path)], capsys)
+    assert (code, err) == (0, "")
+    code, _, err = _run(["scenario", "validate", "--world", str(world), "acquirer-outage"], capsys)
+    assert code == 0  # `regions: all` follows the world
+    code, _, err = _run(
+        ["scenario", "validate", "--world", str(world), "power-outage-region"], capsys
+    )
+    assert code == 2 and "unknown region(s) east (the world has hubei, hunan)" in err
