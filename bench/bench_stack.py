@@ -51,11 +51,15 @@ def stand_ins() -> dict[str, list[str]]:
     return programs
 
 
-async def one_round(work: Path, world: Path, programs: dict[str, list[str]]) -> tuple[float, float]:
-    stack = Stack(default_topology(), world, work, programs=programs)
+async def one_round(
+    work: Path, world: Path, programs: dict[str, list[str]], per_service: dict[str, list[float]]
+) -> tuple[float, float]:
+    stack = Stack(default_topology(), world, work, programs=programs, seed=42)
     started = time.perf_counter()
     await stack.up()
     ready = time.perf_counter() - started
+    for service, seconds in stack.timings.items():
+        per_service.setdefault(service, []).append(seconds)
     health = await stack.health()
     if not health.ok:
         raise SystemExit(f"stack up but unhealthy: {health.unhealthy()}")
@@ -103,8 +107,9 @@ def main() -> int:
         base = Path(tmp)
         world = save(generate(42, 100), base / "world.json")
         ups, stops, cli_ups, cli_downs = [], [], [], []
+        per_service: dict[str, list[float]] = {}
         for i in range(rounds):
-            ready, stop = asyncio.run(one_round(base / f"api-{i}", world, programs))
+            ready, stop = asyncio.run(one_round(base / f"api-{i}", world, programs, per_service))
             ups.append(ready)
             stops.append(stop)
             work = base / f"cli-{i}"
@@ -112,6 +117,8 @@ def main() -> int:
             cli_up, cli_down = cli_round(work, programs)
             cli_ups.append(cli_up)
             cli_downs.append(cli_down)
+    for service, values in per_service.items():
+        print(describe(f"  {service} spawn→ready", values))
     print(describe("Stack.up() to ready", ups))
     print(describe("Stack.stop()", stops))
     print(describe("lab up (CLI, incl. world)", cli_ups))

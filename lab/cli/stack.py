@@ -131,7 +131,9 @@ def up(
     world_file, regions, world_seed = _world(run_dir, world_path, seed, terminals)
     if containers:
         compose_file = compose_file or DEPLOY_DIR / "compose.yaml"
-        stack = _container_stack(compose_file, world_file, regions, run_dir, state_file, timeout)
+        stack = _container_stack(
+            compose_file, world_file, regions, world_seed, run_dir, state_file, timeout
+        )
     else:
         stack = Stack(
             _topology(topology_path, regions),
@@ -172,6 +174,7 @@ def _container_stack(
     compose_file: Path,
     world_file: Path,
     regions: tuple[str, ...],
+    seed: int,
     run_dir: Path,
     state_file: Path,
     timeout: float,
@@ -188,6 +191,7 @@ def _container_stack(
             "LAB_WORLD_FILE": str(world_file.resolve()),
             "LAB_TOXIPROXY_CONFIG": str(config.resolve()),
             "LAB_ADMIN_TOKEN": token,
+            "LAB_SEED": str(seed),
         },
     )
     return Stack(
@@ -195,6 +199,7 @@ def _container_stack(
         world_file,
         run_dir,
         state_file=state_file,
+        seed=seed,
         orphan_guard=False,
         ready_timeout=timeout,
         proxy_upstreams=proxy_upstreams(),

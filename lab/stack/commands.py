@@ -2,12 +2,12 @@
 
     proxy     python -m lab.proxy    --host H --port P [--seed N] --ready-file F
     issuer    python -m mocks.issuer   --world W --host H --port P --admin-port A
-                                       --db FILE --ready-file F
+                                       --db FILE [--seed N] --ready-file F
     acquirer  python -m mocks.acquirer --world W --host H --port P --admin-port A
                                        --db FILE --issuer HOST:PORT --ready-file F
     agent-*   python -m mocks.agent    --world W --host H --port P --db FILE
                                        --name primary|backup --acquirer-admin URL
-                                       --ready-file F
+                                       [--seed N] --ready-file F
 
 Files of a service live under ``<run dir>/services/``: ``<name>.log`` (stdout
 and stderr), ``<name>.sqlite`` (its database; a restart reuses it) and
@@ -82,8 +82,7 @@ def proxy_spec(
     """The embedded fault proxy. Its health check is Toxiproxy's ``GET /version``."""
     files = ServiceFiles.under(run_dir, ServiceName.PROXY.value)
     argv = [*_program(ServiceName.PROXY, programs), "--host", host]
-    if seed is not None:
-        argv += ["--seed", str(seed)]
+    argv += _seed(seed)
     return ServiceSpec(
         name=ServiceName.PROXY.value,
         argv=tuple(argv),
@@ -97,11 +96,16 @@ def proxy_spec(
 
 
 def issuer_spec(
-    run_dir: Path, world: Path, host: str, *, programs: Programs | None = None
+    run_dir: Path,
+    world: Path,
+    host: str,
+    *,
+    seed: int | None = None,
+    programs: Programs | None = None,
 ) -> ServiceSpec:
     files = ServiceFiles.under(run_dir, ServiceName.ISSUER.value)
     argv = [*_program(ServiceName.ISSUER, programs), "--world", str(world), "--host", host]
-    argv += ["--db", str(files.db)]
+    argv += ["--db", str(files.db), *_seed(seed)]
     return _mock_spec(ServiceName.ISSUER, argv, files, host)
 
 
@@ -127,16 +131,26 @@ def agent_spec(
     host: str,
     acquirer_admin: str,
     *,
+    seed: int | None = None,
     programs: Programs | None = None,
 ) -> ServiceSpec:
-    """An agent backend: one HTTP port serving its API, admin API and health."""
+    """An agent backend: one HTTP port serving its API, admin API and health.
+
+    The two agents find each other through their ready files, which sit side
+    by side under ``services/`` by the names the agent expects.
+    """
     if name not in (ServiceName.AGENT_PRIMARY, ServiceName.AGENT_BACKUP):
         raise ValueError(f"{name} is not an agent")
     files = ServiceFiles.under(run_dir, name.value)
     argv = [*_program(name, programs), "--world", str(world), "--host", host]
     argv += ["--db", str(files.db), "--name", name.value.removeprefix("agent-")]
-    argv += ["--acquirer-admin", acquirer_admin]
+    argv += ["--acquirer-admin", acquirer_admin, *_seed(seed)]
     return _mock_spec(name, argv, files, host, _HTTP_PORTS, health_port="main")
+
+
+def _seed(seed: int | None) -> list[str]:
+    """The run's seed: it makes the proxy's and the mocks' fault draws repeatable."""
+    return [] if seed is None else ["--seed", str(seed)]
 
 
 def _mock_spec(

@@ -111,6 +111,8 @@ class Stack:
         self.ready_timeout = ready_timeout
         self.grace = grace
         self.ready_seconds: float | None = None
+        # service -> seconds from its spawn to its readiness (the start's critical path)
+        self.timings: dict[str, float] = {}
         self.started_at = time.time()
         self._processes: dict[str, ServiceProcess] = {}
         self._services: dict[str, ServiceState] = {}
@@ -186,9 +188,11 @@ class Stack:
         spec = self._spec(service)
         proc = ServiceProcess(spec, orphan_guard=self.orphan_guard)
         self._processes[name.value] = proc
+        began = time.monotonic()
         proc.spawn(fixed_ports(service.address, service.admin, spec))
         self._record(service, proc)
         await proc.wait_ready(self._prober, deadline)
+        self.timings[name.value] = time.monotonic() - began
         self._record(service, proc)
 
     def _spec(self, service: Service) -> ServiceSpec:
@@ -197,7 +201,9 @@ class Stack:
         if name is ServiceName.PROXY:
             return proxy_spec(self.run_dir, host, seed=self.seed, programs=self.programs)
         if name is ServiceName.ISSUER:
-            return issuer_spec(self.run_dir, self.world_file, host, programs=self.programs)
+            return issuer_spec(
+                self.run_dir, self.world_file, host, seed=self.seed, programs=self.programs
+            )
         if name is ServiceName.ACQUIRER:
             issuer = self._issuer_address_for_acquirer()
             return acquirer_spec(
@@ -210,7 +216,13 @@ class Stack:
                 "in the topology file for an external acquirer"
             )
         return agent_spec(
-            name, self.run_dir, self.world_file, host, acquirer_admin, programs=self.programs
+            name,
+            self.run_dir,
+            self.world_file,
+            host,
+            acquirer_admin,
+            seed=self.seed,
+            programs=self.programs,
         )
 
     def _issuer_address_for_acquirer(self) -> Endpoint:

@@ -120,9 +120,13 @@ def test_wiring_and_start_order(compose: dict[str, Any]) -> None:
         "issuer": {"condition": "service_healthy"},
     }
     acquirer_admin = f"http://acquirer:{SERVICE_PORTS[ServiceName.ACQUIRER].admin}"
-    for agent, name in (("agent-primary", "primary"), ("agent-backup", "backup")):
-        assert _flag(services[agent]["command"], "--name") == name
-        assert _flag(services[agent]["command"], "--acquirer-admin") == acquirer_admin
+    agents = {"agent-primary": "agent-backup", "agent-backup": "agent-primary"}
+    for agent, peer in agents.items():
+        command = services[agent]["command"]
+        assert _flag(command, "--name") == agent.removeprefix("agent-")
+        assert _flag(command, "--acquirer-admin") == acquirer_admin
+        # In separate containers the agents cannot see each other's ready files.
+        assert _flag(command, "--peer") == f"http://{peer}:{SERVICE_PORTS[ServiceName(peer)].main}"
         assert services[agent]["depends_on"] == {"acquirer": {"condition": "service_healthy"}}
     assert "depends_on" not in services["toxiproxy"], "Toxiproxy dials upstreams lazily"
 
