@@ -8,7 +8,7 @@ import random
 import pytest
 
 from lab.proxy.api_error import ApiError
-from lab.proxy.api_json import Float32, decode_fields, dumps, format_float32, parse_body
+from lab.proxy.api_json import Float32, GoKind, decode_fields, dumps, format_float32, parse_body
 from lab.proxy.channel import Channel, Chunk
 from lab.proxy.draws import Draws
 from lab.proxy.toxics import TOXIC_TYPES
@@ -49,16 +49,16 @@ def test_parse_body_reads_the_first_value_only() -> None:
 
 
 def test_decode_fields_follows_go() -> None:
-    fields = {"name": "string", "count": "int64"}
+    fields: dict[str, GoKind] = {"name": "string", "count": "int64"}
     assert decode_fields({"NAME": "x", "count": None, "other": 1}, "T", fields) == {"name": "x"}
     with pytest.raises(ApiError) as overflow:
-        decode_fields({"count": 2**63}, "T", fields)  # type: ignore[arg-type]
+        decode_fields({"count": 2**63}, "T", fields)
     assert overflow.value.message == (
         "bad request body: json: cannot unmarshal number 9223372036854775808 "
         "into Go struct field T.count of type int64"
     )
     with pytest.raises(ApiError) as boolean:
-        decode_fields({"count": True}, "T", fields)  # type: ignore[arg-type]
+        decode_fields({"count": True}, "T", fields)
     assert "cannot unmarshal bool" in boolean.value.message
 
 

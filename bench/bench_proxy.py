@@ -1,0 +1,359 @@
+"""Benchmark of the embedded fault proxy: through the proxy vs direct, same run.
+
+Three processes on this 2-core machine, as the lab runs them:
+
+- the proxy: ``python -m lab.proxy`` (its own process and core);
+- the upstream: an asyncio echo/sink server (its own process);
+- the load generator: this process.
+
+Figures (no toxics unless said):
+
+1. added round-trip latency, p50/p99, one connection, 64-byte ping-pong
+   (goal: <= 100 us at p50, Toxiproxy's own figure);
+2. bulk throughput, one connection, 256 KiB writes (goal: >= 300 MB/s);
+3. small request/reply, 50 concurrent connections, through / direct
+   (goal: >= 0.6);
+4. 1,000 concurrent connections held without error; a latency toxic added
+   while they are live reaches all of them within 50 ms.
+
+Run: ``python bench/bench_proxy.py`` (or ``make bench``). Prints figures,
+ratios and whether each goal was met; exits 1 only if the bench itself fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+PING = 64
+REQUEST = 100
+CONCURRENT = 50
+HELD = 1000
+TOXIC_LATENCY_MS = 100
+
+
+# --- the upstream process ------------------------------------------------------------------
+
+
+class _Echo(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+class _Sink(asyncio.Protocol):
+    """Reads an 8-byte total, then that many bytes, then answers b"done"."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.expected = -1
+        self.received = 0
+        self.header = b""
+
+    def data_received(self, data: bytes) -> None:
+        if self.expected < 0:
+            self.header += data[:8]
+            data = data[8:]
+            if len(self.header) < 8:
+                return
+            self.expected = struct.unpack(">Q", self.header)[0]
+        self.received += len(data)
+        if self.received >= self.expected:
+            self.transport.write(b"done")
+            self.expected, self.received, self.header = -1, 0, b""
+
+
+def upstream_main(pipe: Connection) -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        echo = await loop.create_server(_Echo, "127.0.0.1", 0, backlog=4096)
+        sink = await loop.create_server(_Sink, "127.0.0.1", 0, backlog=16)
+        pipe.send((echo.sockets[0].getsockname()[1], sink.sockets[0].getsockname()[1]))
+        await loop.run_in_executor(None, pipe.recv)  # any message: stop
+
+    asyncio.run(run())
+
+
+# --- the proxy process -----------------------------------------------------------------------
+
+
+class ProxyProcess:
+    def __init__(self, tmp: Path) -> None:
+        ready = tmp / "proxy.ready.json"
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "lab.proxy", "--host", "127.0.0.1", "--port", "0"),
+                *("--ready-file", str(ready), "--log-level", "WARNING"),
+            ],
+            cwd=REPO,
+        )
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("lab.proxy did not start")
+            time.sleep(0.02)
+        port = json.loads(ready.read_text())["ports"]["api"]
+        self.api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+
+    def create(self, name: str, upstream_port: int) -> int:
+        body = {"name": name, "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{upstream_port}"}
+        reply = self.api.post("/proxies", json=body)
+        reply.raise_for_status()
+        return int(reply.json()["listen"].rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        self.api.close()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+# --- measurements -----------------------------------------------------------------------------
+
+
+def _connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def round_trips_us(port: int, count: int) -> list[float]:
+    payload = b"p" * PING
+    buffer = bytearray(PING)
+    view = memoryview(buffer)
+    samples: list[float] = []
+    with _connect(port) as sock:
+        for index in range(count + count // 10):
+            started = time.perf_counter_ns()
+            sock.sendall(payload)
+            got = 0
+            while got < PING:
+                got += sock.recv_into(view[got:])
+            if index >= count // 10:  # the first tenth warms up
+                samples.append((time.perf_counter_ns() - started) / 1000)
+    return samples
+
+
+def bulk_mb_per_s(port: int, total: int) -> float:
+    block = b"\xa5" * (256 * 1024)
+    with _connect(port) as sock:
+        started = time.perf_counter()
+        sock.sendall(struct.pack(">Q", total))
+        sent = 0
+        while sent < total:
+            sock.sendall(block)
+            sent += len(block)
+        reply = sock.recv(4)
+        elapsed = time.perf_counter() - started
+    assert reply == b"done", reply
+    return sent / elapsed / 1e6
+
+
+class _Client(asyncio.Protocol):
+    """One connection doing back-to-back small request/replies."""
+
+    def __init__(self, counter: list[int], stop: asyncio.Event) -> None:
+        self.counter = counter
+        self.stop = stop
+        self.pending = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.transport.write(b"r" * REQUEST)
+
+    def data_received(self, data: bytes) -> None:
+        self.pending += len(data)
+        if self.pending >= REQUEST:
+            self.pending -= REQUEST
+            self.counter[0] += 1
+            if not self.stop.is_set():
+                self.transport.write(b"r" * REQUEST)
+
+
+def requests_per_s(port: int, connections: int, seconds: float) -> float:
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        counter = [0]
+        stop = asyncio.Event()
+        transports = []
+        for _ in range(connections):
+            transport, _protocol = await loop.create_connection(
+                lambda: _Client(counter, stop), "127.0.0.1", port
+            )
+            transports.append(transport)
+        await asyncio.sleep(0.3)  # warm up
+        start_count, started = counter[0], time.perf_counter()
+        await asyncio.sleep(seconds)
+        done, elapsed = counter[0] - start_count, time.perf_counter() - started
+        stop.set()
+        for transport in transports:
+            transport.close()
+        return done / elapsed
+
+    return asyncio.run(run())
+
+
+def held_connections(proxy: ProxyProcess, port: int) -> dict[str, float]:
+    async def ping_all(
+        streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+    ) -> list[float]:
+        async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> float:
+            started = time.perf_counter()
+            writer.write(b"12345678")
+            await reader.readexactly(8)
+            return (time.perf_counter() - started) * 1000
+
+        return list(await asyncio.gather(*(one(r, w) for r, w in streams)))
+
+    async def run() -> dict[str, float]:
+        streams = []
+        for _ in range(HELD // 100):
+            batch = await asyncio.gather(
+                *(asyncio.open_connection("127.0.0.1", port) for _ in range(100))
+            )
+            streams.extend(batch)
+        before = await ping_all(streams)
+        await asyncio.sleep(1.0)  # held
+        started = time.perf_counter()
+        body = {"type": "latency", "attributes": {"latency": TOXIC_LATENCY_MS}}
+        reply = await asyncio.to_thread(proxy.api.post, "/proxies/held/toxics", json=body)
+        api_ms = (time.perf_counter() - started) * 1000
+        reply.raise_for_status()
+        after = await ping_all(streams)
+        await asyncio.to_thread(proxy.api.delete, "/proxies/held/toxics/latency_downstream")
+        cleared = await ping_all(streams)
+        for _reader, writer in streams:
+            writer.close()
+        return {
+            "held": float(len(streams)),
+            "ok_before": float(sum(1 for ms in before if ms >= 0)),
+            "api_ms": api_ms,
+            "reached": float(sum(1 for ms in after if ms >= TOXIC_LATENCY_MS - 1)),
+            "after_p50_ms": statistics.median(after),
+            "cleared_max_ms": max(cleared),
+        }
+
+    return asyncio.run(run())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    upstream = ctx.Process(target=upstream_main, args=(child,), daemon=True)
+    upstream.start()
+    echo_port, sink_port = parent.recv()
+    with tempfile.TemporaryDirectory() as tmp:
+        proxy = ProxyProcess(Path(tmp))
+        try:
+            echo_via = proxy.create("echo", echo_port)
+            sink_via = proxy.create("sink", sink_port)
+            held_via = proxy.create("held", echo_port)
+            results(echo_port, echo_via, sink_port, sink_via, proxy, held_via, upstream.pid or 0)
+        finally:
+            proxy.stop()
+            parent.send("stop")
+            upstream.join(5)
+    return 0
+
+
+def results(
+    echo_port: int,
+    echo_via: int,
+    sink_port: int,
+    sink_via: int,
+    proxy: ProxyProcess,
+    held_via: int,
+    upstream_pid: int,
+) -> None:
+    goals: list[tuple[str, bool]] = []
+
+    direct = round_trips_us(echo_port, 3000)
+    through = round_trips_us(echo_via, 3000)
+    d50, d99 = _percentile(direct, 0.5), _percentile(direct, 0.99)
+    t50, t99 = _percentile(through, 0.5), _percentile(through, 0.99)
+    print(f"round trip ({PING} B, 1 conn)   direct p50 {d50:7.1f} us  p99 {d99:7.1f} us")
+    print(f"                             through p50 {t50:7.1f} us  p99 {t99:7.1f} us")
+    print(f"  added by the proxy:  p50 {t50 - d50:7.1f} us   p99 {t99 - d99:7.1f} us")
+    goals.append(("added latency p50 <= 100 us", t50 - d50 <= 100))
+
+    total = 512 * 1024 * 1024
+    bulk_direct = bulk_mb_per_s(sink_port, total)
+    bulk_through = bulk_mb_per_s(sink_via, total)
+    print(
+        f"bulk (512 MiB, 1 conn)       direct {bulk_direct:7.0f} MB/s   through "
+        f"{bulk_through:7.0f} MB/s   ratio {bulk_through / bulk_direct:.2f}"
+    )
+    goals.append(("bulk through the proxy >= 300 MB/s", bulk_through >= 300))
+
+    pids = {"load": os.getpid(), "upstream": upstream_pid, "proxy": proxy.process.pid}
+    costs: dict[str, dict[str, float]] = {}
+    rates: dict[str, float] = {}
+    for label, port in (("direct", echo_port), ("through", echo_via)):
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        started = time.perf_counter()
+        rates[label] = requests_per_s(port, CONCURRENT, 3.0)
+        elapsed = time.perf_counter() - started
+        done = rates[label] * elapsed
+        costs[label] = {n: (cpu_seconds(pid) - before[n]) / done * 1e6 for n, pid in pids.items()}
+    rps_direct, rps_through = rates["direct"], rates["through"]
+    ratio = rps_through / rps_direct
+    print(
+        f"request/reply ({REQUEST} B, {CONCURRENT} conns)  direct {rps_direct:8.0f}/s   "
+        f"through {rps_through:8.0f}/s   ratio {ratio:.2f}"
+    )
+    for label in ("direct", "through"):
+        split = "  ".join(f"{name} {us:5.1f}" for name, us in costs[label].items())
+        print(f"  CPU us per request, {label:7s}: {split}")
+    goals.append(("50-connection through/direct >= 0.6", ratio >= 0.6))
+
+    held = held_connections(proxy, held_via)
+    print(
+        f"{HELD} connections held: {held['held']:.0f} open, {held['ok_before']:.0f} answered; "
+        f"latency toxic added in {held['api_ms']:.1f} ms (API call), reached "
+        f"{held['reached']:.0f}/{held['held']:.0f} (p50 after {held['after_p50_ms']:.0f} ms), "
+        f"removed: max {held['cleared_max_ms']:.0f} ms"
+    )
+    goals.append(
+        (
+            f"{HELD} held, toxic reaches all within 50 ms",
+            held["ok_before"] == HELD and held["reached"] == HELD and held["api_ms"] <= 50,
+        )
+    )
+    for text, met in goals:
+        print(f"  goal {'met   ' if met else 'MISSED'}  {text}")
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
