@@ -430,10 +430,14 @@ class Stack:
                 await self.compose.down()
             elif self._api is not None and not self._is_embedded(ServiceName.PROXY.value):
                 await self._delete_proxies()
-            results = await asyncio.gather(
-                *(proc.stop(self.grace) for proc in self._processes.values()),
-                return_exceptions=True,
-            )
+            results: list[BaseException | None] = []
+            # Clients before what they call, so no log ends in alarms about a
+            # dependency that merely went first.
+            for tier in _stop_tiers(self._processes):
+                results += await asyncio.gather(
+                    *(self._processes[name].stop(self.grace) for name in tier),
+                    return_exceptions=True,
+                )
         finally:
             await self._prober.close()
             if self._api is not None:
@@ -571,6 +575,21 @@ async def _create_proxy(api: ToxiproxyClient, name: str, listen: str, upstream: 
             raise
     await api.delete_proxy(name)
     return await api.create_proxy(name, upstream=upstream, listen=listen)
+
+
+_STOP_ORDER = (
+    (ServiceName.AGENT_PRIMARY.value, ServiceName.AGENT_BACKUP.value),
+    (ServiceName.ACQUIRER.value,),
+    (ServiceName.ISSUER.value, ServiceName.PROXY.value),
+)
+
+
+def _stop_tiers(names: Iterable[str]) -> list[list[str]]:
+    """The services to stop, in tiers stopped one after the other (the start order reversed)."""
+    left = list(names)
+    tiers = [[n for n in tier if n in left] for tier in _STOP_ORDER]
+    tiers.append([n for n in left if not any(n in tier for tier in _STOP_ORDER)])
+    return [tier for tier in tiers if tier]
 
 
 def _compose_name(service: str) -> str:
