@@ -4,10 +4,13 @@ terminals.
     POST /admin/terminals                {tid, mid, tmk, region, software_version, allowed} → 201
     POST /admin/terminals/{tid}/retire   → the open batch closed host-side, TID refused after
 
-Both calls are made idempotent here: the agent's TIDs and keys are
-deterministic (see :mod:`mocks.agent.terminal_directory`), so a 409 "already
-registered" or "already retired" means an earlier attempt — ours or the other
-instance's — got through, and counts as success.
+Both calls are idempotent at the acquirer (a registration repeated with the
+same details is answered 200, a repeated retirement 200), and the agent's TIDs
+and keys are deterministic (see :mod:`mocks.agent.terminal_directory`), so an
+attempt repeated after a lost answer — by either instance — is harmless. Any
+other answer (409: the TID is in use with other details or retired; 422: the
+acquirer does not know the merchant) is an error the desk keeps retrying with
+backoff and shows as the replacement's ``last_error``.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class AcquirerAdmin:
             reply = await self._client.post(self.base_url + path, json=body)
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"cannot {what}: acquirer admin API: {exc!r}") from exc
-        if reply.status_code in (200, 201, 204, 409):
+        if reply.status_code in (200, 201, 204):
             return
         raise UpstreamUnavailable(
             f"cannot {what}: acquirer admin API answered {reply.status_code} {reply.text[:200]}"

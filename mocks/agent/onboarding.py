@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Response, UploadFile, status
 from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from lab.world import MCC_PROFILES
 from mocks.agent.agent_state import AgentState, agent_state
@@ -92,7 +93,7 @@ def _out(record: Record) -> ApplicationOut:
     )
 
 
-async def _read_upload(agent: AgentState, kind: str, upload: UploadFile) -> dict[str, object]:
+async def _read_upload(agent: AgentState, kind: str, upload: StarletteUploadFile) -> dict[str, object]:
     limit = agent.config.max_document_bytes
     body = await upload.read(limit + 1)
     if len(body) > limit:
@@ -152,7 +153,7 @@ async def submit_application(
         *(("shop_photo", p) for p in photos),
     ):
         # a form field sent as plain text instead of a file is no document
-        if isinstance(upload, UploadFile):
+        if isinstance(upload, StarletteUploadFile):
             documents.append(await _read_upload(agent, kind, upload))
     fields = {
         "merchant_name": merchant_name,

@@ -10,7 +10,8 @@ Each local write appends to ``changes``; a peer pulls that log
 (:mod:`mocks.agent.peer_sync`) and merges what it gets with :meth:`merge`, a
 join: the record further along its state machine wins, then the one with more
 transitions, then the primary's claim, then the later one, then the primary's.
-The join is commutative and idempotent, so pulling the same change twice, or in any order, converges.
+The join is commutative and idempotent, so pulling the same change twice, or in
+any order, converges.
 
 Durability: WAL with ``synchronous=NORMAL`` — a commit survives the process
 being killed (SIGKILL), which is the failure the lab injects; an operating
