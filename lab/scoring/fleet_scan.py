@@ -68,8 +68,8 @@ def scan_fleet(
     sign_on = scan.sign_on_tries
     before = first_fault if first_fault is not None else float("inf")
     after = last_fault_end if last_fault_end is not None else float("inf")
-    for path in files:
-        for _, r in iter_jsonl(path, scan.stats):
+    for file_no, path in enumerate(files):
+        for offset, r in iter_jsonl(path, scan.stats, with_offsets=recon is not None):
             scan.records += 1
             typ = r.get("type")
             outcome = r.get("outcome")
@@ -115,7 +115,7 @@ def scan_fleet(
                 elif ts >= after and outcome in ("approved", "declined"):
                     scan.answered_after.add(str(tid))
                 if typ != "balance" and recon is not None:
-                    recon.money(r)
+                    recon.money(r, file_no, offset)
             elif typ == "reversal":
                 if recon is not None:
                     recon.reversal(r)

@@ -24,9 +24,8 @@ TY_OTHER, TY_SALE, TY_VOID, TY_REFUND = 0, 1, 2, 3
 TYPE_CODES = {"sale": TY_SALE, "void": TY_VOID, "refund": TY_REFUND}
 MONEY_STATUSES = (ST_APPROVED, ST_VOIDED)
 
-# index value layout: offset << 8 | fleet_approved << 7 | claimed << 6 | type << 3 | status
+# index value layout: offset << 8 | claimed << 6 | type << 3 | status
 CLAIMED = 1 << 6
-FLEET_APPROVED = 1 << 7
 
 
 def row_key(tid: object, stan: object, batch: object) -> str:

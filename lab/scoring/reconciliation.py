@@ -1,10 +1,14 @@
 """Reconciliation of one scenario: the fleet's view of every sale against the ledger's.
 
-The fleet journal is streamed once; each money record (sale, void, refund) and
-each reversal is matched against the ledger index by ``tid/stan/batch`` as it
-passes (:meth:`Reconciler.money`, :meth:`Reconciler.reversal`). What can only be
-decided once everything is seen — was a failed sale's reversal acknowledged
-later, which ledger rows no terminal knows — is settled in :meth:`finish`.
+While the fleet journal streams, each money record (sale, void, refund) leaves
+one small integer in a *claims* index keyed by ``tid/stan/batch`` — its outcome
+and where its line is — and each reversal its outcome (:meth:`Reconciler.money`,
+:meth:`Reconciler.reversal`). The ledger index is built independently (in
+another process for big runs, see :mod:`lab.scoring.ledger_side`), and the two
+are joined once both exist (:meth:`Reconciler.join`). What needs everything —
+was a failed sale's reversal acknowledged later, which ledger rows no terminal
+knows — is settled in :meth:`Reconciler.finish`. Only the few records that end
+up as examples are ever read back whole.
 
 Where a transaction fits two findings it is counted once, under the most
 specific one: a sale the terminal reversed (host acknowledged) that the ledger
@@ -15,14 +19,15 @@ merchant was told to call support), so it may overlap a money finding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from lab.scoring.jsonl import ReadStats, iter_jsonl, read_line_at
 from lab.scoring.ledger import (
     CLAIMED,
-    FLEET_APPROVED,
     MONEY_STATUSES,
     ST_APPROVED,
     STATUS_NAMES,
@@ -35,20 +40,18 @@ from lab.scoring.ledger import (
 from lab.scoring.result import Check, Example, mask_pan
 
 MONEY_TYPES = frozenset({"sale", "void", "refund"})
-_NOT_DONE = frozenset({"failed", "unresolved", "reversed", "declined"})
 # A naive terminal retrying a sale under a new STAN books it again within its
 # retry horizon; a later sale of the same amount on the same card is a new sale.
 DOUBLE_BOOKING_WINDOW_S = 300.0
 
 
-def fleet_example(rec: dict[str, Any], detail: str, stan_key: str = "stan") -> Example:
+def fleet_example(rec: dict[str, Any], detail: str) -> Example:
     amount = rec.get("amount")
-    batch_key = "orig_batch" if stan_key == "orig_stan" else "batch"
     return Example(
         detail=detail,
         tid=_str(rec.get("tid")),
-        stan=_str(rec.get(stan_key) or rec.get("stan")),
-        batch=_str(rec.get(batch_key) or rec.get("batch")),
+        stan=_str(rec.get("stan")),
+        batch=_str(rec.get("batch")),
         pan=mask_pan(rec.get("pan")),
         t=_float(rec.get("ts_start")),
         amount=amount if type(amount) is int else None,
@@ -79,10 +82,53 @@ def _float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+# What is kept of a fleet record that may later become an example: (pan, ts_start,
+# amount). Most of them never do, so the Example is only built when needed.
+Seen = tuple[object, object, object]
+
+
+def _seen(rec: dict[str, Any]) -> Seen:
+    return rec.get("pan"), rec.get("ts_start"), rec.get("amount")
+
+
+def seen_example(key: str, seen: Seen, detail: str) -> Example:
+    tid, stan, batch = [*key.split("/"), "", "", ""][:3]
+    pan, ts, amount = seen
+    return Example(
+        detail=detail,
+        tid=tid,
+        stan=stan,
+        batch=batch,
+        pan=mask_pan(pan),
+        t=_float(ts),
+        amount=amount if type(amount) is int else None,
+    )
+
+
 @dataclass(slots=True)
 class _Reversal:
     approved: bool
-    example: Example
+    seen: Seen
+
+
+# claim layout: line offset << 16 | fleet file number << 8 | flags << 4 | outcome code
+_OUTCOME_CODES = {"approved": 1, "declined": 2, "failed": 3, "unresolved": 4, "reversed": 5}
+_OUTCOME_NAMES = {v: k for k, v in _OUTCOME_CODES.items()} | {0: "other"}
+_APPROVED = 1
+_NOT_DONE = frozenset({2, 3, 4, 5})
+_TWICE_APPROVED = 1 << 4
+
+
+def _ledger_example_at(path: Path, offset: int, key: str, detail: str) -> Example:
+    return ledger_example(read_line_at(path, offset), key, detail)
+
+
+def _report(check: Check, make: Callable[[], Example]) -> None:
+    """Count a finding; build its example only while the check still shows examples."""
+    if len(check.examples) < check.example_limit:
+        check.add(make())
+    else:
+        check.tally()
 
 
 @dataclass(slots=True)
@@ -90,49 +136,30 @@ class Reconciler:
     """Matches fleet records against the ledger and fills the integrity checks."""
 
     checks: dict[str, Check]
-    ledger: LedgerIndex | None
-    pending: dict[str, Example] = field(default_factory=dict)
-    unresolved: dict[str, Example] = field(default_factory=dict)
+    files: list[Path]
+    claims: dict[str, int] = field(default_factory=dict)
+    pending: dict[str, Seen] = field(default_factory=dict)
+    unresolved: dict[str, tuple[str, Seen]] = field(default_factory=dict)
     reversals: dict[str, _Reversal] = field(default_factory=dict)
-    suspects: list[tuple[str, str, Example]] = field(default_factory=list)
+    suspects: list[tuple[str, int]] = field(default_factory=list)
+    ledger: LedgerIndex | None = None
 
     # -- while the fleet journal streams -------------------------------------------------
 
-    def money(self, rec: dict[str, Any]) -> None:
+    def money(self, rec: dict[str, Any], file_no: int, offset: int) -> None:
         key = f"{rec.get('tid')}/{rec.get('stan')}/{rec.get('batch')}"
         outcome = rec.get("outcome")
         if rec.get("reversal") == "pending":
-            self.pending[key] = fleet_example(rec, "reversal left pending by the terminal")
+            self.pending[key] = _seen(rec)
         if outcome == "unresolved":
-            self.unresolved[key] = fleet_example(rec, f"{rec.get('type')} ended unresolved")
-        ledger = self.ledger
-        if ledger is None:
-            return
-        rows = ledger.rows
-        value = rows.get(key)
-        if value is None:
-            if outcome == "approved":
-                self.checks["lost_approvals"].add(
-                    fleet_example(rec, f"{rec.get('type')} approved at the terminal, not in ledger")
-                )
-            return
-        status = status_of(value)
-        if outcome == "approved":
-            if value & FLEET_APPROVED and key not in ledger.double_booked:
-                self.checks["lost_approvals"].add(
-                    fleet_example(
-                        rec, "two terminal approvals share tid/stan/batch; ledger has one"
-                    )
-                )
-            elif status not in MONEY_STATUSES:
-                self.checks["lost_approvals"].add(
-                    fleet_example(rec, f"approved at the terminal, ledger {STATUS_NAMES[status]}")
-                )
-            rows[key] = value | CLAIMED | FLEET_APPROVED
-            return
-        rows[key] = value | CLAIMED
-        if outcome in _NOT_DONE and status == ST_APPROVED:
-            self.suspects.append((key, str(outcome), fleet_example(rec, "")))
+            self.unresolved[key] = (str(rec.get("type")), _seen(rec))
+        code = _OUTCOME_CODES.get(outcome, 0)  # type: ignore[arg-type]
+        previous = self.claims.get(key)
+        if previous is not None and previous & 15 == _APPROVED:
+            if code != _APPROVED:
+                return  # the terminal handed the goods over: the approval is what counts
+            code |= _TWICE_APPROVED
+        self.claims[key] = offset << 16 | file_no << 8 | code
 
     def reversal(self, rec: dict[str, Any]) -> None:
         key = f"{rec.get('tid')}/{rec.get('orig_stan') or rec.get('stan')}/"
@@ -140,15 +167,41 @@ class Reconciler:
         approved = rec.get("outcome") == "approved"
         seen = self.reversals.get(key)
         if seen is None or (approved and not seen.approved):
-            self.reversals[key] = _Reversal(
-                approved, fleet_example(rec, "reversal", stan_key="orig_stan")
-            )
-        if self.ledger is not None:
-            value = self.ledger.rows.get(key)
-            if value is not None:
-                self.ledger.rows[key] = value | CLAIMED
+            self.reversals[key] = _Reversal(approved, _seen(rec))
 
-    # -- once everything is seen ------------------------------------------------------
+    # -- once both sides are read -----------------------------------------------------
+
+    def _fleet_example(self, claim: int, detail: str) -> Example:
+        rec = read_line_at(self.files[(claim >> 8) & 255], claim >> 16) or {}
+        return fleet_example(rec, detail.format(type=rec.get("type", "transaction")))
+
+    def join(self, ledger: LedgerIndex) -> None:
+        """Match every claim against the ledger; mark the rows some terminal knows."""
+        self.ledger = ledger
+        rows, lost = ledger.rows, self.checks["lost_approvals"]
+        for key, claim in self.claims.items():
+            code = claim & 15
+            value = rows.get(key)
+            if value is None:
+                if code == _APPROVED:
+                    detail = "{type} approved at the terminal, not in ledger"
+                    _report(lost, partial(self._fleet_example, claim, detail))
+                continue
+            rows[key] = value | CLAIMED
+            status = status_of(value)
+            if code == _APPROVED:
+                if claim & _TWICE_APPROVED and key not in ledger.double_booked:
+                    detail = "two terminal approvals share tid/stan/batch; ledger has one"
+                    _report(lost, partial(self._fleet_example, claim, detail))
+                elif status not in MONEY_STATUSES:
+                    detail = f"{{type}} approved at the terminal, ledger {STATUS_NAMES[status]}"
+                    _report(lost, partial(self._fleet_example, claim, detail))
+            elif code in _NOT_DONE and status == ST_APPROVED:
+                self.suspects.append((key, claim))
+        for key in self.reversals:
+            value = rows.get(key)
+            if value is not None:
+                rows[key] = value | CLAIMED
 
     def finish(self, pending_at_drain: int | None) -> None:
         self._unresolved(pending_at_drain)
@@ -158,47 +211,48 @@ class Reconciler:
 
     def _unresolved(self, pending_at_drain: int | None) -> None:
         found: dict[str, Example] = {}
-        for key, example in self.unresolved.items():
+        for key, (typ, seen) in self.unresolved.items():
             rev = self.reversals.get(key)
             if rev is None or not rev.approved:  # a later acknowledged reversal resolves it
-                found[key] = example
-        for key, example in self.pending.items():
+                found[key] = seen_example(key, seen, f"{typ} ended unresolved")
+        for key, seen in self.pending.items():
             rev = self.reversals.get(key)
             if rev is None:
-                example.detail = "reversal pending, never sent or never answered"
-                found.setdefault(key, example)
+                detail = "reversal pending, never sent or never answered"
+                found.setdefault(key, seen_example(key, seen, detail))
             elif not rev.approved:
-                rev.example.detail = "reversal given up (冲正不成功): merchant told to call support"
-                found.setdefault(key, rev.example)
+                detail = "reversal given up (冲正不成功): merchant told to call support"
+                found.setdefault(key, seen_example(key, rev.seen, detail))
         for key, rev in self.reversals.items():
             if not rev.approved and key not in found:
-                rev.example.detail = "reversal never acknowledged by the host"
-                found[key] = rev.example
+                found[key] = seen_example(key, rev.seen, "reversal never acknowledged by the host")
         check = self.checks["unresolved"]
         for example in found.values():
             check.add(example)
         if pending_at_drain and pending_at_drain > check.count:
             missing = pending_at_drain - check.count
             check.add(Example(f"{missing} reversal(s) still pending at drain end (journal)"))
-            check.count += missing - 1
+            for _ in range(missing - 1):
+                check.tally()
 
     def _suspects(self) -> None:
-        for key, outcome, example in self.suspects:
+        not_landed = self.checks["reversals_not_landed"]
+        unreversed = self.checks["unreversed_failures"]
+        for key, claim in self.suspects:
+            outcome = _OUTCOME_NAMES[claim & 15]
             rev = self.reversals.get(key)
             if outcome == "reversed" or (rev is not None and rev.approved):
-                example.detail = "terminal saw the reversal acknowledged; ledger still approved"
-                self.checks["reversals_not_landed"].add(example)
+                detail = "terminal saw the reversal acknowledged; ledger still approved"
+                _report(not_landed, partial(self._fleet_example, claim, detail))
             else:
-                example.detail = f"terminal outcome {outcome}; ledger approved (customer debited)"
-                self.checks["unreversed_failures"].add(example)
+                detail = f"terminal outcome {outcome}; ledger approved (customer debited)"
+                _report(unreversed, partial(self._fleet_example, claim, detail))
 
     def _orphans_and_doubles(self, ledger: LedgerIndex) -> None:
         doubles = self.checks["double_bookings"]
         for key, offsets in ledger.double_booked.items():
-            row = read_line_at(ledger.path, offsets[0])
-            doubles.add(
-                ledger_example(row, key, f"booked {len(offsets)} times (same tid/stan/batch)")
-            )
+            detail = f"booked {len(offsets)} times (same tid/stan/batch)"
+            _report(doubles, partial(_ledger_example_at, ledger.path, offsets[0], key, detail))
         orphans = [
             (key, v)
             for key, v in ledger.rows.items()
@@ -209,16 +263,12 @@ class Reconciler:
         twins = _find_twins(ledger.path, ledger.rows, orphans)
         unreversed = self.checks["unreversed_failures"]
         for key, v in orphans:
-            row = read_line_at(ledger.path, offset_of(v))
             twin = twins.get(key)
             if twin is not None and type_of(v) == TY_SALE:
-                doubles.add(
-                    ledger_example(row, key, f"same sale booked again under STAN {twin} (retry)")
-                )
+                check, detail = doubles, f"same sale booked again under STAN {twin} (retry)"
             else:
-                unreversed.add(
-                    ledger_example(row, key, "ledger approved; no terminal record knows it")
-                )
+                check, detail = unreversed, "ledger approved; no terminal record knows it"
+            _report(check, partial(_ledger_example_at, ledger.path, offset_of(v), key, detail))
 
 
 def _find_twins(path: Path, rows: dict[str, int], orphans: list[tuple[str, int]]) -> dict[str, str]:

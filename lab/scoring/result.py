@@ -81,10 +81,14 @@ class Check:
     example_limit: int = field(default=5, repr=False)
 
     def add(self, example: Example) -> None:
-        self.count += 1
-        self.status = FAILED
+        self.tally()
         if len(self.examples) < self.example_limit:
             self.examples.append(example)
+
+    def tally(self) -> None:
+        """Count one more finding (without an example)."""
+        self.count += 1
+        self.status = FAILED
 
     def unavailable(self, why: str) -> None:
         self.status, self.note = NOT_AVAILABLE, why

@@ -18,7 +18,7 @@ from lab.scoring.fees import Fees, load_fees
 from lab.scoring.fleet_scan import first_start, scan_fleet
 from lab.scoring.gate import DEFAULT_MARGIN, DEFAULT_MIN_SCORE, compare, decide, scenario_score
 from lab.scoring.jsonl import ReadStats
-from lab.scoring.ledger import load_ledger
+from lab.scoring.ledger_side import LedgerSide, start_ledger_side
 from lab.scoring.reconciliation import Reconciler
 from lab.scoring.result import (
     COULD_NOT_RUN,
@@ -39,7 +39,7 @@ from lab.scoring.run_dir import (
     load_journals,
     load_run_info,
 )
-from lab.scoring.settlement import SettlementState, check_batches, check_issuer, check_payouts
+from lab.scoring.settlement import SettlementState
 from lab.scoring.timeline import fault_windows, scenario_windows, timeline
 from lab.scoring.traffic import SecondFigures, finish
 
@@ -52,6 +52,8 @@ _LEDGER_CHECKS = (
     "wrong_payouts",
     "issuer_holds_without_sale",
 )
+# Fleet files are numbered in 8 bits inside a reconciliation claim.
+MAX_FLEET_FILES = 255
 
 
 def _could_not_run(res: ScenarioResult, reason: str) -> ScenarioResult:
@@ -77,45 +79,19 @@ def _series(
     )
 
 
-def _ledger_side(
-    run_dir: Path,
-    spec: ScenarioSpec,
-    res: ScenarioResult,
-    recon: Reconciler,
-    fees: Fees | None,
-    fees_note: str,
+def _join_ledger(
+    res: ScenarioResult, recon: Reconciler, side: LedgerSide | None
 ) -> SettlementState:
-    checks, ledger, state = recon.checks, recon.ledger, SettlementState()
-    if ledger is None:
+    if side is None:
         for kind in _LEDGER_CHECKS:
-            checks[kind].unavailable("no ledger export (ledger/transactions.jsonl)")
-        return state
-    res.data_notes.extend(ledger.stats.notes("ledger/transactions.jsonl"))
-    if ledger.bad_amounts:
-        res.data_notes.append(f"{ledger.bad_amounts} ledger row(s) with a non-integer amount")
-    batches = ledger_file(run_dir, spec.name, "batches")
-    if batches.exists():
-        check_batches(batches, ledger, checks["unbalanced_batches"], state, res.data_notes)
-    else:
-        checks["unbalanced_batches"].unavailable("no ledger/batches.jsonl")
-    payouts = ledger_file(run_dir, spec.name, "payouts")
-    if fees is None:
-        checks["wrong_payouts"].unavailable(f"fees cannot be recomputed: {fees_note}")
-    elif not payouts.exists():
-        checks["wrong_payouts"].unavailable("no ledger/payouts.jsonl")
-    else:
-        check_payouts(payouts, ledger, checks["wrong_payouts"], state, res.data_notes)
-        if state.unpaid_merchant_days:
-            res.data_notes.append(
-                f"{state.unpaid_merchant_days} merchant-day(s) with settled rows have no payout "
-                "yet (payout timing, not a failure)"
-            )
-    issuer = ledger_file(run_dir, spec.name, "issuer")
-    if issuer.exists():
-        check_issuer(issuer, ledger, checks["issuer_holds_without_sale"])
-    else:
-        checks["issuer_holds_without_sale"].unavailable("no ledger/issuer.jsonl")
-    return state
+            recon.checks[kind].unavailable("no ledger export (ledger/transactions.jsonl)")
+        return SettlementState()
+    res.data_notes.extend(side.notes)
+    for kind, check in side.checks.items():
+        check.title = recon.checks[kind].title
+        recon.checks[kind] = check
+    recon.join(side.index)
+    return side.state
 
 
 def score_scenario(
@@ -125,6 +101,7 @@ def score_scenario(
     fees: Fees | None,
     fees_note: str = "",
     example_limit: int = 5,
+    parallel: bool | None = None,
 ) -> ScenarioResult:
     """Reconcile and score one scenario (see lab/scoring/availability.py for A and R)."""
     res = ScenarioResult(
@@ -167,11 +144,14 @@ def score_scenario(
     first_fault = min((a for a, _ in spans), default=None)
     last_end = max((b for _, b in spans), default=None)
 
-    tx = ledger_file(run_dir, spec.name, "transactions")
-    ledger = load_ledger(tx, fees) if tx.exists() else None
+    if len(files) > MAX_FLEET_FILES:
+        return _could_not_run(res, f"more than {MAX_FLEET_FILES} fleet journal files")
+    ledger_dir = ledger_file(run_dir, spec.name, "transactions").parent
+    ledger_side = start_ledger_side(ledger_dir, fees, fees_note, example_limit, parallel)
     checks = new_checks(example_limit)
-    recon = Reconciler(checks, ledger)
+    recon = Reconciler(checks, files)
     scan = scan_fleet(files, t0, n, spec.p99_ms, first_fault, last_end, recon)
+    settlement = _join_ledger(res, recon, ledger_side())
     res.data_notes.extend(scan.stats.notes("fleet journal"))
     if scan.bad_records:
         res.data_notes.append(f"{scan.bad_records} fleet record(s) without a ts_start ignored")
@@ -179,8 +159,7 @@ def score_scenario(
     if scan.records == 0:
         return _could_not_run(res, "the fleet journal holds no transaction")
     recon.finish(j.pending_reversals)
-    settlement = _ledger_side(run_dir, spec, res, recon, fees, fees_note)
-    res.checks = list(checks.values())
+    res.checks = list(recon.checks.values())
     res.integrity_ok = not any(c.status == FAILED for c in res.checks)
 
     regions = {name: finish([rs], n) for name, rs in sorted(scan.regions.items())}
@@ -210,7 +189,7 @@ def score_scenario(
         last_fault_end=last_end,
         recovery=res.recovery,
         scan=scan,
-        unresolved=checks["unresolved"].count,
+        unresolved=recon.checks["unresolved"].count,
         reversals_unacknowledged=sum(
             1 for k in recon.pending if not (k in recon.reversals and recon.reversals[k].approved)
         ),
@@ -254,15 +233,21 @@ def score_run(
     baseline: Path | str | None = None,
     margin: float = DEFAULT_MARGIN,
     example_limit: int = 5,
+    parallel: bool | None = None,
 ) -> RunResult:
-    """Score every scenario of a run, then decide the gate."""
+    """Score every scenario of a run, then decide the gate.
+
+    ``parallel`` reads each scenario's ledger in a second process (None: only
+    when the ledger is big enough to gain from it)."""
     run_dir = Path(run_dir)
     info = load_run_info(run_dir)
     stats = ReadStats()
     journals = load_journals(run_dir, stats)
     fees, fees_note = load_fees(run_dir)
     scenarios = [
-        score_scenario(run_dir, spec, journals.get(spec.name), fees, fees_note, example_limit)
+        score_scenario(
+            run_dir, spec, journals.get(spec.name), fees, fees_note, example_limit, parallel
+        )
         for spec in info.scenarios
     ]
     threshold = (

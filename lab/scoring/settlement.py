@@ -166,6 +166,8 @@ def ref_key(ref: object) -> str | None:
         return f"{ref.get('tid')}/{ref.get('stan')}/{ref.get('batch')}"
     if not isinstance(ref, str):
         return None
+    if len(ref) == 20 and ref.isalnum():  # the documented form, by far the commonest
+        return f"{ref[:8]}/{ref[8:14]}/{ref[14:]}"
     for sep in ("/", "|", ":", "-", " "):
         parts = ref.split(sep)
         if len(parts) == 3:
@@ -196,7 +198,7 @@ def check_issuer(path: Path, ledger: LedgerIndex, check: Check) -> None:
     rows = ledger.rows
     with path.open("rb") as fh:
         for line in fh:
-            if not _HELD.search(line):
+            if b"held" not in line or not _HELD.search(line):
                 continue
             m = _REF.search(line)
             key = ref_key(m.group(1).decode("utf-8", "replace")) if m else None

@@ -160,3 +160,12 @@ def test_ledger_copied_between_scenarios_is_independent(tmp_path: Path) -> None:
     assert a.integrity_ok and not b.integrity_ok
     shutil.rmtree(run / "scenarios" / "b" / "ledger")
     assert score_run(run).scenarios[1].integrity_ok
+
+
+def test_ledger_read_in_a_second_process_gives_the_same_result(tmp_path: Path) -> None:
+    inject = {"lost_approvals": 2, "double_bookings_restan": 1, "wrong_payouts": 1}
+    run = write_run(tmp_path, [SyntheticScenario(inject=inject)])
+    inline = score_run(run, parallel=False).scenarios[0]
+    forked = score_run(run, parallel=True).scenarios[0]
+    assert forked.checks == inline.checks
+    assert forked.score == inline.score == 0.0
