@@ -60,7 +60,10 @@ def _parse_port(text: str, address: str) -> int:
 
 
 def split_host_port(address: str) -> tuple[str, int]:
-    """Go's ``net.SplitHostPort`` plus port parsing (``""`` means port 0)."""
+    """Go's ``net.SplitHostPort`` plus port parsing (an empty port, or an
+    empty address, means port 0)."""
+    if address == "":
+        return "", 0
     if address.startswith("["):
         end = address.find("]")
         if end < 0:

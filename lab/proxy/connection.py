@@ -132,9 +132,9 @@ class Connection:
     # --- set-up -----------------------------------------------------------------
 
     def side_made(self, side: Side) -> None:
+        # Nothing is read from either socket until both are there and linked.
+        side.set_reading(False)
         if side is self.client:
-            # Nothing is read from the client until its upstream is there.
-            side.set_reading(False)
             self._dial = asyncio.get_running_loop().create_task(self._connect_upstream())
 
     async def _connect_upstream(self) -> None:
@@ -165,6 +165,7 @@ class Connection:
             for wrapper in self.proxy.toxics.chain(direction):
                 link.add_stage(wrapper.name, wrapper.toxic, wrapper.toxicity)
         self.client.set_reading(True)
+        self.upstream.set_reading(True)
 
     # --- tear-down -----------------------------------------------------------------
 

@@ -314,6 +314,24 @@ def test_slow_close_delays_the_close(proxies: SyncApi) -> None:
     assert 195 <= elapsed_ms <= 230, elapsed_ms
 
 
+def test_removing_slow_close_during_its_delay_still_closes(proxies: SyncApi) -> None:
+    def reply_and_close(conn: socket.socket) -> None:
+        conn.recv(10)
+        conn.sendall(b"bye")
+
+    with TcpServer(reply_and_close) as upstream:
+        port = proxies.create("slower", upstream.address)
+        proxies.add("slower", "slow_close", delay=5000)
+        with connect(port) as sock:
+            started = time.perf_counter()
+            sock.sendall(b"hi")
+            assert recv_exactly(sock, 3) == b"bye"
+            time.sleep(0.1)  # the EOF is held by slow_close now
+            proxies.remove("slower", "slow_close_downstream")
+            assert recv_until_closed(sock) == b""
+            assert time.perf_counter() - started < 1
+
+
 def test_limit_data_forwards_that_many_bytes_then_closes(
     proxies: SyncApi, echo_server: TcpServer
 ) -> None:
