@@ -192,12 +192,11 @@ def test_attach_without_state_file_says_no_stack(tmp_path: Path) -> None:
 async def test_killing_an_unknown_service_is_refused(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
-    stack = await _stack(world_file, tmp_path / "run", fake_programs).up()
-    try:
-        with pytest.raises(StackError, match="unknown service 'ledger'"):
-            await stack.kill("ledger", signal.SIGTERM)
-    finally:
-        await stack.stop()
+    stack = _stack(world_file, tmp_path / "run", fake_programs)
+    with pytest.raises(StackError, match="unknown service 'ledger'"):
+        await stack.kill("ledger", signal.SIGTERM)
+    with pytest.raises(StackError, match="unknown service 'ledger'"):
+        await stack.restart("ledger")
 
 
 async def test_with_the_real_embedded_proxy(
