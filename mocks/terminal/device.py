@@ -114,6 +114,7 @@ class Device:
         self._stan_reserved = 0
         self.identity = self._identity()
         self.booted = False
+        self._software_pushed = False
 
     def _identity(self) -> TerminalIdentity:
         return TerminalIdentity(
@@ -137,13 +138,18 @@ class Device:
     def load(self) -> None:
         """Read counters from flash (power-on); first boot starts at STAN 1, batch 1."""
         counters = self.store.counters(self.tid)
+        pushed = self.software if self._software_pushed else None
         if counters is not None:
             self._stan = counters.stan_ceiling
             self.batch = counters.batch
             self.software = counters.software
-            self.identity = self._identity()
+        if pushed is not None:
+            self.software = pushed
+        self.identity = self._identity()
         self._stan_reserved = 0
         self.booted = True
+        if pushed is not None:
+            self.save_counters()
 
     def save_counters(self) -> None:
         ceiling = _advance(self._stan, self._stan_reserved)
@@ -166,9 +172,14 @@ class Device:
         self.save_counters()
 
     def set_software(self, version: str) -> None:
+        """Run ``version`` from now on (a TMS update, or a fleet fault). Before
+        the first boot it is kept until flash has been read."""
         self.software = version
         self.identity = self._identity()
-        self.save_counters()
+        if self.booted:
+            self.save_counters()
+        else:
+            self._software_pushed = True
 
     # -- power ----------------------------------------------------------------
 

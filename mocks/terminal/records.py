@@ -26,6 +26,7 @@ class TxnType(StrEnum):
     SIGN_ON = "sign_on"
     SETTLEMENT = "settlement"
     TMS = "tms"
+    TICKET = "ticket"  # a merchant's ticket to the agent (path = the agent that answered)
 
 
 class Outcome(StrEnum):

@@ -37,7 +37,7 @@ from .errors import ReversalPending, SignOnFailed
 from .exchange import Reply
 from .host_paths import Address
 from .link import Channel
-from .online import flush_reversals, journaled, sign_on, transact
+from .online import flush_reversals, journaled, prepare, sign_on, transact
 from .records import Outcome, TxnRecord, TxnType
 from .settlement import MAX_BATCH_ENTRIES, settle
 from .shopper import CardPresented, Shopper, TerminalProfile
@@ -121,6 +121,18 @@ class Terminal(Device):
     def reboot(self, delay_s: float = 0.0) -> None:
         self.revive()
         self.boot(delay_s)
+
+    def drain(self) -> None:
+        """Before the device is switched off at the end of a run: sign on if
+        needed and deliver pending reversals (one pass, errors recorded)."""
+        if self.crashed or not self.booted:
+            return
+        try:
+            prepare(self)
+        except (SignOnFailed, ReversalPending):
+            pass
+        finally:
+            self.end_transaction()
 
     def force_sign_on(self) -> None:
         self.needs_sign_on = True
