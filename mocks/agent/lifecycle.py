@@ -76,8 +76,11 @@ TERMINAL = _machine(
     {"registering": ("active", "retired"), "active": ("retired",)},
 )
 ORDER = _machine("order", ("requested", "allocated"), {"requested": ("allocated",)})
+# pending → pending records the acquirer's latest refusal
 REPLACEMENT = _machine(
-    "replacement", ("pending_acquirer", "completed"), {"pending_acquirer": ("completed",)}
+    "replacement",
+    ("pending_acquirer", "completed"),
+    {"pending_acquirer": ("pending_acquirer", "completed")},
 )
 NOTIFICATION = _machine("notification", ("published",), {})
 # Operator overrides of a terminal's TMS parameters: one state, versions count.

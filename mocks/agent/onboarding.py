@@ -93,7 +93,9 @@ def _out(record: Record) -> ApplicationOut:
     )
 
 
-async def _read_upload(agent: AgentState, kind: str, upload: StarletteUploadFile) -> dict[str, object]:
+async def _read_upload(
+    agent: AgentState, kind: str, upload: StarletteUploadFile
+) -> dict[str, object]:
     limit = agent.config.max_document_bytes
     body = await upload.read(limit + 1)
     if len(body) > limit:

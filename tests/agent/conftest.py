@@ -138,6 +138,16 @@ def agents(tmp_path: Path, world_path: Path) -> Iterator[AgentFleet]:
     fleet.stop_all()
 
 
+@pytest.fixture(scope="module")
+def shared_agent(
+    tmp_path_factory: pytest.TempPathFactory, world_path: Path
+) -> Iterator[AgentProcess]:
+    """One lone primary for a whole test module (read-mostly tests)."""
+    fleet = AgentFleet(tmp_path_factory.mktemp("agent"), world_path)
+    yield fleet.agent("primary").start()
+    fleet.stop_all()
+
+
 @pytest.fixture
 def acquirer_stand_in(agent_world: World) -> Iterator[AcquirerStandIn]:
     stand_in = AcquirerStandIn({t.tid for t in agent_world.terminals}).start()
