@@ -23,8 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.errors import ConfigError
 from lab.stack.service import ServiceSpec
-from lab.stack.topology import Endpoint, ServiceName
+from lab.stack.topology import Endpoint, Service, ServiceName
 
 # service name -> the argv that starts it, before its options
 Programs = Mapping[str, Sequence[str]]
@@ -180,3 +181,36 @@ def fixed_ports(address: Endpoint, admin: Endpoint | None, spec: ServiceSpec) ->
     if admin is not None and "admin" in spec.port_flags:
         wanted["admin"] = admin.port
     return wanted
+
+
+def spec_for(
+    service: Service,
+    run_dir: Path,
+    world: Path,
+    *,
+    seed: int | None = None,
+    programs: Programs | None = None,
+    issuer: Endpoint | None = None,
+    acquirer_admin: str | None = None,
+) -> ServiceSpec:
+    """The spec of one embedded service of the topology.
+
+    ``issuer`` (for the acquirer) and ``acquirer_admin`` (for the agents) are
+    the addresses they depend on, known once those are up.
+    """
+    host = service.address.host
+    name = service.name
+    if name is ServiceName.PROXY:
+        return proxy_spec(run_dir, host, seed=seed, programs=programs)
+    if name is ServiceName.ISSUER:
+        return issuer_spec(run_dir, world, host, seed=seed, programs=programs)
+    if name is ServiceName.ACQUIRER:
+        if issuer is None:
+            raise ValueError("the acquirer needs the issuer's address")
+        return acquirer_spec(run_dir, world, host, issuer, programs=programs)
+    if acquirer_admin is None:
+        raise ConfigError(
+            f"{name.value} needs the acquirer's admin API: give services.acquirer.admin "
+            "in the topology file for an external acquirer"
+        )
+    return agent_spec(name, run_dir, world, host, acquirer_admin, seed=seed, programs=programs)

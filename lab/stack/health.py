@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -127,6 +128,17 @@ class Prober:
             # The upstream spoke first (a banner): it is plainly reached.
             return Probe.timed(started, True, f"{host}:{port} forwards (upstream spoke)")
         return Probe.timed(started, False, f"{host}:{port} closed at once: upstream unreachable")
+
+
+async def until_ok(
+    probe: Callable[[], Awaitable[Probe]], deadline: float, interval: float = 0.05
+) -> Probe:
+    """Probe until it passes or the monotonic ``deadline`` passes; the last probe."""
+    while True:
+        result = await probe()
+        if result.ok or time.monotonic() >= deadline:
+            return result
+        await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 
 async def _connect(

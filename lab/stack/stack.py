@@ -28,46 +28,46 @@ their health check.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-from lab.errors import ConfigError, LabError, ProxyError, StackError
-from lab.proxy.client import ProxyInfo, ToxiproxyClient
-from lab.stack.commands import (
-    Programs,
-    acquirer_spec,
-    agent_spec,
-    fixed_ports,
-    issuer_spec,
-    proxy_spec,
-)
+from lab.errors import ConfigError, StackError
+from lab.proxy.client import ToxiproxyClient
+from lab.stack.commands import Programs, fixed_ports, spec_for
 from lab.stack.compose import ComposeProject
-from lab.stack.health import Probe, Prober
+from lab.stack.health import Prober, until_ok
 from lab.stack.process import DEFAULT_GRACE_S, ServiceProcess
 from lab.stack.service import ServiceSpec
 from lab.stack.state import (
     ComposeState,
-    ProcessState,
     ProxyState,
-    RegionPaths,
     ServiceState,
     StackAddresses,
     StackState,
     read_state,
     write_state,
 )
-from lab.stack.status import ProxyHealth, ServiceHealth, StackHealth, probe_service
-from lab.stack.topology import Endpoint, Mode, PathRole, Service, ServiceName, Topology
+from lab.stack.status import StackHealth, probe_proxy, probe_service, stack_health
+from lab.stack.topology import Mode, Service, ServiceName, Topology
+from lab.stack.wiring import (
+    addresses_of,
+    concurrently,
+    create_proxy,
+    delete_proxies,
+    embedded_state,
+    external_state,
+    issuer_address_for_acquirer,
+    loopback_if_wildcard,
+    recreate_proxies,
+    split,
+    stop_tiers,
+)
 
 DEFAULT_READY_TIMEOUT_S = 30.0
 _AGENTS = (ServiceName.AGENT_PRIMARY, ServiceName.AGENT_BACKUP)
-# Upstreams that speak HTTP with a /health route: a probe through their proxy
-# can send a real request instead of merely holding a connection open.
-_HTTP_UPSTREAMS = {ServiceName.AGENT_PRIMARY.value, ServiceName.AGENT_BACKUP.value}
 
 
 class Stack:
@@ -158,14 +158,14 @@ class Stack:
             # probes below then check the world as the host sees it.
             await self.compose.up(self.ready_timeout)
         deadline = time.monotonic() + self.ready_timeout
-        await _all(self._start_proxy(deadline), self._ensure(ServiceName.ISSUER, deadline))
+        await concurrently(self._start_proxy(deadline), self._ensure(ServiceName.ISSUER, deadline))
         await self._wire(ServiceName.ISSUER)
         await self._ensure(ServiceName.ACQUIRER, deadline)
-        await _all(
+        await concurrently(
             self._wire(ServiceName.ACQUIRER),
             *(self._ensure_and_wire(agent, deadline) for agent in _AGENTS),
         )
-        await _all(*(self._await_path(name, deadline) for name in self._proxies))
+        await concurrently(*(self._await_path(name, deadline) for name in self._proxies))
         self.ready_seconds = time.monotonic() - began
         self._save()
 
@@ -196,66 +196,41 @@ class Stack:
         self._record(service, proc)
 
     def _spec(self, service: Service) -> ServiceSpec:
-        host = service.address.host
-        name = service.name
-        if name is ServiceName.PROXY:
-            return proxy_spec(self.run_dir, host, seed=self.seed, programs=self.programs)
-        if name is ServiceName.ISSUER:
-            return issuer_spec(
-                self.run_dir, self.world_file, host, seed=self.seed, programs=self.programs
-            )
-        if name is ServiceName.ACQUIRER:
-            issuer = self._issuer_address_for_acquirer()
-            return acquirer_spec(
-                self.run_dir, self.world_file, host, issuer, programs=self.programs
-            )
-        acquirer_admin = self._services[ServiceName.ACQUIRER.value].admin_url
-        if acquirer_admin is None:
-            raise ConfigError(
-                f"{name.value} needs the acquirer's admin API: give services.acquirer.admin "
-                "in the topology file for an external acquirer"
-            )
-        return agent_spec(
-            name,
+        issuer = acquirer_admin = None
+        if service.name is ServiceName.ACQUIRER:
+            issuer = issuer_address_for_acquirer(self.topology, self._services, self._proxies)
+        if service.name in _AGENTS:
+            acquirer_admin = self._services[ServiceName.ACQUIRER.value].admin_url
+        return spec_for(
+            service,
             self.run_dir,
             self.world_file,
-            host,
-            acquirer_admin,
             seed=self.seed,
             programs=self.programs,
+            issuer=issuer,
+            acquirer_admin=acquirer_admin,
         )
 
-    def _issuer_address_for_acquirer(self) -> Endpoint:
-        links = self.topology.proxies_with(PathRole.ISSUER)
-        if links and links[0].name in self._proxies:
-            return _endpoint(self._proxies[links[0].name].listen)
-        # No issuer proxy in this topology: the acquirer talks to the issuer directly.
-        return _endpoint(self._address(ServiceName.ISSUER.value))
-
     async def _await_external(self, service: Service, deadline: float) -> None:
-        state = _external_state(service)
+        state = external_state(service)
         self._services[service.name.value] = state
         self._save()
-        while True:
-            probe = await probe_service(self._prober, state, running=None)
-            if probe.ok:
-                return
-            if time.monotonic() >= deadline:
-                raise StackError(
-                    f"external service {service.name.value} at {service.address} "
-                    f"does not answer: {probe.detail}"
-                )
-            await asyncio.sleep(0.1)
+        probe = await until_ok(lambda: probe_service(self._prober, state, running=None), deadline)
+        if not probe.ok:
+            raise StackError(
+                f"external service {service.name.value} at {service.address} "
+                f"does not answer: {probe.detail}"
+            )
 
     async def _wire(self, name: ServiceName) -> None:
         """Create every proxy in front of ``name`` now that its address is known."""
         api = self._require_api()
         upstream = self.proxy_upstreams.get(name.value) or self._address(name.value)
         for proxy in self.topology.proxies_to(name):
-            info = await _create_proxy(api, proxy.name, str(proxy.listen), upstream)
+            info = await create_proxy(api, proxy.name, str(proxy.listen), upstream)
             self._proxies[proxy.name] = ProxyState(
                 name=proxy.name,
-                listen=_loopback_if_wildcard(info.listen, self._proxy_host()),
+                listen=loopback_if_wildcard(info.listen, self._proxy_host()),
                 upstream=info.upstream,
                 upstream_service=name.value,
                 role=proxy.role.value,
@@ -265,42 +240,17 @@ class Stack:
 
     async def _await_path(self, proxy_name: str, deadline: float) -> None:
         """A connection through the proxy reaches its upstream."""
-        while True:
-            probe = await self._probe_proxy(self._proxies[proxy_name])
-            if probe.ok:
-                return
-            if time.monotonic() >= deadline:
-                raise StackError(f"proxy {proxy_name} does not reach its upstream: {probe.detail}")
-            await asyncio.sleep(0.05)
+        proxy = self._proxies[proxy_name]
+        probe = await until_ok(lambda: probe_proxy(self._prober, proxy, self._services), deadline)
+        if not probe.ok:
+            raise StackError(f"proxy {proxy_name} does not reach its upstream: {probe.detail}")
 
     # -- what clients use --------------------------------------------------
 
     @property
     def addresses(self) -> StackAddresses:
-        proxies = {name: p.listen for name, p in self._proxies.items()}
-        backups = [p.name for p in self.topology.proxies_with(PathRole.BACKUP_HOST)]
-        backup = proxies.get(backups[0]) if backups else None
-        regions = {
-            region: RegionPaths(primary=proxies[proxy.name], backup=backup)
-            for region in self.topology.regions
-            if (proxy := self.topology.region_proxy(region)).name in proxies
-        }
-        agents = {}
-        for key, role in (("primary", PathRole.AGENT), ("backup", PathRole.AGENT_BACKUP)):
-            found = [p.name for p in self.topology.proxies_with(role) if p.name in proxies]
-            if found:
-                agents[key] = f"http://{proxies[found[0]]}"
-        proxy_service = self._services.get(ServiceName.PROXY.value)
-        return StackAddresses(
-            proxy_api=f"http://{proxy_service.address}"
-            if proxy_service and proxy_service.address
-            else "",
-            services={n: s.address for n, s in self._services.items() if s.address},
-            admin={n: s.admin_url for n, s in self._services.items() if s.admin_url},
-            proxies=proxies,
-            regions=regions,
-            agents=agents,
-        )
+        """Terminal paths per region, agent URLs, admin URLs, the proxy API."""
+        return addresses_of(self.topology, self._services, self._proxies)
 
     @property
     def proxy_api(self) -> ToxiproxyClient:
@@ -359,19 +309,14 @@ class Stack:
         await proc.wait_ready(self._prober, self._deadline())
         self._record(topo_service, proc)
         if service == ServiceName.PROXY.value:
-            await self._restore_proxies()
+            # A restarted embedded proxy remembers nothing: recreate its proxies in place.
+            await recreate_proxies(self._require_api(), self._proxies.values())
 
     def _deadline(self) -> float:
         return time.monotonic() + self.ready_timeout
 
     def _in_compose(self, service: str) -> bool:
         return self.compose is not None and service in {s.value for s in ServiceName}
-
-    async def _restore_proxies(self) -> None:
-        """A restarted embedded proxy remembers nothing: recreate its proxies in place."""
-        api = self._require_api()
-        for proxy in self._proxies.values():
-            await _create_proxy(api, proxy.name, proxy.listen, proxy.upstream)
 
     def _embedded(self, service: str) -> ServiceProcess:
         proc = self._processes.get(service)
@@ -386,33 +331,7 @@ class Stack:
 
     async def health(self) -> StackHealth:
         """Every service's and every proxy's health, probed concurrently."""
-
-        async def service(name: str, state: ServiceState) -> ServiceHealth:
-            proc = self._processes.get(name)
-            running = None if proc is None else proc.running
-            probe = await probe_service(self._prober, state, running=running)
-            pid = None if proc is None or proc.identity is None else proc.identity.pid
-            return ServiceHealth(name=name, mode=state.mode, pid=pid, probe=probe)
-
-        async def proxy(state: ProxyState) -> ProxyHealth:
-            return ProxyHealth(
-                name=state.name,
-                listen=state.listen,
-                upstream=state.upstream,
-                probe=await self._probe_proxy(state),
-            )
-
-        services = await asyncio.gather(*(service(n, s) for n, s in self._services.items()))
-        proxies = await asyncio.gather(*(proxy(p) for p in self._proxies.values()))
-        return StackHealth(
-            services={h.name: h for h in services}, proxies={h.name: h for h in proxies}
-        )
-
-    async def _probe_proxy(self, state: ProxyState) -> Probe:
-        host, port = _split(state.listen)
-        speaks_http = state.upstream_service in _HTTP_UPSTREAMS
-        http_path = "/health" if speaks_http and self._is_embedded(state.upstream_service) else None
-        return await self._prober.through_proxy(host, port, http_path=http_path)
+        return await stack_health(self._prober, self._services, self._processes, self._proxies)
 
     # -- tearing it down ---------------------------------------------------
 
@@ -429,11 +348,9 @@ class Stack:
             if self.compose is not None:
                 await self.compose.down()
             elif self._api is not None and not self._is_embedded(ServiceName.PROXY.value):
-                await self._delete_proxies()
+                await delete_proxies(self._require_api(), self._proxies)
             results: list[BaseException | None] = []
-            # Clients before what they call, so no log ends in alarms about a
-            # dependency that merely went first.
-            for tier in _stop_tiers(self._processes):
+            for tier in stop_tiers(self._processes):
                 results += await asyncio.gather(
                     *(self._processes[name].stop(self.grace) for name in tier),
                     return_exceptions=True,
@@ -467,13 +384,6 @@ class Stack:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-    async def _delete_proxies(self) -> None:
-        api = self._require_api()
-        for name in self._proxies:
-            # Already gone is fine: there is nothing left to clean.
-            with contextlib.suppress(LabError):
-                await api.delete_proxy(name)
 
     # -- a stack started by an earlier `lab up` ----------------------------
 
@@ -523,22 +433,7 @@ class Stack:
             )
 
     def _record(self, service: Service, proc: ServiceProcess) -> None:
-        ports = dict(proc.ports)
-        host = service.address.host
-        main = next(iter(proc.spec.port_flags))
-        address = f"{_host(host)}:{ports[main]}" if main in ports else None
-        admin_port = ports.get("admin", ports.get(main) if service.admin else None)
-        if service.name is ServiceName.PROXY:
-            admin_port = None
-        self._services[service.name.value] = ServiceState(
-            name=service.name.value,
-            mode=Mode.EMBEDDED.value,
-            address=address,
-            admin_url=None if admin_port is None else f"http://{_host(host)}:{admin_port}",
-            health_url=proc.spec.health_url(ports) if proc.spec.health_port in ports else None,
-            ports=ports,
-            process=None if proc.identity is None else ProcessState.of(proc.spec, proc.identity),
-        )
+        self._services[service.name.value] = embedded_state(service, proc)
         self._save()
 
     def _save(self) -> None:
@@ -553,7 +448,7 @@ class Stack:
         return f"http://{self._address(ServiceName.PROXY.value)}"
 
     def _proxy_host(self) -> str:
-        return _split(self._address(ServiceName.PROXY.value))[0]
+        return split(self._address(ServiceName.PROXY.value))[0]
 
     def _address(self, service: str) -> str:
         state = self._services.get(service)
@@ -566,92 +461,6 @@ class Stack:
         return state is not None and state.mode == Mode.EMBEDDED.value
 
 
-async def _create_proxy(api: ToxiproxyClient, name: str, listen: str, upstream: str) -> ProxyInfo:
-    """Create a proxy, replacing one of the same name an earlier run left behind."""
-    try:
-        return await api.create_proxy(name, upstream=upstream, listen=listen)
-    except ProxyError as exc:
-        if exc.status != 409:
-            raise
-    await api.delete_proxy(name)
-    return await api.create_proxy(name, upstream=upstream, listen=listen)
-
-
-_STOP_ORDER = (
-    (ServiceName.AGENT_PRIMARY.value, ServiceName.AGENT_BACKUP.value),
-    (ServiceName.ACQUIRER.value,),
-    (ServiceName.ISSUER.value, ServiceName.PROXY.value),
-)
-
-
-def _stop_tiers(names: Iterable[str]) -> list[list[str]]:
-    """The services to stop, in tiers stopped one after the other (the start order reversed)."""
-    left = list(names)
-    tiers = [[n for n in tier if n in left] for tier in _STOP_ORDER]
-    tiers.append([n for n in left if not any(n in tier for tier in _STOP_ORDER)])
-    return [tier for tier in tiers if tier]
-
-
 def _compose_name(service: str) -> str:
     """The compose service that runs a topology service."""
     return "toxiproxy" if service == ServiceName.PROXY.value else service
-
-
-def _external_state(service: Service) -> ServiceState:
-    admin_url = None if service.admin is None else f"http://{service.admin}"
-    health: str | None = None if admin_url is None else f"{admin_url}/health"
-    if service.name is ServiceName.PROXY:
-        health = f"http://{service.address}/version"
-    return ServiceState(
-        name=service.name.value,
-        mode=Mode.EXTERNAL.value,
-        address=str(service.address),
-        admin_url=admin_url,
-        health_url=health,
-    )
-
-
-async def _all(*steps: Awaitable[None]) -> None:
-    """Run steps concurrently; on the first failure cancel the rest and raise it."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            for step in steps:
-                group.create_task(_as_coroutine(step))
-    except BaseExceptionGroup as group_error:
-        raise _first(group_error.exceptions) from None
-
-
-async def _as_coroutine(step: Awaitable[None]) -> None:
-    await step
-
-
-def _first(errors: Iterable[BaseException]) -> BaseException:
-    flat: list[BaseException] = []
-    for err in errors:
-        flat.extend(err.exceptions if isinstance(err, BaseExceptionGroup) else [err])
-    for err in flat:
-        if isinstance(err, LabError):
-            return err
-    return flat[0]
-
-
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def _endpoint(address: str) -> Endpoint:
-    host, port = _split(address)
-    return Endpoint(host=host, port=port)
-
-
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-def _loopback_if_wildcard(listen: str, proxy_host: str) -> str:
-    """A proxy bound to all interfaces is reached at its API's host."""
-    host, port = _split(listen)
-    if host in ("0.0.0.0", "::", ""):
-        return f"{_host(proxy_host)}:{port}"
-    return listen
