@@ -64,6 +64,13 @@ def _wait_gone(pids: list[int], timeout: float = 5) -> list[int]:
     return [p for p in pids if _alive(p)]
 
 
+def _up_with_a_hanging_acquirer(cwd: Path, state: Path) -> subprocess.Popen[bytes]:
+    """`lab up` in the background, stuck waiting for an acquirer that never gets ready."""
+    cmd = [PY, "-m", "lab", "up", "--state", str(state), "--terminals", "8", "--timeout", "60",
+           *_programs(acquirer=f"{FAKE} --hang")]  # fmt: skip
+    return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
 def _wait_for_acquirer(state: Path) -> list[int]:
     """Pids of the stack once the (hanging) acquirer has been started."""
     deadline = time.monotonic() + 30
@@ -139,9 +146,7 @@ def test_up_with_a_service_that_fails_exits_2_with_its_log(tmp_path: Path) -> No
 def test_down_cleans_up_after_a_crashed_lab(tmp_path: Path) -> None:
     """`lab up` killed mid-start: the state file written so far lets `lab down` clean up."""
     state = tmp_path / "state.json"
-    cmd = [PY, "-m", "lab", "up", "--state", str(state), "--terminals", "8", "--timeout", "60",
-           *_programs(acquirer=f"{FAKE} --hang")]  # fmt: skip
-    lab = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lab = _up_with_a_hanging_acquirer(tmp_path, state)
     try:
         pids = _wait_for_acquirer(state)
         lab.send_signal(signal.SIGKILL)
@@ -173,9 +178,7 @@ def test_bad_program_option_is_a_usage_error(tmp_path: Path, bad: str) -> None:
 
 def test_sigterm_during_up_stops_what_had_started(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
-    cmd = [PY, "-m", "lab", "up", "--state", str(state), "--terminals", "8", "--timeout", "60",
-           *_programs(acquirer=f"{FAKE} --hang")]  # fmt: skip
-    lab = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lab = _up_with_a_hanging_acquirer(tmp_path, state)
     try:
         pids = _wait_for_acquirer(state)
         lab.send_signal(signal.SIGTERM)

@@ -34,13 +34,21 @@ async def outside_host(tmp_path: Path) -> AsyncIterator[ServiceProcess]:
         ready_file=tmp_path / "theirs.ready.json",
         health_port="admin",
     )
+    proc = await _running(spec)
+    yield proc
+    await proc.stop()
+
+
+async def _running(spec: ServiceSpec) -> ServiceProcess:
+    """A service started outside any stack, once it is ready."""
     proc = ServiceProcess(spec)
     proc.spawn()
     prober = Prober()
-    await proc.wait_ready(prober, time.monotonic() + 10)
-    await prober.close()
-    yield proc
-    await proc.stop()
+    try:
+        await proc.wait_ready(prober, time.monotonic() + 10)
+    finally:
+        await prober.close()
+    return proc
 
 
 def _address(proc: ServiceProcess, port: str = "main") -> str:
@@ -135,11 +143,7 @@ async def test_external_proxy_is_used_not_started(
         health_port="api",
         health_path="/version",
     )
-    toxiproxy = ServiceProcess(spec)
-    toxiproxy.spawn()
-    prober = Prober()
-    await toxiproxy.wait_ready(prober, time.monotonic() + 10)
-    await prober.close()
+    toxiproxy = await _running(spec)
     url = f"http://127.0.0.1:{toxiproxy.ports['api']}"
     topology = with_external_proxy(default_topology(), url)
     assert topology.service(ServiceName.PROXY).mode is Mode.EXTERNAL
