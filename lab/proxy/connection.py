@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import socket
 import struct
 from typing import TYPE_CHECKING
 
 from lab.proxy.addresses import split_host_port
+from lab.proxy.draws import StageDraws
 from lab.proxy.link import DIRECTIONS, Direction, Link
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ class Connection:
     def describe(self) -> str:
         return f"proxy {self.proxy.name} connection #{self.ordinal}"
 
-    def draws(self, direction: Direction, toxic_name: str) -> tuple[random.Random, random.Random]:
+    def draws(self, direction: Direction, toxic_name: str) -> StageDraws:
         return self.proxy.draws.for_stage(self.proxy.name, self.ordinal, direction, toxic_name)
 
     # --- set-up -----------------------------------------------------------------

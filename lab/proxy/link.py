@@ -142,8 +142,9 @@ class Link:
         """Append a toxic to the end of the chain, live."""
         if self.ended:
             return
-        rng, toxicity_rng = self.connection.draws(self.direction, name)
-        stage = Stage(self, name, toxic, toxicity, self, rng, toxicity_rng)
+        stage = Stage(
+            self, name, toxic, toxicity, self, self.connection.draws(self.direction, name)
+        )
         if self.stages:
             self.stages[-1].retarget(stage.input)
         else:

@@ -10,6 +10,7 @@ in-process use); :func:`serve` is ``python -m lab.proxy`` and
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -166,6 +167,9 @@ async def _serve(
             count = await server.populate_file(config)
             log.info("populated %d proxies from %s", count, config)
         await server.start(host, port)
+        # Everything allocated so far (modules, the app) lives as long as the
+        # process: keep it out of every later full collection.
+        gc.freeze()
         if ready_file is not None:
             write_ready_file(ready_file, server.port)
         await stop.wait()

@@ -19,6 +19,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from lab.proxy.channel import Channel, Chunk, Outlet
+from lab.proxy.draws import StageDraws
 from lab.proxy.toxics.base import Toxic, passthrough
 
 if TYPE_CHECKING:
@@ -39,17 +40,15 @@ class Stage:
         toxic: Toxic,
         toxicity: float,
         output: Outlet,
-        rng: random.Random,
-        toxicity_rng: random.Random,
+        draws: StageDraws,
     ) -> None:
         self.link = link
         self.name = name
         self.toxic = toxic
         self.input = Channel(toxic.buffer_size)
         self.output = output
-        self.rng = rng
+        self.draws = draws
         self.state: Any = toxic.new_state()
-        self._toxicity_rng = toxicity_rng
         self.active = self._draw(toxicity)
         self.held: list[Chunk] = []
         self.eof_pending = False
@@ -59,7 +58,7 @@ class Stage:
 
     def _draw(self, toxicity: float) -> bool:
         # Drawn once per connection and direction, and again on update.
-        return self._toxicity_rng.random() < toxicity
+        return self.draws.toxicity() < toxicity
 
     # --- lifecycle (called by the link) ---------------------------------------
 
@@ -127,6 +126,10 @@ class Stage:
             waiting.set_result(None)
 
     # --- the ToxicStub interface ----------------------------------------------
+
+    @property
+    def rng(self) -> random.Random:
+        return self.draws.rng
 
     async def read(self) -> Chunk | None:
         item = await self.input.get()

@@ -4,6 +4,7 @@ ordinal, direction, toxic)."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Iterator
@@ -24,8 +25,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncApi]:
 
 
 def _expected_active(proxy: str, ordinal: int, toxicity: float) -> bool:
-    key = f"{SEED}/{proxy}/{ordinal}/downstream/latency_downstream/toxicity"
-    return random.Random(key).random() < toxicity
+    key = f"{SEED}/{proxy}/{ordinal}/downstream/latency_downstream/toxicity/0"
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < toxicity
 
 
 def _delayed_pattern(seeded: SyncApi, echo_address: str, connections: int) -> list[bool]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
+from typing import Any
 
 import pytest
 
@@ -98,26 +100,29 @@ def test_slicer_cuts_cover_the_chunk(average: int, variation: int) -> None:
 
 def test_draws_are_per_stage_with_a_seed_and_shared_without() -> None:
     seeded = Draws(11)
-    a_data, a_toxicity = seeded.for_stage("p", 3, "downstream", "latency_downstream")
-    b_data, _ = Draws(11).for_stage("p", 3, "downstream", "latency_downstream")
-    other, _ = seeded.for_stage("p", 4, "downstream", "latency_downstream")
-    assert [a_data.random() for _ in range(5)] == [b_data.random() for _ in range(5)]
-    assert (
-        a_toxicity is not a_data
-        and other.random()
-        != Draws(11).for_stage("p", 3, "downstream", "latency_downstream")[0].random()
-    )
+    first = seeded.for_stage("p", 3, "downstream", "latency_downstream")
+    again = Draws(11).for_stage("p", 3, "downstream", "latency_downstream")
+    other = seeded.for_stage("p", 4, "downstream", "latency_downstream")
+    assert [first.rng.random() for _ in range(5)] == [again.rng.random() for _ in range(5)]
+    assert [first.toxicity() for _ in range(3)] == [again.toxicity() for _ in range(3)]
+    fresh = Draws(11).for_stage("p", 3, "downstream", "latency_downstream")
+    assert other.rng.random() != fresh.rng.random()
+    digest = hashlib.blake2b(b"11/p/3/downstream/latency_downstream/toxicity/0", digest_size=8)
+    assert fresh.toxicity() == int.from_bytes(digest.digest(), "big") / 2**64
     unseeded = Draws()
-    assert (
-        unseeded.for_stage("p", 0, "upstream", "t")[0]
-        is unseeded.for_stage("q", 1, "downstream", "u")[0]
-    )
+    one, two = unseeded.for_stage("p", 0, "upstream", "t"), unseeded.for_stage("q", 1, "up", "u")
+    assert one.rng is two.rng
+
+
+class _Stub:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
 
 
 def test_latency_jitter_range_matches_toxiproxy() -> None:
     toxic = LatencyToxic(latency=100, jitter=10)
-    rng = random.Random(0)
-    delays = {round(toxic.delay(rng) * 1000) for _ in range(5000)}
+    stub: Any = _Stub(random.Random(0))
+    delays = {round(toxic.delay(stub) * 1000) for _ in range(5000)}
     assert min(delays) == 90 and max(delays) == 109  # Int63n(2j) - j: [-j, +j)
 
 

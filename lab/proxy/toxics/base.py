@@ -30,8 +30,11 @@ __all__ = ["Toxic", "ToxicStub", "passthrough"]
 class ToxicStub(Protocol):
     """The per-connection, per-direction handle a toxic's ``pipe`` runs on."""
 
-    rng: random.Random
     state: Any
+
+    @property
+    def rng(self) -> random.Random:
+        """Draws for this stage (jitter, slice sizes); see ``lab.proxy.draws``."""
 
     async def read(self) -> Chunk | None:
         """The next chunk, or ``None`` at end of stream. The chunk is held

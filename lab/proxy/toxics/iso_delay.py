@@ -34,5 +34,5 @@ class IsoDelayToxic(IsoToxic):
         self, stub: ToxicStub, frame: bytes, payload: bytes, stamp: float, rest: Chunk | None
     ) -> None:
         if not self.filters or self._matching(payload):
-            await stub.sleep_until(stamp + jittered_delay(self.latency, self.jitter, stub.rng))
+            await stub.sleep_until(stamp + jittered_delay(self.latency, self.jitter, stub))
         await stub.write(Chunk(frame, stamp), keep=rest)

@@ -10,19 +10,18 @@ moves each chunk's stamp to the time it released it.
 from __future__ import annotations
 
 import dataclasses
-import random
 
 from lab.proxy.channel import Chunk
 from lab.proxy.toxics.base import Toxic, ToxicStub
 from lab.proxy.toxics.registry import register
 
 
-def jittered_delay(latency: int, jitter: int, rng: random.Random) -> float:
+def jittered_delay(latency: int, jitter: int, stub: ToxicStub) -> float:
     """Seconds: latency ± uniform jitter (ms), drawn as Toxiproxy draws it
     (``Int63n(2·jitter) − jitter``, so in [−jitter, +jitter))."""
     millis = latency
     if jitter > 0:
-        millis += rng.randrange(2 * jitter) - jitter
+        millis += stub.rng.randrange(2 * jitter) - jitter
     return millis / 1000.0
 
 
@@ -36,12 +35,12 @@ class LatencyToxic(Toxic):
     latency: int = 0
     jitter: int = 0
 
-    def delay(self, rng: random.Random) -> float:
-        return jittered_delay(self.latency, self.jitter, rng)
+    def delay(self, stub: ToxicStub) -> float:
+        return jittered_delay(self.latency, self.jitter, stub)
 
     async def pipe(self, stub: ToxicStub) -> None:
         while (chunk := await stub.read()) is not None:
-            due = chunk.stamp + self.delay(stub.rng)
+            due = chunk.stamp + self.delay(stub)
             await stub.sleep_until(due)
             await stub.write(Chunk(chunk.data, max(due, chunk.stamp)))
         stub.close()
