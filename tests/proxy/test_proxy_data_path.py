@@ -297,39 +297,30 @@ def test_toxicity_is_drawn_per_connection_and_redrawn_on_update(
             sock.close()
 
 
-def test_slow_close_delays_the_close(proxies: SyncApi) -> None:
-    def reply_and_close(conn: socket.socket) -> None:
-        conn.recv(10)
-        conn.sendall(b"bye")
+def _reply_and_close(conn: socket.socket) -> None:
+    conn.recv(10)
+    conn.sendall(b"bye")
 
-    with TcpServer(reply_and_close) as upstream:
+
+@pytest.mark.parametrize("remove_during_delay", [False, True])
+def test_slow_close_delays_the_close(proxies: SyncApi, remove_during_delay: bool) -> None:
+    """The close waits ``delay``; removing the toxic meanwhile hands the EOF on."""
+    with TcpServer(_reply_and_close) as upstream:
         port = proxies.create("slow", upstream.address)
-        proxies.add("slow", "slow_close", delay=200)
+        proxies.add("slow", "slow_close", delay=5000 if remove_during_delay else 200)
         with connect(port) as sock:
             started = time.perf_counter()
             sock.sendall(b"hi")
             assert recv_exactly(sock, 3) == b"bye"
+            if remove_during_delay:
+                time.sleep(0.1)  # the EOF is held by slow_close now
+                proxies.remove("slow", "slow_close_downstream")
             assert recv_until_closed(sock) == b""
             elapsed_ms = (time.perf_counter() - started) * 1000
-    assert 195 <= elapsed_ms <= 230, elapsed_ms
-
-
-def test_removing_slow_close_during_its_delay_still_closes(proxies: SyncApi) -> None:
-    def reply_and_close(conn: socket.socket) -> None:
-        conn.recv(10)
-        conn.sendall(b"bye")
-
-    with TcpServer(reply_and_close) as upstream:
-        port = proxies.create("slower", upstream.address)
-        proxies.add("slower", "slow_close", delay=5000)
-        with connect(port) as sock:
-            started = time.perf_counter()
-            sock.sendall(b"hi")
-            assert recv_exactly(sock, 3) == b"bye"
-            time.sleep(0.1)  # the EOF is held by slow_close now
-            proxies.remove("slower", "slow_close_downstream")
-            assert recv_until_closed(sock) == b""
-            assert time.perf_counter() - started < 1
+    if remove_during_delay:
+        assert elapsed_ms < 1000, elapsed_ms
+    else:
+        assert 195 <= elapsed_ms <= 230, elapsed_ms
 
 
 def test_limit_data_forwards_that_many_bytes_then_closes(
