@@ -1,0 +1,18 @@
+"""A mixed run scored once per module, for every report test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from report_runs import mixed_run
+
+from lab.report import write_reports
+from lab.scoring import RunResult
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunResult]:
+    run, result = mixed_run(tmp_path_factory.mktemp("mixed"))
+    write_reports(result, run)
+    return run, result
