@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
 
 __all__ = ["REAL_DAY_S", "BusinessCalendar", "anchor_for", "host_clock"]
@@ -27,7 +28,13 @@ _CST = dt.timezone(dt.timedelta(hours=8))
 
 def host_clock(when: float) -> tuple[str, str]:
     """F12 (hhmmss) and F13 (MMDD): the host's Beijing time, which terminals adopt."""
-    local = dt.datetime.fromtimestamp(when, _CST)
+    return _clock_of_second(int(when))
+
+
+@functools.lru_cache(maxsize=8)
+def _clock_of_second(second: int) -> tuple[str, str]:
+    # Thousands of replies a second share a handful of seconds: format each once.
+    local = dt.datetime.fromtimestamp(second, _CST)
     return local.strftime("%H%M%S"), local.strftime("%m%d")
 
 
@@ -66,7 +73,11 @@ class BusinessCalendar:
         return (dt.date.fromisoformat(date) - self.base_date).days
 
     def settle_date(self, t: float) -> str:
-        return self.date_of(self.day_of(t))
+        return self._date_cached(self.day_of(t))
+
+    @functools.lru_cache(maxsize=16)  # noqa: B019 - a handful of calendars per process
+    def _date_cached(self, day: int) -> str:
+        return self.date_of(day)
 
     def payout_due(self, day: int, lag_days: int) -> float:
         return self.cut_time(day) + lag_days * self.day_seconds

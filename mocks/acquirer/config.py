@@ -16,8 +16,9 @@ Defaults and why:
 - ``key_lifetime_s`` 86400 of real time: a lab day is short, and re-keying
   every terminal each lab day would be a sign-on storm nobody asked for
   (storms are injected with the ``expire_keys``/``rotate_keys`` faults);
-- ``ledger_synchronous`` FULL: every group commit is fsynced (cheap here, and
-  it makes the ledger survive more than a process kill).
+- ``ledger_synchronous`` FULL: every group commit is fsynced before its
+  replies leave (off the event loop, see group_commit), so the ledger survives
+  a power cut too, not only the process kills the lab injects; NORMAL skips it.
 """
 
 from __future__ import annotations
@@ -82,7 +83,6 @@ class AcquirerConfig:
     max_inflight_per_connection: int = 8
     # -- ledger -------------------------------------------------------------
     ledger_synchronous: str = "FULL"
-    group_commit_max_rows: int = 1024
     drain_timeout_s: float = 10.0
     seed: int = 0  # force_mismatch draws
 
@@ -98,7 +98,6 @@ class AcquirerConfig:
             "idle_timeout_s",
             "max_connections",
             "max_inflight_per_connection",
-            "group_commit_max_rows",
             "advice_retry_s",
             "drain_timeout_s",
         )

@@ -29,6 +29,7 @@ import iso8583
 
 from lab.iso8583 import (
     CUP_SPEC,
+    ECHOED_FIELDS,
     DecodeError,
     FieldError,
     Header,
@@ -40,6 +41,7 @@ from lab.iso8583 import (
     decode,
     encode,
     reply_to,
+    response_mti,
     sign_encoded,
     verify,
 )
@@ -107,8 +109,33 @@ def _salvage(payload: bytes) -> IsoMessage | None:
     return IsoMessage(mti, fields, Tpdu.from_bytes(payload[:5]), header)
 
 
+_Prefix = tuple[Tpdu, Header]
+_PREFIXES: dict[tuple[Tpdu, Header, int], _Prefix] = {}
+
+
+def _answer(request: IsoMessage, fields: Fields, requirement: int = 0) -> IsoMessage:
+    """``reply_to`` without rebuilding the TPDU and header dataclasses for every
+    reply (measured ~15 µs a reply): terminals repeat the same few prefixes."""
+    key = (request.tpdu, request.header, requirement)
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        if len(_PREFIXES) > 4096:
+            _PREFIXES.clear()
+        prefix = _PREFIXES[key] = (
+            request.tpdu.swapped(),
+            request.header.with_requirement(requirement),
+        )
+    reply_fields = {n: request.fields[n] for n in ECHOED_FIELDS if n in request.fields}
+    for number, value in fields.items():
+        if value is None:
+            reply_fields.pop(number, None)
+        else:
+            reply_fields[number] = value
+    return IsoMessage(response_mti(request.mti), reply_fields, *prefix)
+
+
 def _reply(request: IsoMessage, rc: str, requirement: int = 0) -> IsoMessage:
-    return reply_to(request, fields={39: rc}, processing_requirement=requirement)
+    return _answer(request, {39: rc}, requirement)
 
 
 async def handle(host: Host, payload: bytes) -> bytes | None:
@@ -184,5 +211,4 @@ async def _route(host: Host, msg: IsoMessage, payload: bytes) -> tuple[IsoMessag
         return _reply(msg, "90", requirement), mak
     request = Request(msg, payload, terminal, session, now, requirement)
     fields = await HANDLERS[kind](host, request)
-    reply = reply_to(msg, fields=fields, processing_requirement=request.requirement)
-    return reply, mak
+    return _answer(msg, fields, request.requirement), mak

@@ -10,7 +10,7 @@ This module owns the schema, the statements that change it (as
 :data:`~mocks.acquirer.group_commit.Op` tuples for the group committer) and
 loading everything back at start. Only the writer thread writes; reads for
 the admin API and exports use their own connections (WAL lets them read while
-the writer commits).
+the host commits).
 """
 
 from __future__ import annotations
@@ -133,12 +133,13 @@ class Advice:
     reason: str
 
 
-def connect(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
-    """Open (creating if needed) the ledger at ``path`` for the writer thread."""
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the ledger at ``path``. ``synchronous=NORMAL``
+    syncs around checkpoints; per-commit fsyncs are the group committer's."""
     try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(path, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(SCHEMA)
     except sqlite3.Error as exc:

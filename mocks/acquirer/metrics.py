@@ -66,7 +66,6 @@ class Metrics:
         histogram.observe(seconds)
 
     def committed(self, items: int, seconds: float) -> None:
-        # Called from the ledger writer thread: plain int/float updates only.
         self.ledger_commits += 1
         self.ledger_items += items
         self.ledger_commit.observe(seconds)

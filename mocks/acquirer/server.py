@@ -102,11 +102,13 @@ async def run(options: Options) -> int:
         )
     world = load(options.world)
     loop = asyncio.get_running_loop()
-    conn = connect(options.db, config.ledger_synchronous)
+    conn = connect(options.db)
     state = load_state(conn)
     calendar = _calendar(conn, config)
     metrics = Metrics()
-    committer = GroupCommitter(conn, loop, config.group_commit_max_rows, metrics.committed)
+    committer = GroupCommitter(
+        conn, options.db, fsync=config.ledger_synchronous == "FULL", on_commit=metrics.committed
+    )
     registry = Registry(world)
     registry.restore(state.provisioned, state.retired)
     keystore = Keystore(dict(config.key_layouts), config.key_lifetime_s)
@@ -150,7 +152,6 @@ async def run(options: Options) -> int:
     host.advices.restore(state.advices, state.next_advice_id)
     host.uploads, host.upload_stans = state.uploads, state.upload_stans
     worker = SettlementWorker(host, conn)
-    committer.start()
     issuer.start()
     iso = IsoServer(host)
     main_port = await iso.start(options.host, options.port)

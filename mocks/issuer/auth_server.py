@@ -62,6 +62,7 @@ class _AcquirerConnection(asyncio.Protocol):
         self._server = server
         self._framer = Framer(server.max_frame)
         self.transport: asyncio.Transport | None = None
+        self._out: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -121,8 +122,15 @@ class _AcquirerConnection(asyncio.Protocol):
         self._send(reply_to(msg, fields=fields, echo=_ECHO))
 
     def _send(self, reply: IsoMessage) -> None:
+        # Replies finished in the same turn of the loop leave in one write.
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._write_out)
+        self._out.append(frame(encode(reply)))
+
+    def _write_out(self) -> None:
+        out, self._out = self._out, []
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(frame(encode(reply)))
+            self.transport.write(b"".join(out))
 
     def abort(self) -> None:
         if self.transport is not None:

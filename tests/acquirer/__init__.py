@@ -1,0 +1,1 @@
+"""Tests of mocks.acquirer against the real processes."""
