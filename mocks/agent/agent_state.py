@@ -4,7 +4,8 @@ and the background workers (FastAPI ``app.state.agent``)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
+from typing import Any
 
 from fastapi import Request
 
@@ -34,6 +35,21 @@ class PollCache:
     def on_change(self, record: Record) -> None:
         if record.entity in _POLL_INPUTS:
             self.rendered.clear()
+
+    def fast_path(self, scope: MutableMapping[str, Any]) -> bytes | None:
+        """The cached answer to ``GET /tms/terminals/{tid}[?version=V]``, if
+        any: the hot path skips routing and validation (a miss goes the
+        normal way, which validates and fills the cache)."""
+        path: str = scope["path"]
+        if scope["method"] != "GET" or len(path) != 23 or not path.startswith("/tms/terminals/"):
+            return None
+        query: bytes = scope["query_string"]
+        version = None
+        if query:
+            if len(query) != 14 or not query.startswith(b"version="):
+                return None
+            version = query[8:].decode("ascii", "replace")
+        return self.rendered.get((path[15:], version))
 
 
 @dataclasses.dataclass

@@ -92,5 +92,10 @@ def create_app(state: AgentState, *, admin_token: str | None = None) -> FastAPI:
     for module in (admin_api, tms, tickets, notifications, terminals, onboarding, sync_api):
         app.include_router(module.router)
     app.include_router(admin_api.health_router)
-    app.add_middleware(FaultMiddleware, board=state.faults, metrics=state.metrics)
+    app.add_middleware(
+        FaultMiddleware,
+        board=state.faults,
+        metrics=state.metrics,
+        fast_path=state.poll_cache.fast_path,
+    )
     return app

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mocks.agent.errors import Invalid, NotFound
 from mocks.agent.metrics import Metrics
 
-__all__ = ["SUBSYSTEMS", "FaultBoard", "FaultMiddleware", "subsystem_of"]
+__all__ = ["SUBSYSTEMS", "FastPath", "FaultBoard", "FaultMiddleware", "subsystem_of"]
 
 SUBSYSTEMS = ("tms", "tickets", "onboarding", "terminals")
 Scope = MutableMapping[str, Any]
@@ -117,14 +117,22 @@ class FaultBoard:
         return None
 
 
-class FaultMiddleware:
-    """Pure ASGI (no per-request task or body buffering): applies faults, and
-    counts every request for the metrics."""
+# A ready answer for a request, bypassing routing (None: let the app answer).
+FastPath = Callable[[Scope], bytes | None]
 
-    def __init__(self, app: App, board: FaultBoard, metrics: Metrics) -> None:
+
+class FaultMiddleware:
+    """Pure ASGI (no per-request task or body buffering): applies faults,
+    counts every request for the metrics, and serves ``fast_path`` answers
+    (cached JSON) without going through routing and validation."""
+
+    def __init__(
+        self, app: App, board: FaultBoard, metrics: Metrics, fast_path: FastPath | None = None
+    ) -> None:
         self.app = app
         self.board = board
         self.metrics = metrics
+        self.fast_path = fast_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -150,6 +158,10 @@ class FaultMiddleware:
                 if reason is not None:
                     await _unavailable(send_counted, reason)
                     return
+            ready = self.fast_path(scope) if self.fast_path is not None else None
+            if ready is not None:
+                await _answer(send_counted, 200, ready)
+                return
             await self.app(scope, receive, send_counted)
         finally:
             elapsed = asyncio.get_running_loop().time() - started
@@ -158,15 +170,14 @@ class FaultMiddleware:
 
 async def _unavailable(send: Send, reason: str) -> None:
     body = json.dumps({"detail": reason}).encode()
+    await _answer(send, 503, body, [(b"retry-after", b"1")])
+
+
+async def _answer(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", b"1"),
-            ],
-        }
+        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
     )
     await send({"type": "http.response.body", "body": body})
