@@ -195,15 +195,17 @@ def main() -> int:
         f"p50 {closed['p50_ms']:.1f} ms  p99 {closed['p99_ms']:.1f} ms  errors {closed['errors']}"
     )
     print(
-        f"  agent CPU per poll at capacity:   {cpu_closed:8.0f} µs  (one core: ≤ {1e6 / cpu_closed:.0f} polls/s)"
+        f"  agent CPU per poll at capacity:   {cpu_closed:8.0f} µs  "
+        f"(one core: ≤ {1e6 / cpu_closed:.0f} polls/s)"
     )
     print(
         f"  open loop at {args.rate:.0f}/s ({args.conns} conns): {opened['rate']:8.0f} polls/s  "
-        f"p50 {opened['p50_ms']:.1f} ms  p99 {opened['p99_ms']:.1f} ms  max {opened['max_ms']:.1f} ms  "
-        f"errors {opened['errors']}"
+        f"p50 {opened['p50_ms']:.1f} ms  p99 {opened['p99_ms']:.1f} ms  "
+        f"max {opened['max_ms']:.1f} ms  errors {opened['errors']}"
     )
     print(
-        f"  agent CPU per poll at that rate:  {cpu_open:8.0f} µs  ({cpu_open * args.rate / 1e4:.0f}% of a core)"
+        f"  agent CPU per poll at that rate:  {cpu_open:8.0f} µs  "
+        f"({cpu_open * args.rate / 1e4:.0f}% of a core)"
     )
     print(f"  ratio capacity / goal (1,000/s):  {closed['rate'] / 1000:.2f}")
     print(f"  ratio p99 / goal (20 ms):         {opened['p99_ms'] / 20:.2f}")
