@@ -12,7 +12,9 @@ from fastapi import Request
 from lab.world import World
 from mocks.agent.acquirer_admin import AcquirerAdmin
 from mocks.agent.config import AgentConfig
+from mocks.agent.errors import NotFound
 from mocks.agent.faults import FaultBoard
+from mocks.agent.lifecycle import create_once
 from mocks.agent.metrics import Metrics
 from mocks.agent.peer_sync import PeerLink
 from mocks.agent.record_store import Record, RecordStore
@@ -77,6 +79,29 @@ class AgentState:
     def changed(self, record: Record) -> None:
         for listener in self.listeners:
             listener(record)
+
+    def accept(self, record: Record, counter: str | None = None) -> tuple[Record, bool]:
+        """Store a new record once (idempotent create, see ``create_once``);
+        the stored record and whether it was new."""
+        stored, created = create_once(self.store, record)
+        if created:
+            if counter is not None:
+                self.metrics.count(counter)
+            self.changed(stored)
+        return stored, created
+
+    def save(self, record: Record) -> Record:
+        """Write a transition made here and tell the listeners."""
+        self.store.replace(record)
+        self.changed(record)
+        return record
+
+    def require(self, entity: str, record_id: str, what: str | None = None) -> Record:
+        """The record, or a 404 naming it."""
+        record = self.store.get(entity, record_id)
+        if record is None:
+            raise NotFound(f"no {what or entity} {record_id}")
+        return record
 
     def processing(self) -> bool:
         """Whether this instance runs the desk, the reviewer and fulfilment.

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mocks.agent.agent_state import AgentState, agent_state
 from mocks.agent.errors import Invalid, NotFound
-from mocks.agent.lifecycle import NOTIFICATION, create_once, fingerprint, id_from_key, new_record
+from mocks.agent.lifecycle import NOTIFICATION, fingerprint, id_from_key, new_record
 from mocks.agent.record_store import Record
 from mocks.agent.tickets import IdempotencyKey
 
@@ -96,10 +96,8 @@ async def publish(
         data={"kind": payload["kind"], "message": body.message, "region": body.region},
         mid=body.mid,
     )
-    stored, created = create_once(agent.store, record)
-    if created:
-        agent.changed(stored)
-    else:
+    stored, created = agent.accept(record)
+    if not created:
         response.status_code = status.HTTP_200_OK
     return _out(stored)
 

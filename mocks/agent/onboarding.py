@@ -25,7 +25,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from lab.world import MCC_PROFILES
 from mocks.agent.agent_state import AgentState, agent_state
 from mocks.agent.errors import Invalid, NotFound
-from mocks.agent.lifecycle import APPLICATION, create_once, fingerprint, id_from_key, new_record
+from mocks.agent.lifecycle import APPLICATION, fingerprint, id_from_key, new_record
 from mocks.agent.record_store import Record
 from mocks.agent.review_rules import sniff_content_type
 from mocks.agent.tickets import IdempotencyKey
@@ -178,11 +178,8 @@ async def submit_application(
         fingerprint=digest,
         data={**fields, "documents": documents},
     )
-    stored, created = create_once(agent.store, record)
-    if created:
-        agent.metrics.count("applications_accepted")
-        agent.changed(stored)
-    else:
+    stored, created = agent.accept(record, counter="applications_accepted")
+    if not created:
         response.status_code = status.HTTP_200_OK
     return _out(stored)
 
@@ -197,18 +194,11 @@ async def list_applications(
     return [_out(r) for r in agent.store.select(APPLICATION.entity, states=states, limit=limit)]
 
 
-def _application(agent: AgentState, app_id: str) -> Record:
-    record = agent.store.get(APPLICATION.entity, app_id)
-    if record is None:
-        raise NotFound(f"no application {app_id}")
-    return record
-
-
 @router.get("/onboarding/applications/{app_id}", response_model=ApplicationOut)
 async def get_application(
     app_id: AppId, agent: Annotated[AgentState, Depends(agent_state)]
 ) -> ApplicationOut:
-    return _out(_application(agent, app_id))
+    return _out(agent.require(APPLICATION.entity, app_id))
 
 
 @router.get(
@@ -219,7 +209,7 @@ async def get_application(
 async def get_document(
     app_id: AppId, sha256: Sha, agent: Annotated[AgentState, Depends(agent_state)]
 ) -> Response:
-    record = _application(agent, app_id)
+    record = agent.require(APPLICATION.entity, app_id)
     if all(d["sha256"] != sha256 for d in record.data["documents"]):
         raise NotFound(f"application {app_id} has no document {sha256}")
     found = agent.store.document(sha256)

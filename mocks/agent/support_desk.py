@@ -76,9 +76,7 @@ class SupportDesk:
         store, me = self.agent.store, self.agent.name
         if store.get(record.entity, record.id) != record:
             return None  # changed under us (a merge): look again next tick
-        claimed = transition(machine, record, to_state, claimed_by=me, **changes)
-        store.replace(claimed)
-        self.agent.changed(claimed)
+        claimed = self.agent.save(transition(machine, record, to_state, claimed_by=me, **changes))
         await self.agent.peer.push([claimed])
         final = store.get(record.entity, record.id)
         if final is None or final.claimed_by != me:
@@ -90,11 +88,6 @@ class SupportDesk:
             )
             return None
         return final
-
-    def _save(self, record: Record) -> Record:
-        self.agent.store.replace(record)
-        self.agent.changed(record)
-        return record
 
     def _due(self, key: tuple[str, str]) -> bool:
         entry = self._retry.get(key)
@@ -124,7 +117,7 @@ class SupportDesk:
             decided = transition(
                 APPLICATION, record, "rejected", decided_at=now(), rejection_reasons=reasons
             )
-            self._save(decided)
+            self.agent.save(decided)
             agent.metrics.count("applications_rejected")
             log.info("application %s rejected: %s", record.id, "; ".join(reasons))
             await agent.peer.push([decided])
@@ -133,7 +126,7 @@ class SupportDesk:
         mid = agent.directory.allocate_mid(d["province"], d["mcc"])
         order_id = id_from_key("OR", f"application:{record.id}")
         decided = transition(APPLICATION, record, "approved", decided_at=now(), order_id=order_id)
-        decided = self._save(dataclasses.replace(decided, mid=mid))
+        decided = self.agent.save(dataclasses.replace(decided, mid=mid))
         agent.metrics.count("applications_approved")
         log.info("application %s approved: merchant %s", record.id, mid)
         await agent.peer.push([decided])
@@ -157,7 +150,7 @@ class SupportDesk:
         for tid in order.data["tids"]:
             if agent.store.get(TERMINAL.entity, tid) is not None:
                 continue
-            self._save(
+            self.agent.save(
                 new_record(
                     TERMINAL,
                     tid,
@@ -223,7 +216,7 @@ class SupportDesk:
                     resolved_by="desk",
                     resolution=_RESOLUTIONS.get(record.data["category"], "answered by the desk"),
                 )
-                self._save(resolved)
+                self.agent.save(resolved)
                 await agent.peer.push([resolved])
 
 

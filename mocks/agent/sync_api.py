@@ -58,10 +58,7 @@ async def record(
     record_id: Annotated[str, Path(min_length=1, max_length=80)],
     agent: Annotated[AgentState, Depends(agent_state)],
 ) -> dict[str, Any]:
-    found = agent.store.get(entity, record_id)
-    if found is None:
-        raise NotFound(f"no {entity} {record_id}")
-    return found.to_json()
+    return agent.require(entity, record_id).to_json()
 
 
 @router.get("/documents/{sha256}")

@@ -34,7 +34,6 @@ from mocks.agent.lifecycle import (
     REPLACEMENT,
     TERMINAL,
     TICKET,
-    create_once,
     fingerprint,
     id_from_key,
     new_record,
@@ -131,8 +130,7 @@ async def register_terminal(agent: AgentState, record: Record) -> Record:
     if current.state != "registering":
         return current
     updated = transition(TERMINAL, current, "active", registered_at=now())
-    agent.store.replace(updated)
-    agent.changed(updated)
+    agent.save(updated)
     return updated
 
 
@@ -159,8 +157,7 @@ def _retire_record(agent: AgentState, old: Terminal, new_tid: str) -> None:
         retired = transition(TERMINAL, current, "retired", replaced_by=new_tid)
     else:
         return
-    agent.store.replace(retired)
-    agent.changed(retired)
+    agent.save(retired)
 
 
 async def complete_replacement(agent: AgentState, record: Record) -> Record:
@@ -187,8 +184,7 @@ async def complete_replacement(agent: AgentState, record: Record) -> Record:
                 "replaces": old.tid,
             },
         )
-        agent.store.replace(new)
-        agent.changed(new)
+        agent.save(new)
     try:
         if new.state == "registering":
             await register_terminal(agent, new)
@@ -197,15 +193,14 @@ async def complete_replacement(agent: AgentState, record: Record) -> Record:
         current = agent.store.get(REPLACEMENT.entity, record.id) or record
         if current.state == "pending_acquirer" and current.data.get("last_error") != exc.message:
             current = transition(REPLACEMENT, current, "pending_acquirer", last_error=exc.message)
-            agent.store.replace(current)
+            agent.save(current)
         return current
     _retire_record(agent, old, d["new_tid"])
     current = agent.store.get(REPLACEMENT.entity, record.id) or record
     if current.state == "completed":
         return current
     done = transition(REPLACEMENT, current, "completed", completed_at=now(), last_error=None)
-    agent.store.replace(done)
-    agent.changed(done)
+    agent.save(done)
     ticket = agent.store.get(TICKET.entity, d["ticket_id"])
     if ticket is not None and ticket.state != "resolved":
         t = now()
@@ -218,8 +213,7 @@ async def complete_replacement(agent: AgentState, record: Record) -> Record:
             acknowledged_at=ticket.data.get("acknowledged_at") or t,
             resolution=f"terminal {old.tid} replaced by {d['new_tid']}",
         )
-        agent.store.replace(resolved)
-        agent.changed(resolved)
+        agent.save(resolved)
     return done
 
 
@@ -253,7 +247,7 @@ def _start_replacement(agent: AgentState, old: Terminal, reason: str) -> Record:
             "detail": reason,
         },
     )
-    create_once(agent.store, ticket)
+    agent.accept(ticket)
     record = new_record(
         REPLACEMENT,
         old.tid,
@@ -263,10 +257,7 @@ def _start_replacement(agent: AgentState, old: Terminal, reason: str) -> Record:
         tid=old.tid,
         data={"old_tid": old.tid, "new_tid": new_tid, "ticket_id": ticket_id, "reason": reason},
     )
-    stored, created = agent.store.insert(record)
-    if created:
-        agent.metrics.count("replacements_requested")
-        agent.changed(stored)
+    stored, _ = agent.accept(record, counter="replacements_requested")
     return stored
 
 
@@ -304,10 +295,7 @@ async def request_replacement(
 async def get_replacement(
     tid: Tid, agent: Annotated[AgentState, Depends(agent_state)]
 ) -> ReplacementOut:
-    record = agent.store.get(REPLACEMENT.entity, tid)
-    if record is None:
-        raise NotFound(f"terminal {tid} has no replacement")
-    return _replacement_out(agent, record)
+    return _replacement_out(agent, agent.require(REPLACEMENT.entity, tid))
 
 
 def _order_out(agent: AgentState, record: Record) -> OrderOut:
@@ -330,9 +318,7 @@ def place_order(agent: AgentState, order_id: str, mid: str, count: int, region: 
         mid=mid,
         data={"count": count, "region": region},
     )
-    stored, created = create_once(agent.store, record)
-    if created:
-        agent.changed(stored)
+    stored, _ = agent.accept(record)
     return stored
 
 
@@ -365,10 +351,7 @@ async def order_terminals(
 async def get_order(
     order_id: OrderId, agent: Annotated[AgentState, Depends(agent_state)]
 ) -> OrderOut:
-    record = agent.store.get(ORDER.entity, order_id)
-    if record is None:
-        raise NotFound(f"no order {order_id}")
-    return _order_out(agent, record)
+    return _order_out(agent, agent.require(ORDER.entity, order_id))
 
 
 @router.get("/{tid}", response_model=TerminalOut)

@@ -21,10 +21,9 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from mocks.agent.agent_state import AgentState, agent_state
-from mocks.agent.errors import Invalid, NotFound
+from mocks.agent.errors import Invalid
 from mocks.agent.lifecycle import (
     TICKET,
-    create_once,
     fingerprint,
     id_from_key,
     new_record,
@@ -140,11 +139,7 @@ def open_ticket(agent: AgentState, key: str, body: TicketIn) -> tuple[Record, bo
         mid=body.mid,
         tid=body.tid,
     )
-    stored, created = create_once(agent.store, record)
-    if created:
-        agent.metrics.count("tickets_accepted")
-        agent.changed(stored)
-    return stored, created
+    return agent.accept(record, counter="tickets_accepted")
 
 
 @router.post(
@@ -208,18 +203,11 @@ async def ticket_stats(agent: Annotated[AgentState, Depends(agent_state)]) -> Ti
     )
 
 
-def _ticket(agent: AgentState, ticket_id: str) -> Record:
-    record = agent.store.get("ticket", ticket_id)
-    if record is None:
-        raise NotFound(f"no ticket {ticket_id}")
-    return record
-
-
 @router.get("/{ticket_id}", response_model=TicketOut)
 async def get_ticket(
     ticket_id: TicketId, agent: Annotated[AgentState, Depends(agent_state)]
 ) -> TicketOut:
-    return ticket_out(_ticket(agent, ticket_id))
+    return ticket_out(agent.require(TICKET.entity, ticket_id))
 
 
 def acknowledge(agent: AgentState, record: Record, by: str, note: str = "") -> Record:
@@ -232,8 +220,7 @@ def acknowledge(agent: AgentState, record: Record, by: str, note: str = "") -> R
         acknowledged_by=by,
         note=note,
     )
-    agent.store.replace(updated)
-    agent.changed(updated)
+    agent.save(updated)
     return updated
 
 
@@ -243,8 +230,7 @@ def resolve(agent: AgentState, record: Record, by: str, resolution: str) -> Reco
     if record.data.get("acknowledged_at") is None:  # resolving implies taking it
         changes["acknowledged_at"] = t
     updated = transition(TICKET, record, "resolved", claimed_by=agent.name, **changes)
-    agent.store.replace(updated)
-    agent.changed(updated)
+    agent.save(updated)
     return updated
 
 
@@ -252,7 +238,9 @@ def resolve(agent: AgentState, record: Record, by: str, resolution: str) -> Reco
 async def acknowledge_ticket(
     ticket_id: TicketId, action: TicketAction, agent: Annotated[AgentState, Depends(agent_state)]
 ) -> TicketOut:
-    return ticket_out(acknowledge(agent, _ticket(agent, ticket_id), action.by, action.note))
+    return ticket_out(
+        acknowledge(agent, agent.require(TICKET.entity, ticket_id), action.by, action.note)
+    )
 
 
 @router.post("/{ticket_id}/resolve", response_model=TicketOut)
@@ -260,4 +248,6 @@ async def resolve_ticket(
     ticket_id: TicketId, action: TicketAction, agent: Annotated[AgentState, Depends(agent_state)]
 ) -> TicketOut:
     resolution = action.note or f"resolved by {action.by}"
-    return ticket_out(resolve(agent, _ticket(agent, ticket_id), action.by, resolution))
+    return ticket_out(
+        resolve(agent, agent.require(TICKET.entity, ticket_id), action.by, resolution)
+    )

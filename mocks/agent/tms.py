@@ -194,8 +194,7 @@ def _override(agent: AgentState, override_id: str, change: TmsOverride) -> None:
         )
     else:
         record = transition(TMS_OVERRIDE, current, "set", **values)
-    agent.store.replace(record)
-    agent.changed(record)
+    agent.save(record)
 
 
 @router.put("/terminals/{tid}/parameters", response_model=TmsRecord)
