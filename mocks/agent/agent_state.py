@@ -29,10 +29,19 @@ _POLL_INPUTS = frozenset({"tms", "terminal", "replacement"})
 
 class PollCache:
     """Rendered TMS poll answers by (TID, reported version), dropped whenever
-    something they depend on changes (rare: operator overrides, provisioning)."""
+    something they depend on changes (rare: operator overrides, provisioning).
+    Bounded: past ``limit`` answers (~0.6 KB each) it starts over, which a
+    fleet polling every few minutes refills at no visible cost."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 200_000) -> None:
         self.rendered: dict[tuple[str, str | None], bytes] = {}
+        self.limit = limit
+
+    def keep(self, key: tuple[str, str | None], body: bytes) -> bytes:
+        if len(self.rendered) >= self.limit:
+            self.rendered.clear()
+        self.rendered[key] = body
+        return body
 
     def on_change(self, record: Record) -> None:
         if record.entity in _POLL_INPUTS:

@@ -172,11 +172,11 @@ async def poll(
     agent: Annotated[AgentState, Depends(agent_state)],
     version: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
 ) -> Response:
-    rendered = agent.poll_cache.rendered
-    body = rendered.get((tid, version))
+    cache = agent.poll_cache
+    body = cache.rendered.get((tid, version))
     if body is None:
         record = _render(agent, _terminal(agent, tid), version)
-        body = rendered[(tid, version)] = record.model_dump_json().encode()
+        body = cache.keep((tid, version), record.model_dump_json().encode())
     return Response(content=body, media_type="application/json")
 
 

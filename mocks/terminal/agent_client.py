@@ -181,17 +181,21 @@ class AgentClient:
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        labels: tuple[str, str] = ("primary", "backup"),
     ) -> None:
-        self._instances = [_Instance("primary", primary_url, timeout_s)]
+        # ``labels`` name the two URLs in ``last_path`` and receipts: a client
+        # built backup-first (the "use the backup agent" mitigation) passes
+        # ("backup", "primary") so journals still say which instance answered.
+        self._instances = [_Instance(labels[0], primary_url, timeout_s)]
         if backup_url and failover:
-            self._instances.append(_Instance("backup", backup_url, timeout_s))
+            self._instances.append(_Instance(labels[1], backup_url, timeout_s))
         self._timeout = timeout_s
         self._rng = rng or random.Random()
         self._base = backoff_base_s
         self._cap = backoff_cap_s
         self._clock = clock
         self._outbox: Outbox | None = open_outbox(outbox_path) if outbox_path else None
-        self.last_path = "primary"
+        self.last_path = labels[0]
 
     def close(self) -> None:
         for instance in self._instances:
