@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--takeover-after", type=float, default=3.0, metavar="S")
     p.add_argument("--sync-interval", type=float, default=0.5, metavar="S")
     p.add_argument("--seed", type=int, default=None, help="seed of the errors fault's draws")
+    p.add_argument(
+        "--http",
+        choices=("auto", "h11", "httptools"),
+        default="auto",
+        help="uvicorn's HTTP parser (auto: httptools when installed)",
+    )
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -90,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             peer_url=args.peer,
             peer_ready_file=args.peer_ready_file
             or _conventional_peer_ready(args.ready_file, args.name),
+            peer_token=args.admin_token,
             takeover_after_s=args.takeover_after,
             sync_interval_s=args.sync_interval,
         )
@@ -120,7 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mocks.agent: cannot bind {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", backlog=2048)
+        uvicorn.Config(
+            app,
+            http=args.http,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            backlog=2048,
+        )
     )
     asyncio.run(_serve(server, sock, args.ready_file))
     return 0

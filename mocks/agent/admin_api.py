@@ -9,8 +9,9 @@
     GET    /admin/peer | PUT /admin/peer {"url"}   the other instance's base URL
     GET    /admin/status           what this instance holds and whether it processes
 
-When the service is bound to anything but loopback, ``/admin`` needs
-``Authorization: Bearer <token>`` (``--admin-token`` / ``LAB_ADMIN_TOKEN``).
+When the service is bound to anything but loopback, ``/admin`` and the peer
+protocol ``/sync`` need ``Authorization: Bearer <token>`` (``--admin-token`` /
+``LAB_ADMIN_TOKEN``; both instances are given the same token).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mocks.agent.agent_state import AgentState, agent_state
 from mocks.agent.errors import AgentError
 
-__all__ = ["health_router", "router"]
+__all__ = ["admin_allowed", "health_router", "router"]
 
 health_router = APIRouter(tags=["health"])
 
@@ -34,7 +35,7 @@ class Unauthorized(AgentError):
     status = 401
 
 
-async def _admin_allowed(
+async def admin_allowed(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     token: str | None = request.app.state.admin_token
@@ -45,7 +46,7 @@ async def _admin_allowed(
         raise Unauthorized("admin API needs Authorization: Bearer <token>")
 
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(_admin_allowed)])
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(admin_allowed)])
 FaultName = Annotated[str, Path(pattern=r"^[a-z_]{1,40}$")]
 
 

@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
+from mocks.agent.admin_api import admin_allowed
 from mocks.agent.agent_state import AgentState, agent_state
 from mocks.agent.errors import NotFound
 from mocks.agent.peer_sync import SyncRecord
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/sync", include_in_schema=False)
+router = APIRouter(prefix="/sync", include_in_schema=False, dependencies=[Depends(admin_allowed)])
 
 
 class Changes(BaseModel):
