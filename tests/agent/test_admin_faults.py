@@ -10,7 +10,7 @@ import pytest
 
 from lab.world import World
 
-from .conftest import AgentProcess
+from .conftest import AgentFleet, AgentProcess
 
 
 @pytest.fixture
@@ -84,3 +84,17 @@ def test_metrics_count_requests(admin: httpx.Client, agent_world: World) -> None
     assert 'agent_requests_total{instance="primary",subsystem="tms",status="200"}' in text
     assert "agent_request_seconds_bucket" in text
     assert 'agent_processing{instance="primary"}' in text
+
+
+def test_off_loopback_the_admin_api_needs_the_token(agents: AgentFleet) -> None:
+    # 127.0.0.2 is still this machine, but not the loopback name the agent
+    # trusts without a token
+    agent = agents.agent("primary", extra=("--host", "127.0.0.2", "--admin-token", "s3cret"))
+    agent.start()
+    with httpx.Client(base_url=f"http://127.0.0.2:{agent.port}", timeout=5) as c:
+        assert c.get("/health").status_code == 200
+        assert c.get("/admin/faults").status_code == 401
+        assert c.get("/sync/changes").status_code == 401
+        authorised = {"Authorization": "Bearer s3cret"}
+        assert c.get("/admin/faults", headers=authorised).status_code == 200
+        assert c.get("/sync/changes", headers=authorised).status_code == 200
