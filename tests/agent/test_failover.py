@@ -109,7 +109,11 @@ def test_both_down_the_outbox_delivers_later_exactly_once(
     wait_until(flushed, timeout_s=15)
     assert later.flush_outbox() == []  # nothing left, nothing sent twice
     on_backup = [t for t in _tickets(backup) if t["category"] == "settlement"]
-    assert sorted(t["summary"] for t in on_backup) == ["no payout 0", "no payout 1", "no payout 2"]
+    assert sorted(str(t["summary"]) for t in on_backup) == [
+        "no payout 0",
+        "no payout 1",
+        "no payout 2",
+    ]
 
     primary.start()
     wait_until(lambda: len(_tickets(primary)) == len(_tickets(backup)) == 3, timeout_s=15)

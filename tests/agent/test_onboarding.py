@@ -24,7 +24,10 @@ def solo(agents: AgentFleet, acquirer_stand_in: AcquirerStandIn) -> Iterator[Age
 
 
 def _submit(
-    client: httpx.Client, form: dict[str, str], files: list, key: str | None = None
+    client: httpx.Client,
+    form: dict[str, str],
+    files: list[tuple[str, tuple[str, bytes, str]]],
+    key: str | None = None,
 ) -> httpx.Response:
     return client.post(
         "/onboarding/applications",
@@ -52,7 +55,9 @@ def test_application_is_approved_and_its_terminals_provisioned(
         assert app["documents"][0]["content_type"] == "application/pdf"
 
         def decided() -> bool:
-            return c.get(f"/onboarding/applications/{app['id']}").json()["state"] == "approved"
+            return bool(
+                c.get(f"/onboarding/applications/{app['id']}").json()["state"] == "approved"
+            )
 
         wait_until(decided)
         app = c.get(f"/onboarding/applications/{app['id']}").json()
@@ -92,7 +97,9 @@ def test_missing_documents_reject_with_a_clear_reason(
         app = _submit(c, application_form(agent_world), files).json()
 
         def rejected() -> bool:
-            return c.get(f"/onboarding/applications/{app['id']}").json()["state"] == "rejected"
+            return bool(
+                c.get(f"/onboarding/applications/{app['id']}").json()["state"] == "rejected"
+            )
 
         wait_until(rejected)
         reasons = c.get(f"/onboarding/applications/{app['id']}").json()["rejection_reasons"]
