@@ -13,6 +13,7 @@ not run (bad input, a service that would not start), 130 interrupted.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,11 +141,16 @@ def _judge(min_score: float | None, baseline: Path | None, console: Console):  #
     return judge
 
 
+def _console() -> Console:
+    """Rich on a terminal; 120 columns in logs (rich would assume 80)."""
+    return Console() if sys.stdout.isatty() else Console(width=120)
+
+
 def _execute(req: _Request, baseline: Path | None, policy: str | None = None) -> int:
     from lab.scenario.launch import launch
 
     plan = _plan(req, policy)
-    console = Console()
+    console = _console()
     plain = not console.is_terminal or bool(os.environ.get("CI"))
     done = launch(
         plan, _judge(plan.settings.min_score, baseline, console), console=console, plain=plain
@@ -237,7 +243,7 @@ def verify_gate(
     req = _Request((), suite, seed, terminals, time_scale, "resilient", min_score, runs_dir,
                    topology_path)  # fmt: skip
     _plan(req)  # validate once before either run starts
-    console = Console()
+    console = _console()
     codes: dict[str, int] = {}
     for policy in (Policy.RESILIENT.value, Policy.NAIVE.value):
         console.rule(f"verify-gate: {suite} with {policy} terminals")

@@ -95,10 +95,13 @@ class LiveView:
     def _say(self, text: str) -> None:
         self.state.last_event = text
         if self.plain:
-            self.console.print(text, highlight=False, soft_wrap=True)
+            self._plain(text)
         elif self._live is not None:
-            self._live.console.print(text, highlight=False)
+            self._live.console.print(text, highlight=False, markup=False)
         self._refresh()
+
+    def _plain(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def _stack_up(self, *, scenario: str, seconds: float | None, **_: Any) -> None:
         self.state.scenario = scenario
@@ -117,7 +120,7 @@ class LiveView:
             self._say(f"── scenario {s.index}/{s.total}: {scenario}")
         s.phase = phase
         if self.plain:
-            self.console.print(f"[{scenario}] phase {phase}", highlight=False)
+            self._plain(f"[{scenario}] phase {phase}")
         self._refresh()
 
     def _injected(
@@ -138,11 +141,10 @@ class LiveView:
         now = time.monotonic()
         if self.plain and now - self._last_plain >= _PLAIN_FIGURES_EVERY_S:
             self._last_plain = now
-            self.console.print(
+            self._plain(
                 f"[{s.scenario}] second {e['second']}: {s.tps} tps, success {_ratio(s.ratio)}, "
                 f"p99 {_ms(s.p99_ms)}, {s.progress:.0%} done, "
-                f"faults: {', '.join(s.active) or 'none'}",
-                highlight=False,
+                f"faults: {', '.join(s.active) or 'none'}"
             )
         self._refresh()
 

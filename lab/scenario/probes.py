@@ -13,11 +13,14 @@ figures therefore trail the score's by up to one response timeout in the
 worst second — close enough to steer a run (steady state, aborts, the live
 view), never used for the score itself.
 
-Integrity as the fleet alone can see it, for the ``integrity_breach`` abort:
-a reversal the terminal gave up on (``unresolved``: the customer may be
-debited without a sale) and the same approved sale journaled twice. The
-ledger-side checks (lost approvals, double bookings at the host) need the
-ledger export and are scoring's, after the run.
+Integrity, for the ``integrity_breach`` abort: the fleet journal shows
+*suspects* — a reversal the terminal gave up on (``unresolved``, 冲正不成功).
+It is a breach only if the host booked the original: then the customer was
+debited for a sale the terminal shows as failed. :class:`LedgerOracle` asks
+the acquirer's ledger (its admin export) about the suspects, at most once a
+second and only while there are any; a suspect whose original the ledger
+does not hold as approved is cleared, one it cannot ask about (the host is
+down) is asked again later, and scoring judges whatever is left after the run.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from lab.scenario.resolved import (
     IntegrityBreach,
@@ -117,14 +122,17 @@ class Verdict:
     excluded: bool
 
 
-@dataclass
-class Ledgerless:
-    """What the fleet journal says about money so far (pending reversals, breaches)."""
+Key = tuple[str, str, str]  # tid, stan, batch
 
-    pending: set[tuple[str, str, str]] = field(default_factory=set)
-    reversed_ok: set[tuple[str, str, str]] = field(default_factory=set)
-    approved_sales: set[tuple[str, str, str]] = field(default_factory=set)
-    breaches: list[str] = field(default_factory=list)
+
+@dataclass
+class FleetMoney:
+    """What the fleet journal says about money so far: pending reversals and suspects."""
+
+    pending: set[Key] = field(default_factory=set)
+    reversed_ok: set[Key] = field(default_factory=set)
+    #: originals of reversals the terminal gave up on, not yet confirmed or cleared
+    suspects: dict[Key, str] = field(default_factory=dict)
 
     def add(self, record: dict[str, Any]) -> None:
         kind, outcome = record.get("type"), record.get("outcome")
@@ -134,22 +142,58 @@ class Ledgerless:
             if outcome == "approved":
                 self.reversed_ok.add(key)
             elif outcome == "unresolved":
-                self.breaches.append(
+                self.suspects[key] = (
                     f"terminal {tid} gave up reversing STAN {key[1]} batch {key[2]} "
-                    "(the customer may be debited without a sale)"
+                    f"({record.get('amount', 0)} fen)"
                 )
             return
-        key = (tid, str(record.get("stan")), str(record.get("batch")))
         if record.get("reversal") == "pending":
-            self.pending.add(key)
-        if kind == "sale" and outcome == "approved":
-            if key in self.approved_sales:
-                self.breaches.append(f"terminal {tid} journaled sale STAN {key[1]} approved twice")
-            self.approved_sales.add(key)
+            self.pending.add((tid, str(record.get("stan")), str(record.get("batch"))))
 
     @property
     def pending_reversals(self) -> int:
         return len(self.pending - self.reversed_ok)
+
+
+class LedgerOracle:
+    """Asks the acquirer's ledger whether suspects' originals were booked."""
+
+    def __init__(self, admin_url: str | None, *, min_interval_s: float = 1.0) -> None:
+        self.admin_url = admin_url
+        self.min_interval_s = min_interval_s
+        self._last = -math.inf
+
+    def due(self, now_mono: float) -> bool:
+        return self.admin_url is not None and now_mono - self._last >= self.min_interval_s
+
+    async def confirm(self, money: FleetMoney, now_mono: float) -> list[str]:
+        """Confirmed breaches among ``money.suspects`` (each removed once judged)."""
+        self._last = now_mono
+        if not money.suspects or self.admin_url is None:
+            return []
+        try:
+            booked = await self._approved_originals(set(money.suspects))
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+            return []  # the host is down: ask again next time
+        confirmed = [money.suspects[k] + ": booked by the host" for k in booked]
+        money.suspects.clear()
+        return confirmed
+
+    async def _approved_originals(self, keys: set[Key]) -> set[Key]:
+        url = f"{self.admin_url}/admin/export/transactions"
+        found: set[Key] = set()
+        timeout = aiohttp.ClientTimeout(total=5.0)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
+            if response.status != 200:
+                raise ValueError(f"HTTP {response.status}")
+            async for line in response.content:
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                key = (str(row.get("tid")), str(row.get("stan")), str(row.get("batch")))
+                if key in keys and row.get("type") == "sale" and row.get("status") == "approved":
+                    found.add(key)
+        return found
 
 
 class SloProbe:
@@ -160,13 +204,12 @@ class SloProbe:
         self.t0 = t0
         self.lag_s = lag_s
         self.seconds: dict[int, Second] = {}
-        self.money = Ledgerless()
+        self.money = FleetMoney()
         self.judged_up_to = 0  # seconds < this have been judged
         self.verdicts: list[Verdict] = []
         self.good_run = 0
         self.steady_at: int | None = None  # the second that completed the steady state
         self._runs: dict[int, int] = {}  # abort condition index -> consecutive seconds
-        self._breaches_reported = 0
 
     def feed(self, records: Iterable[dict[str, Any]]) -> None:
         for record in records:
@@ -225,7 +268,7 @@ class SloProbe:
 
     def abort_reason(self, fresh: list[Verdict]) -> str | None:
         """The first ratio/latency abort condition the new verdicts complete, if any
-        (integrity breaches: :meth:`new_breach` and :attr:`aborts_on_breach`)."""
+        (integrity breaches: :class:`LedgerOracle` and :attr:`aborts_on_breach`)."""
         for verdict in fresh:
             if verdict.excluded or verdict.figures.attempts == 0:
                 continue  # neither extends nor breaks a run
@@ -250,11 +293,3 @@ class SloProbe:
     @property
     def aborts_on_breach(self) -> bool:
         return any(isinstance(c, IntegrityBreach) for c in self.scenario.abort)
-
-    def new_breach(self) -> str | None:
-        """The first integrity breach not reported yet."""
-        if self._breaches_reported < len(self.money.breaches):
-            breach = self.money.breaches[self._breaches_reported]
-            self._breaches_reported = len(self.money.breaches)
-            return breach
-        return None

@@ -44,7 +44,7 @@ from lab.proxy.client import ToxiproxyClient
 from lab.scenario.faults import FaultInjector, FleetControl, ProcessControl
 from lab.scenario.fleet_draws import resolve_fleet_draws
 from lab.scenario.journal import RunEvents
-from lab.scenario.probes import FleetTail, SloProbe
+from lab.scenario.probes import FleetTail, LedgerOracle, SloProbe
 from lab.scenario.resolved import ResolvedScenario
 from lab.scenario.rundir import RunDirectory, RunSettings, export_ledger
 from lab.scenario.schedule import FaultSchedule, ScenarioClock
@@ -65,6 +65,10 @@ LOAD_READY_TIMEOUT_S = 45.0
 #: on the load's first transaction, a moment after the shape's own clock.
 SHAPE_SLACK_S = 3.0
 _STOP_GRACE_S = 10.0
+#: Mean pause between one terminal's customers. Scenarios compress an incident
+#: into tens of seconds, so customers arrive compressed too: every terminal must
+#: transact several times after a fault ends for recovery to be observable.
+THINK_TIME_S = 2.0
 
 
 class StackLike(Protocol):
@@ -303,6 +307,7 @@ class ScenarioRun:
             ),
             "terminals": s.load.terminals,
             "journal_flush_s": JOURNAL_FLUSH_S,
+            "think_time_s": THINK_TIME_S,
         }
         fields.update(self.runner.plan.fleet)
         return load.config_for(**fields)
@@ -413,6 +418,8 @@ class ScenarioRun:
         self, clock: ScenarioClock, probe: SloProbe, tail: FleetTail, stop: Callable[[str], None]
     ) -> None:
         last_good: bool | None = None
+        assert self.stack is not None
+        oracle = LedgerOracle(self.stack.addresses.admin.get("acquirer"))
         while True:
             probe.feed(tail.read())
             fresh = probe.judge(clock.now(), until_s=self.scenario.duration_s)
@@ -438,14 +445,14 @@ class ScenarioRun:
                         detail=f"second {v.second}: {f.attempts} attempts",
                     )
             reason = probe.abort_reason(fresh)
-            breach = probe.new_breach()
-            if breach is not None:
-                self.events.probe.fire(
-                    t=clock.now(), scenario=self.name, name="integrity", ok=False,
-                    value=len(probe.money.breaches), detail=breach,
-                )  # fmt: skip
-                if reason is None and probe.aborts_on_breach:
-                    reason = f"integrity breach: {breach}"
+            if probe.money.suspects and oracle.due(time.monotonic()):
+                for breach in await oracle.confirm(probe.money, time.monotonic()):
+                    self.events.probe.fire(
+                        t=clock.now(), scenario=self.name, name="integrity", ok=False,
+                        value=None, detail=breach,
+                    )  # fmt: skip
+                    if reason is None and probe.aborts_on_breach:
+                        reason = f"integrity breach: {breach}"
             if reason is not None:
                 stop(reason)
             await asyncio.sleep(_POLL_S)

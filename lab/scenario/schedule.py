@@ -85,7 +85,14 @@ class FaultSchedule:
         return self._locks.setdefault(f"{fault.kind}:{fault.target}", asyncio.Lock())
 
     async def run(self) -> None:
-        """Every step at its time; returns when the last one is done."""
+        """Every step at its time; returns when the last one is done. The first
+        step that fails cancels the rest, and its exception is raised as is."""
+        try:
+            await self._run()
+        except BaseExceptionGroup as group:
+            raise _first(group) from None
+
+    async def _run(self) -> None:
         async with asyncio.TaskGroup() as group:
             for step in self.steps:
                 await self.clock.sleep_until(step.offset_s)
@@ -113,3 +120,10 @@ class FaultSchedule:
                 await self._clear(fault)
         finally:
             lock.release()
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
