@@ -2,9 +2,11 @@
 
 One SQLite file per (Locust) process holds every terminal that process runs,
 keyed by TID. It survives a terminal crash (the fleet fault drops only the
-in-memory state) and a killed process: WAL with ``synchronous=NORMAL`` makes
-each commit durable against a process crash without an fsync per sale (a
-power cut of the *machine* is outside what the lab simulates).
+in-memory state) and a killed process: every commit is handed to the
+operating system before the call returns, which is all a process crash
+needs. ``synchronous=OFF`` skips the fsyncs on purpose — a power cut of the
+*machine* is outside what the lab simulates, and under gevent an fsync
+stalls every terminal of the process, not just the one writing.
 
 Reversals have two stores behind one protocol, because durability is the
 policy switch: :class:`DurableReversals` (this file) for ``resilient``,
@@ -16,8 +18,10 @@ batch number and transaction log in flash whatever its reversal policy.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,12 +33,14 @@ __all__ = [
     "ReversalRecord",
     "ReversalStore",
     "TerminalStore",
+    "fields_from_json",
+    "fields_to_json",
 ]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reversals (
     tid TEXT NOT NULL, stan TEXT NOT NULL, batch TEXT NOT NULL,
-    type TEXT NOT NULL, amount INTEGER NOT NULL, pan TEXT, payload BLOB NOT NULL,
+    type TEXT NOT NULL, amount INTEGER NOT NULL, pan TEXT, fields TEXT NOT NULL,
     reason TEXT NOT NULL, tries INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL,
     PRIMARY KEY (tid, stan, batch));
 CREATE TABLE IF NOT EXISTS counters (
@@ -48,11 +54,26 @@ CREATE TABLE IF NOT EXISTS batch_log (
 """
 
 
+def fields_to_json(fields: Mapping[int, str | bytes]) -> str:
+    """ISO fields as JSON: ``[[number, text], …]``, binary values as ``{"hex": …}``."""
+    return json.dumps(
+        [[n, v if isinstance(v, str) else {"hex": v.hex()}] for n, v in fields.items()],
+        separators=(",", ":"),
+    )
+
+
+def fields_from_json(text: str) -> dict[int, str | bytes]:
+    return {
+        int(n): v if isinstance(v, str) else bytes.fromhex(v["hex"]) for n, v in json.loads(text)
+    }
+
+
 @dataclasses.dataclass(slots=True)
 class ReversalRecord:
-    """A reversal waiting to be sent. ``payload`` is the encoded, unsigned
-    0400 (signed at send time: the MAC key may change before then); ``pan``
-    is masked — the payload carries the real one for the host."""
+    """A reversal waiting to be sent. ``fields`` are the 0400's fields as
+    JSON (:func:`fields_to_json`): no track data, PIN block or MAC — it is
+    signed at send time, under whatever MAC key the terminal holds then.
+    ``pan`` is masked; the fields carry the real one for the host."""
 
     tid: str
     stan: str
@@ -60,7 +81,7 @@ class ReversalRecord:
     type: str
     amount: int
     pan: str | None
-    payload: bytes
+    fields: str
     reason: str
     tries: int = 0
     created_at: float = 0.0
@@ -109,7 +130,7 @@ class TerminalStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
 
@@ -144,30 +165,35 @@ class TerminalStore:
     # -- batch log --------------------------------------------------------
 
     def log_add(self, tid: str, batch: str, entry: BatchEntry) -> None:
+        """Add an approved transaction; a void also marks its sale voided,
+        in the same transaction."""
+        row = (
+            tid,
+            batch,
+            entry.stan,
+            entry.type,
+            entry.amount,
+            entry.pan,
+            entry.rrn,
+            entry.date,
+            int(entry.voided),
+            entry.orig_stan,
+        )
+        insert = (
+            "INSERT OR REPLACE INTO batch_log "
+            "(tid, batch, stan, type, amount, pan, rrn, date, voided, orig_stan) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        if entry.orig_stan is None or entry.type != "void":
+            self.execute(insert, row)  # one autocommit statement: the common case
+            return
         with self._lock, self._db:
             self._db.execute("BEGIN")
+            self._db.execute(insert, row)
             self._db.execute(
-                "INSERT OR REPLACE INTO batch_log "
-                "(tid, batch, stan, type, amount, pan, rrn, date, voided, orig_stan) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    tid,
-                    batch,
-                    entry.stan,
-                    entry.type,
-                    entry.amount,
-                    entry.pan,
-                    entry.rrn,
-                    entry.date,
-                    int(entry.voided),
-                    entry.orig_stan,
-                ),
+                "UPDATE batch_log SET voided = 1 WHERE tid = ? AND batch = ? AND stan = ?",
+                (tid, batch, entry.orig_stan),
             )
-            if entry.orig_stan is not None and entry.type == "void":
-                self._db.execute(
-                    "UPDATE batch_log SET voided = 1 WHERE tid = ? AND batch = ? AND stan = ?",
-                    (tid, batch, entry.orig_stan),
-                )
 
     def log_entries(self, tid: str, batch: str) -> list[BatchEntry]:
         rows = self.execute(
@@ -204,7 +230,7 @@ class DurableReversals:
     def put(self, record: ReversalRecord) -> None:
         self._store.execute(
             "INSERT OR REPLACE INTO reversals "
-            "(tid, stan, batch, type, amount, pan, payload, reason, tries, created_at) "
+            "(tid, stan, batch, type, amount, pan, fields, reason, tries, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.tid,
@@ -213,7 +239,7 @@ class DurableReversals:
                 record.type,
                 record.amount,
                 record.pan,
-                record.payload,
+                record.fields,
                 record.reason,
                 record.tries,
                 record.created_at,
@@ -222,7 +248,7 @@ class DurableReversals:
 
     def pending(self, tid: str) -> list[ReversalRecord]:
         rows = self._store.execute(
-            "SELECT tid, stan, batch, type, amount, pan, payload, reason, tries, created_at "
+            "SELECT tid, stan, batch, type, amount, pan, fields, reason, tries, created_at "
             "FROM reversals WHERE tid = ? ORDER BY created_at",
             (tid,),
         )
@@ -234,7 +260,7 @@ class DurableReversals:
                 type=str(r[3]),
                 amount=int(r[4]),
                 pan=None if r[5] is None else str(r[5]),
-                payload=bytes(r[6]),
+                fields=str(r[6]),
                 reason=str(r[7]),
                 tries=int(r[8]),
                 created_at=float(r[9]),

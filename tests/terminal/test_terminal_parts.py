@@ -27,7 +27,7 @@ from mocks.terminal import (
 )
 from mocks.terminal.backoff import Backoff
 from mocks.terminal.settlement import batch_totals, next_batch
-from mocks.terminal.terminal_store import Counters
+from mocks.terminal.terminal_store import Counters, fields_from_json, fields_to_json
 
 CONTRACT_FIELDS = {
     "ts_start", "ts_end", "tid", "mid", "region", "type", "stan", "batch", "amount", "pan",
@@ -215,6 +215,11 @@ def test_record_has_exactly_the_contract_fields_and_masks_the_pan() -> None:
     assert data["pan"] == "622202*********0123"
     assert data["latency_ms"] == 250.0
     assert record.finish(99.0).ts_end == 100.0  # a clock step back never gives negative latency
+
+
+def test_stored_fields_round_trip_text_and_binary() -> None:
+    fields: dict[int, str | bytes] = {2: "6222021234567890", 11: "000007", 55: b"\x9f\x26"}
+    assert fields_from_json(fields_to_json(fields)) == fields
 
 
 def test_target_version_reads_the_tms_record() -> None:
