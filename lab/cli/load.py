@@ -25,11 +25,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from lab.cli.stack import _state_option as state_option
 from lab.errors import StackError
 from lab.fleet import POLICIES, SHAPES, Fleet, FleetConfig, LocustOptions, ShapeSpec
 from lab.stack.state import StackState, read_state
-
-DEFAULT_STATE = Path("runs") / ".stack.json"
 
 
 def _fleet_config(fleet: Fleet, state: StackState, **settings: Any) -> FleetConfig:
@@ -72,15 +71,7 @@ def _summary(fleet: Fleet, seconds: float) -> Table:
 
 @click.command()
 @click.option("--shape", type=click.Choice(SHAPES), default="lunch-peak", show_default=True)
-@click.option(
-    "--state",
-    "state_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_STATE,
-    show_default=True,
-    envvar="LAB_STACK_STATE",
-    help="The stack's state file (written by lab up).",
-)
+@state_option
 @click.option("--duration", type=click.FloatRange(min=1), help="Seconds the shape lasts.")
 @click.option("--terminals", type=click.IntRange(min=1), help="Terminals of the world to drive.")
 @click.option(

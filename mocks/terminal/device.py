@@ -19,6 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from typing import Required, TypedDict
 
 from lab.iso8583 import IsoMessage, KeyLayout, TerminalIdentity, Tpdu, WorkingKeys
 
@@ -39,7 +40,7 @@ from .terminal_store import (
     TerminalStore,
 )
 
-__all__ = ["Device", "RecordSink"]
+__all__ = ["Device", "DeviceOptions", "RecordSink"]
 
 RecordSink = Callable[[TxnRecord], None]
 # STANs reserved in flash per write: a reboot resumes above the reservation,
@@ -49,6 +50,18 @@ _MAX_STAN = 999_999
 _FIRST_BATCH = "000001"
 # the terminal's TPDU: destination NII 0003 (the acquirer), source 0000
 _TPDU = Tpdu(destination="0003", source="0000")
+
+
+class DeviceOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`Device` (and of its subclasses)."""
+
+    primary: Required[Address]
+    backup: Required[Address | None]
+    store: Required[TerminalStore]
+    reversals: ReversalStore | None
+    on_record: RecordSink | None
+    rng: random.Random | None
+    channel: Channel | None
 
 
 def _advance(stan: int, steps: int) -> int:

@@ -16,10 +16,10 @@ killed the device mid-transaction; call :meth:`reboot` to bring it back.
 from __future__ import annotations
 
 import dataclasses
-import random
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Unpack
 
 from lab.iso8583 import (
     IsoMessage,
@@ -32,16 +32,14 @@ from lab.iso8583 import (
 )
 
 from .config import TerminalConfig
-from .device import Device, RecordSink
+from .device import Device, DeviceOptions
 from .errors import ReversalPending, SignOnFailed
 from .exchange import Reply
-from .host_paths import Address
-from .link import Channel
 from .online import flush_reversals, journaled, prepare, sign_on, transact
 from .records import Outcome, TxnRecord, TxnType
 from .settlement import MAX_BATCH_ENTRIES, settle
 from .shopper import CardPresented, Shopper, TerminalProfile
-from .terminal_store import BatchEntry, ReversalStore, TerminalStore
+from .terminal_store import BatchEntry
 from .tms import NoAgent, TmsClient, target_version
 
 __all__ = ["RecentSale", "Terminal"]
@@ -65,27 +63,11 @@ class Terminal(Device):
         profile: TerminalProfile,
         config: TerminalConfig,
         *,
-        primary: Address,
-        backup: Address | None,
-        store: TerminalStore,
-        reversals: ReversalStore | None = None,
-        on_record: RecordSink | None = None,
-        rng: random.Random | None = None,
-        channel: Channel | None = None,
         agent: TmsClient | None = None,
         latest_software: str | None = None,
+        **options: Unpack[DeviceOptions],
     ) -> None:
-        super().__init__(
-            profile,
-            config,
-            primary=primary,
-            backup=backup,
-            store=store,
-            reversals=reversals,
-            on_record=on_record,
-            rng=rng,
-            channel=channel,
-        )
+        super().__init__(profile, config, **options)
         self.shopper = Shopper(profile, config.mix, config.pin_share, self.rng)
         self.agent: TmsClient = agent if agent is not None else NoAgent()
         self.latest_software = latest_software
