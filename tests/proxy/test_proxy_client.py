@@ -3,6 +3,7 @@ suite against a real Toxiproxy when one is reachable (``TOXIPROXY_URL``)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
@@ -171,3 +172,26 @@ async def test_unreachable_server_is_status_0() -> None:
         with pytest.raises(ProxyError) as unreachable:
             await toxiproxy.version()
     assert unreachable.value.status == 0 and "unreachable" in str(unreachable.value)
+
+
+async def test_closed_connections_leave_nothing_behind(echo_server: TcpServer) -> None:
+    """Connections, stages and their tasks are all released when clients go."""
+    async with EmbeddedProxyServer() as server, ToxiproxyClient(server.url) as toxiproxy:
+        info = await toxiproxy.create_proxy("leak", echo_server.address)
+        await toxiproxy.add_toxic("leak", "latency", attributes={"latency": 1})
+        await toxiproxy.add_toxic(
+            "leak", "slicer", stream="upstream", attributes={"average_size": 2}
+        )
+        baseline = len(asyncio.all_tasks())
+        for _ in range(4):
+            streams = [await anyio.connect_tcp("127.0.0.1", info.port) for _ in range(25)]
+            for stream in streams:
+                await stream.send(b"ping")
+            for stream in streams:
+                assert await stream.receive() != b""
+                await stream.aclose()
+        proxy = server.server.collection.get("leak")
+        with anyio.fail_after(5):
+            while proxy.connections or len(asyncio.all_tasks()) > baseline:
+                await anyio.sleep(0.01)
+        assert proxy.bytes_total("upstream", "received") == 100 * 4
