@@ -59,6 +59,8 @@ log = logging.getLogger("lab.scenario.runner")
 _POLL_S = 0.25
 #: Fleet journal flush interval the runner asks for: the live probes' lag.
 JOURNAL_FLUSH_S = 0.5
+#: How late a flush may come on a busy machine (gevent scheduling, disk).
+_FLUSH_LATE_S = 0.15
 #: Seconds the load may take from its process start to its first transaction.
 LOAD_READY_TIMEOUT_S = 45.0
 #: The shape runs this much longer than the judged duration: the clock starts
@@ -257,7 +259,7 @@ class ScenarioRun:
         self.events.load_started.fire(
             scenario=self.name, shape=self.scenario.load.shape.value, users=config.terminals
         )
-        self.probe = SloProbe(self.scenario, clock.t0, JOURNAL_FLUSH_S + _POLL_S + 0.1)
+        self.probe = SloProbe(self.scenario, clock.t0, JOURNAL_FLUSH_S + _FLUSH_LATE_S)
         self.probe.feed(first)
         draws = resolve_fleet_draws(self.scenario, self._world_terminals(), self._seed)
         self.injector = FaultInjector(
