@@ -63,7 +63,9 @@ class ServiceProcess:
 class PaymentHosts:
     """Issuer and acquirer (and a fault proxy when asked) for one test."""
 
-    def __init__(self, workdir: Path, world_file: Path, *, proxy: bool = False) -> None:
+    def __init__(
+        self, workdir: Path, world_file: Path, *, proxy: bool = False, agent: bool = False
+    ) -> None:
         self.workdir = workdir
         self.services: list[ServiceProcess] = []
         try:
@@ -87,6 +89,18 @@ class PaymentHosts:
             self.proxy = (
                 self._start("proxy", ["lab.proxy", "--host", "127.0.0.1", "--port", "0"])
                 if proxy
+                else None
+            )
+            self.agent = (
+                self._start(
+                    "agent-primary",
+                    [
+                        *("mocks.agent", "--world", str(world_file), "--port", "0"),
+                        *("--db", str(workdir / "agent.sqlite"), "--name", "primary"),
+                        *("--acquirer-admin", self.acquirer.url(), "--log-level", "WARNING"),
+                    ],
+                )
+                if agent
                 else None
             )
         except BaseException:
