@@ -69,7 +69,7 @@ def scan_fleet(
     before = first_fault if first_fault is not None else float("inf")
     after = last_fault_end if last_fault_end is not None else float("inf")
     for file_no, path in enumerate(files):
-        for offset, r in iter_jsonl(path, scan.stats, with_offsets=recon is not None):
+        for offset, r in iter_jsonl(path, scan.stats):
             scan.records += 1
             typ = r.get("type")
             outcome = r.get("outcome")

@@ -7,16 +7,21 @@ but counted and located in :class:`ReadStats`, which the reports show, so a
 line is never dropped silently.
 
 Speed matters here (a run can hold a million fleet records): lines are parsed
-in chunks as one JSON array, which costs about 20 % less than one ``json.loads``
-per line, and a chunk falls back to line-by-line parsing only when it holds a
-bad line.
+in chunks of about 2 MB as one JSON array, which costs about 20 % less than one
+``json.loads`` per line, and handed on in batches (:func:`iter_batches`) so the
+hot loops pay no generator switch per record. A chunk falls back to
+line-by-line parsing only when it holds a blank, bad or torn line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import accumulate, chain, starmap
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +65,24 @@ class ReadStats:
         return out
 
 
+@contextmanager
+def bulk_reading() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of records are parsed.
+
+    Parsed records hold no reference cycles, but each allocation counts toward
+    the collector's thresholds, so it would otherwise walk an ever-growing heap
+    again and again for nothing (about 6 % of scoring time). Reference counting
+    still frees everything as usual; the collector resumes afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _parse_one(line: bytes) -> Any:
     try:
         return json.loads(line)
@@ -70,60 +93,79 @@ def _parse_one(line: bytes) -> Any:
 _BAD = object()
 
 
-def iter_jsonl(
-    path: Path, stats: ReadStats, *, with_offsets: bool = False
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(byte offset of the line, record)`` for every JSON object in ``path``.
+Batch = tuple[list[int], list[dict[str, Any]]]
 
-    Offsets are only computed when ``with_offsets`` is set (they cost a little);
-    otherwise the offset is 0. Blank lines are skipped.
+
+def _slow_chunk(
+    path: Path, chunk: list[bytes], offset: int, first_line: int, stats: ReadStats
+) -> Batch:
+    """Line by line, for a chunk that holds a blank, bad or torn line."""
+    offsets: list[int] = []
+    records: list[dict[str, Any]] = []
+    last = len(chunk) - 1
+    for i, raw in enumerate(chunk):
+        here, offset = offset, offset + len(raw)
+        text = raw.strip()
+        if not text:
+            continue
+        obj = _parse_one(text)
+        if obj is _BAD:
+            # readlines() only returns a line without its newline at end of file
+            if i == last and not raw.endswith(b"\n"):
+                stats.torn_lines += 1
+            else:
+                stats.malformed_lines += 1
+                stats.note(f"{path.name}:{first_line + i}")
+        elif not isinstance(obj, dict):
+            stats.not_objects += 1
+            stats.note(f"{path.name}:{first_line + i}")
+        else:
+            offsets.append(here)
+            records.append(obj)
+    return offsets, records
+
+
+def iter_batches(path: Path, stats: ReadStats) -> Iterator[Batch]:
+    """Yield ``(line byte offsets, records)`` for every ~2 MB of ``path``.
+
+    The common chunk — every line a JSON object — is parsed in one call; a
+    chunk with anything else falls back to line-by-line parsing.
     """
-    offset = 0
-    line_no = 0
+    offset, line_no = 0, 1
     with path.open("rb") as fh:
         while True:
             chunk = fh.readlines(_CHUNK_BYTES)
             if not chunk:
                 return
-            kept: list[bytes] = []
-            offsets: list[int] = []
-            numbers: list[int] = []
-            for raw in chunk:
-                line_no += 1
-                here = offset
-                offset += len(raw)
-                text = raw.strip()
-                if not text:
-                    continue
-                kept.append(text)
-                numbers.append(line_no)
-                offsets.append(here)
-            # readlines() only returns a line without its newline at end of file.
-            torn_candidate = not chunk[-1].endswith(b"\n")
-            parsed: list[Any] | None = None
-            try:
-                whole = json.loads(b"[" + b",".join(kept) + b"]")
-                if isinstance(whole, list) and len(whole) == len(kept):
-                    parsed = whole
-            except ValueError:
-                parsed = None
-            if parsed is None:
-                parsed = [_parse_one(t) for t in kept]
-            last = len(kept) - 1
-            for i, obj in enumerate(parsed):
-                if obj is _BAD:
-                    if i == last and torn_candidate:
-                        stats.torn_lines += 1
-                    else:
-                        stats.malformed_lines += 1
-                        stats.note(f"{path.name}:{numbers[i]}")
-                    continue
-                if not isinstance(obj, dict):
-                    stats.not_objects += 1
-                    stats.note(f"{path.name}:{numbers[i]}")
-                    continue
-                stats.records += 1
-                yield (offsets[i] if with_offsets else 0), obj
+            parsed: Any = None
+            with contextlib.suppress(ValueError):
+                parsed = json.loads(b"[" + b",".join(chunk) + b"]")
+            if (
+                isinstance(parsed, list)
+                and len(parsed) == len(chunk)
+                and all(type(o) is dict for o in parsed)
+            ):
+                offsets = list(accumulate(map(len, chunk), initial=offset))
+                offset = offsets.pop()
+                stats.records += len(parsed)
+                yield offsets, parsed
+            else:
+                batch = _slow_chunk(path, chunk, offset, line_no, stats)
+                offset += sum(map(len, chunk))
+                stats.records += len(batch[1])
+                yield batch
+            line_no += len(chunk)
+
+
+def iter_jsonl(path: Path, stats: ReadStats) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(byte offset of the line, record)`` for every JSON object in ``path``.
+
+    Flattened in C (chain of zips): no Python frame runs per record.
+    """
+    batches: Iterator[Iterator[tuple[int, dict[str, Any]]]] = starmap(
+        zip, iter_batches(path, stats)
+    )
+    return chain.from_iterable(batches)
 
 
 def read_line_at(path: Path, offset: int) -> dict[str, Any] | None:

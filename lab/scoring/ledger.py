@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.scoring.fees import Fees
-from lab.scoring.jsonl import ReadStats, iter_jsonl
+from lab.scoring.jsonl import ReadStats, iter_batches
 
 # row status / type codes packed in the index (3 bits each)
 ST_OTHER, ST_APPROVED, ST_VOIDED, ST_REVERSED, ST_DECLINED = 0, 1, 2, 3, 4
@@ -79,55 +79,56 @@ def load_ledger(path: Path, fees: Fees | None) -> LedgerIndex:
         index.batch_totals,
         index.payouts_due,
     )
-    for offset, r in iter_jsonl(path, index.stats, with_offsets=True):
-        ty = TYPE_CODES.get(r.get("type"), TY_OTHER)  # type: ignore[arg-type]
-        if ty == TY_OTHER:
-            continue  # balance inquiries move no money
-        st = STATUS_CODES.get(r.get("status"), ST_OTHER)  # type: ignore[arg-type]
-        tid, batch = str(r.get("tid")), str(r.get("batch"))
-        key = f"{tid}/{r.get('stan')}/{batch}"
-        value = offset << 8 | ty << 3 | st
-        previous = rows.get(key)
-        if previous is None:
-            rows[key] = value
-        else:
-            if st in MONEY_STATUSES and status_of(previous) in MONEY_STATUSES:
+    for offsets, records in iter_batches(path, index.stats):
+        for offset, r in zip(offsets, records, strict=True):
+            ty = TYPE_CODES.get(r.get("type"), TY_OTHER)  # type: ignore[arg-type]
+            if ty == TY_OTHER:
+                continue  # balance inquiries move no money
+            st = STATUS_CODES.get(r.get("status"), ST_OTHER)  # type: ignore[arg-type]
+            key = f"{r.get('tid')}/{r.get('stan')}/{r.get('batch')}"
+            value = offset << 8 | ty << 3 | st
+            previous = rows.get(key)
+            if previous is None:
+                rows[key] = value
+            elif st in MONEY_STATUSES and status_of(previous) in MONEY_STATUSES:
                 double_booked.setdefault(key, [offset_of(previous)]).append(offset)
             elif st in MONEY_STATUSES:
                 rows[key] = value  # the index points at the row that holds money
-        if st not in MONEY_STATUSES or (ty != TY_SALE and st != ST_APPROVED):
-            continue
-        amount = r.get("amount")
-        if type(amount) is not int:
-            index.bad_amounts += 1
-            continue
-        # CUP batch totals: debits are sales (voided ones too), credits voids + refunds
-        t = totals.get((tid, batch))
-        if t is None:
-            t = totals[(tid, batch)] = [0, 0, 0, 0]
-        signed = amount if ty == TY_SALE else -amount
-        if ty == TY_SALE:
-            t[0] += amount
-            t[1] += 1
-        else:
-            t[2] += amount
-            t[3] += 1
-        settle_date = r.get("settle_date")
-        if not settle_date:
-            index.unsettled_rows += 1
-            continue
-        if due is None or fees is None:
-            continue
-        mid, kind = str(r.get("mid")), str(r.get("card_kind"))
-        fee = fees.fee(signed, kind, mid)
-        if fee is None:
-            index.unknown_card_kinds += 1
-            continue
-        d = due.get((mid, str(settle_date)))
-        if d is None:
-            d = due[(mid, str(settle_date))] = PayoutDue()
-        d.gross += signed
-        d.fees += fee
-        d.count += 1
-        d.fee_detail[kind] = d.fee_detail.get(kind, 0) + fee
+            if st not in MONEY_STATUSES or (ty != TY_SALE and st != ST_APPROVED):
+                continue
+            amount = r.get("amount")
+            if type(amount) is not int:
+                index.bad_amounts += 1
+                continue
+            # CUP batch totals: debits are sales (voided ones too), credits voids + refunds
+            where = (str(r.get("tid")), str(r.get("batch")))
+            t = totals.get(where)
+            if t is None:
+                t = totals[where] = [0, 0, 0, 0]
+            if ty == TY_SALE:
+                signed = amount
+                t[0] += amount
+                t[1] += 1
+            else:
+                signed = -amount
+                t[2] += amount
+                t[3] += 1
+            settle_date = r.get("settle_date")
+            if not settle_date:
+                index.unsettled_rows += 1
+                continue
+            if due is None or fees is None:
+                continue
+            mid, kind = str(r.get("mid")), str(r.get("card_kind"))
+            fee = fees.fee(signed, kind, mid)
+            if fee is None:
+                index.unknown_card_kinds += 1
+                continue
+            d = due.get((mid, str(settle_date)))
+            if d is None:
+                d = due[(mid, str(settle_date))] = PayoutDue()
+            d.gross += signed
+            d.fees += fee
+            d.count += 1
+            d.fee_detail[kind] = d.fee_detail.get(kind, 0) + fee
     return index

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.scoring.fees import Fees
+from lab.scoring.jsonl import bulk_reading
 from lab.scoring.ledger import LedgerIndex, load_ledger
 from lab.scoring.result import Check
 from lab.scoring.settlement import SettlementState, check_batches, check_issuer, check_payouts
@@ -40,7 +41,8 @@ def read_ledger_side(
     tx = ledger_dir / "transactions.jsonl"
     if not tx.exists():
         return None
-    index = load_ledger(tx, fees)
+    with bulk_reading():
+        index = load_ledger(tx, fees)
     checks = {
         kind: Check(kind, "", example_limit=example_limit)
         for kind in ("unbalanced_batches", "wrong_payouts", "issuer_holds_without_sale")

@@ -17,7 +17,7 @@ from lab.scoring.expectations import Context, evaluate
 from lab.scoring.fees import Fees, load_fees
 from lab.scoring.fleet_scan import first_start, scan_fleet
 from lab.scoring.gate import DEFAULT_MARGIN, DEFAULT_MIN_SCORE, compare, decide, scenario_score
-from lab.scoring.jsonl import ReadStats
+from lab.scoring.jsonl import ReadStats, bulk_reading
 from lab.scoring.ledger_side import LedgerSide, start_ledger_side
 from lab.scoring.reconciliation import Reconciler
 from lab.scoring.result import (
@@ -244,12 +244,13 @@ def score_run(
     stats = ReadStats()
     journals = load_journals(run_dir, stats)
     fees, fees_note = load_fees(run_dir)
-    scenarios = [
-        score_scenario(
-            run_dir, spec, journals.get(spec.name), fees, fees_note, example_limit, parallel
-        )
-        for spec in info.scenarios
-    ]
+    with bulk_reading():
+        scenarios = [
+            score_scenario(
+                run_dir, spec, journals.get(spec.name), fees, fees_note, example_limit, parallel
+            )
+            for spec in info.scenarios
+        ]
     threshold = (
         min_score
         if min_score is not None

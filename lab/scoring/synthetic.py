@@ -81,7 +81,7 @@ class SyntheticScenario:
 
 
 def _num(v: float) -> str:
-    return repr(round(v, 6))
+    return f"{v:.6f}"
 
 
 class _Writer:
@@ -101,15 +101,19 @@ class _Writer:
         self.rrn = 100000000000
         self.totals: dict[int, list[int]] = {}
         self.payouts: dict[str, list[Any]] = {}
+        terminals = range(sc.terminals)
+        self._tids = [f"{10000001 + t}" for t in terminals]
+        self._mids = [f"898310058{120000 + t // 3:06d}" for t in terminals]
+        self._regions = [sc.regions[t % len(sc.regions)] for t in terminals]
 
     def tid(self, t: int) -> str:
-        return f"{10000001 + t}"
+        return self._tids[t]
 
     def mid(self, t: int) -> str:
-        return f"898310058{120000 + t // 3:06d}"
+        return self._mids[t]
 
     def region(self, t: int) -> str:
-        return self.sc.regions[t % len(self.sc.regions)]
+        return self._regions[t]
 
     def fleet_line(self, t: int, rec: dict[str, Any]) -> None:
         base: dict[str, Any] = {
@@ -140,7 +144,7 @@ class _Writer:
             f'"mid":"{self.mid(t)}","region":"{self.region(t)}","type":"{typ}","stan":"{stan}",'
             f'"batch":"000001","amount":{amount},"pan":"{pan}","rc":"{rc}",'
             f'"outcome":"{outcome}","attempts":1,"path":"primary","rrn":"{rrn}","reason":null,'
-            f'"reversal":null,"orig_stan":null,"orig_batch":null,"latency_ms":{round(lat, 3)},'
+            f'"reversal":null,"orig_stan":null,"orig_batch":null,"latency_ms":{lat:.3f},'
             f'"policy":"resilient"}}\n'
         )
 

@@ -21,7 +21,7 @@ def test_jsonl_offsets_torn_and_malformed_lines(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl"
     path.write_bytes(b'{"a":1}\n\n{"a":2}\n[1,2]\n{bad\n{"a":3}\n{"a":')
     stats = ReadStats()
-    got = list(iter_jsonl(path, stats, with_offsets=True))
+    got = list(iter_jsonl(path, stats))
     assert [r["a"] for _, r in got] == [1, 2, 3]
     assert read_line_at(path, got[2][0]) == {"a": 3}
     assert (stats.records, stats.torn_lines, stats.malformed_lines, stats.not_objects) == (

@@ -3,6 +3,7 @@ a clean run raises nothing; missing ledger files make checks "not available"."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -169,3 +170,23 @@ def test_ledger_read_in_a_second_process_gives_the_same_result(tmp_path: Path) -
     forked = score_run(run, parallel=True).scenarios[0]
     assert forked.checks == inline.checks
     assert forked.score == inline.score == 0.0
+
+
+def test_issuer_holds_in_any_documented_shape(tmp_path: Path) -> None:
+    """The fast block match and the line-by-line fallback find the same holds."""
+    run = write_run(tmp_path, [SyntheticScenario(inject={"issuer_holds_without_sale": 2})])
+    issuer = run / "scenarios" / "synthetic" / "ledger" / "issuer.jsonl"
+    lines = issuer.read_text().splitlines()
+    # another writer: spaces after colons, keys in another order, a separated ref
+    reshaped = []
+    for i, line in enumerate(lines):
+        row = json.loads(line)
+        if i % 3 == 0:
+            ref = row.pop("acquirer_ref")
+            row = {"acquirer_ref": f"{ref[:8]}/{ref[8:14]}/{ref[14:]}", **row}
+        reshaped.append(json.dumps(row, separators=(", ", ": ")))
+    issuer.write_text("\n".join(reshaped) + "\n")
+    s = score_run(run).scenarios[0]
+    check = next(c for c in s.checks if c.kind == "issuer_holds_without_sale")
+    assert (check.status, check.count) == (FAILED, 2)
+    assert all(e.tid and e.stan and e.pan for e in check.examples)
