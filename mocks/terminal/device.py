@@ -121,6 +121,8 @@ class Device:
         self.session: Session | None = None
         self.needs_sign_on = True
         self.tms_requested = False
+        # False once a flush found nothing left: spares a store lookup per sale
+        self.reversals_maybe_pending = True
         self.software = self.profile.software_version
         self.batch = _FIRST_BATCH
         self._stan = 1

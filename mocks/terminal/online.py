@@ -182,8 +182,11 @@ def _send_reversal(dev: Device, pending: ReversalRecord) -> None:
 
 def flush_reversals(dev: Device) -> None:
     """Deliver every pending reversal, oldest first."""
+    if not dev.reversals_maybe_pending:
+        return
     for pending in dev.reversals.pending(dev.tid):
         _send_reversal(dev, pending)
+    dev.reversals_maybe_pending = False
 
 
 def prepare(dev: Device) -> None:
@@ -215,6 +218,7 @@ def _store_reversal(dev: Device, request: IsoMessage, record: TxnRecord) -> Reve
         created_at=time.time(),
     )
     dev.reversals.put(pending)
+    dev.reversals_maybe_pending = True
     return pending
 
 
