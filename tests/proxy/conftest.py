@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import httpx
 import pytest
-from proxy_helpers import ProxyProcess, TcpServer, echo
+from proxy_helpers import AsyncApi, ProxyProcess, TcpServer, echo
+
+from lab.proxy import EmbeddedProxyServer
 
 
 @pytest.fixture
@@ -31,6 +34,13 @@ def api(proxy_process: ProxyProcess) -> Iterator[httpx.Client]:
         yield client
         for name in client.get("/proxies").json():
             client.delete(f"/proxies/{name}")
+
+
+@pytest.fixture
+async def inproc_api() -> AsyncIterator[AsyncApi]:
+    """The API of an in-process server (for async tests marked anyio)."""
+    async with EmbeddedProxyServer() as server, aiohttp.ClientSession(server.url) as http:
+        yield AsyncApi(http)
 
 
 @pytest.fixture

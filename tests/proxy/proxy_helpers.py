@@ -11,9 +11,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+import aiohttp
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
@@ -226,3 +229,47 @@ class SyncApi:
     def set_enabled(self, proxy: str, enabled: bool) -> None:
         reply = self.http.patch(f"/proxies/{proxy}", json={"enabled": enabled})
         assert reply.status_code == 200, reply.text
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Any
+    raw: bytes
+
+    @property
+    def body(self) -> Any:
+        return json.loads(self.raw)
+
+    @property
+    def error(self) -> str:
+        assert self.raw.endswith(b"\n"), self.raw
+        body = self.body
+        assert list(body)[:2] == ["error", "status"]
+        assert body["status"] == self.status
+        return str(body["error"])
+
+
+class AsyncApi:
+    def __init__(self, http: aiohttp.ClientSession) -> None:
+        self.http = http
+
+    async def __call__(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        async with self.http.request(method, path, data=data, headers=headers) as response:
+            reply = Reply(response.status, response.headers, await response.read())
+        assert reply.headers.get("X-Toxiproxy-Request-Id"), f"{method} {path}: no request id"
+        return reply
+
+    async def proxy(self, name: str = "p", upstream: str = "127.0.0.1:9", **extra: Any) -> Any:
+        reply = await self("POST", "/proxies", {"name": name, "upstream": upstream, **extra})
+        assert reply.status == 201, reply.raw
+        return reply.body

@@ -1,0 +1,188 @@
+"""The HTTP API against the contract (docs toxiproxy-contract.md), on an
+in-process server: toxics: create, defaults, errors, refused values, update, delete, reset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from proxy_helpers import AsyncApi
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def api(inproc_api: AsyncApi) -> AsyncApi:
+    return inproc_api
+
+
+# --- toxics --------------------------------------------------------------------------
+
+
+async def test_toxic_create_is_200_with_defaults_and_field_order(api: AsyncApi) -> None:
+    await api.proxy()
+    reply = await api(
+        "POST", "/proxies/p/toxics", {"type": "latency", "attributes": {"latency": 5}}
+    )
+    assert reply.status == 200
+    assert reply.raw == (
+        b'{"attributes":{"latency":5,"jitter":0},"name":"latency_downstream",'
+        b'"type":"latency","stream":"downstream","toxicity":1}'
+    )
+
+
+async def test_toxic_toxicity_is_written_as_go_writes_a_float32(api: AsyncApi) -> None:
+    await api.proxy()
+    reply = await api("POST", "/proxies/p/toxics", {"type": "noop", "toxicity": 0.2})
+    assert reply.raw.endswith(b'"toxicity":0.2}')
+
+
+async def test_toxic_names_are_unique_across_streams(api: AsyncApi) -> None:
+    await api.proxy()
+    await api("POST", "/proxies/p/toxics", {"name": "t", "type": "latency", "stream": "upstream"})
+    reply = await api(
+        "POST", "/proxies/p/toxics", {"name": "t", "type": "noop", "stream": "downstream"}
+    )
+    assert reply.status == 409 and reply.error == "toxic already exists"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (
+            {"type": "latency", "stream": "sideways"},
+            400,
+            "stream was invalid, can be either upstream or downstream",
+        ),
+        (
+            {"type": "latency", "stream": ""},
+            400,
+            "stream was invalid, can be either upstream or downstream",
+        ),
+        ({"type": "teleport"}, 400, "invalid toxic type"),
+        ({}, 400, "invalid toxic type"),
+        (
+            {"type": "latency", "attributes": {"latency": "100"}},
+            400,
+            "bad request body: json: cannot unmarshal string into Go struct field "
+            "LatencyToxic.attributes.latency of type int64",
+        ),
+        (
+            {"type": "latency", "attributes": {"latency": 100.0}},
+            400,
+            "bad request body: json: cannot unmarshal number 100.0 into Go struct field "
+            "LatencyToxic.attributes.latency of type int64",
+        ),
+        (
+            {"type": "latency", "toxicity": "high"},
+            400,
+            "bad request body: json: cannot unmarshal string",
+        ),
+        (
+            {"type": "latency", "attributes": [1]},
+            400,
+            "bad request body: json: cannot unmarshal array",
+        ),
+    ],
+)
+async def test_toxic_create_errors(api: AsyncApi, body: object, status: int, message: str) -> None:
+    await api.proxy()
+    reply = await api("POST", "/proxies/p/toxics", body)
+    assert reply.status == status
+    assert reply.error.startswith(message), reply.error
+
+
+@pytest.mark.parametrize(
+    ("toxic", "reason"),
+    [
+        ({"type": "bandwidth"}, "bandwidth rate must be at least 1 KB/s"),
+        ({"type": "bandwidth", "attributes": {"rate": -5}}, "must not be negative"),
+        (
+            {"type": "slicer", "attributes": {"size_variation": 1}},
+            "average_size must be at least 1",
+        ),
+        (
+            {"type": "slicer", "attributes": {"average_size": 10, "size_variation": 10}},
+            "smaller than",
+        ),
+        ({"type": "latency", "attributes": {"latency": -1}}, "must not be negative"),
+        ({"type": "timeout", "attributes": {"timeout": -1}}, "must not be negative"),
+        ({"type": "limit_data", "attributes": {"bytes": -1}}, "must not be negative"),
+    ],
+)
+async def test_values_that_would_hang_or_crash_toxiproxy_are_refused(
+    api: AsyncApi, toxic: dict[str, Any], reason: str
+) -> None:
+    await api.proxy()
+    reply = await api("POST", "/proxies/p/toxics", toxic)
+    assert reply.status == 400 and reason in reply.error
+    assert (await api("GET", "/proxies/p/toxics")).body == []
+
+
+async def test_missing_attributes_are_zero_and_unknown_ones_ignored(api: AsyncApi) -> None:
+    await api.proxy()
+    reply = await api(
+        "POST",
+        "/proxies/p/toxics",
+        {"type": "slicer", "attributes": {"average_size": 9, "colour": "red"}},
+    )
+    assert reply.body["attributes"] == {"average_size": 9, "size_variation": 0, "delay": 0}
+
+
+async def test_toxic_update_merges_attributes_and_toxicity(api: AsyncApi) -> None:
+    await api.proxy()
+    await api(
+        "POST",
+        "/proxies/p/toxics",
+        {"type": "latency", "attributes": {"latency": 100, "jitter": 10}},
+    )
+    reply = await api(
+        "PATCH",
+        "/proxies/p/toxics/latency_downstream",
+        {"attributes": {"latency": 1000}, "toxicity": 0.5},
+    )
+    assert reply.status == 200
+    assert reply.body["attributes"] == {"latency": 1000, "jitter": 10}
+    assert reply.body["toxicity"] == 0.5
+    reply = await api(
+        "POST",
+        "/proxies/p/toxics/latency_downstream",
+        {"attributes": {"latency": 500}, "stream": "upstream", "name": "x"},
+    )
+    assert reply.body["attributes"] == {"latency": 500, "jitter": 10}
+    assert reply.body["toxicity"] == 0.5 and reply.body["stream"] == "downstream"
+    assert reply.body["name"] == "latency_downstream"
+    bad = await api("PATCH", "/proxies/p/toxics/latency_downstream", {"attributes": {"jitter": -3}})
+    assert bad.status == 400
+    kept = await api("GET", "/proxies/p/toxics/latency_downstream")
+    assert kept.body["attributes"] == {"latency": 500, "jitter": 10}
+
+
+async def test_toxic_lookups_404_in_toxiproxys_order(api: AsyncApi) -> None:
+    assert (await api("GET", "/proxies/nope/toxics")).error == "proxy not found"
+    assert (await api("POST", "/proxies/nope/toxics", {"type": "noop"})).error == "proxy not found"
+    await api.proxy()
+    for method in ("GET", "DELETE"):
+        assert (await api(method, "/proxies/p/toxics/nope")).error == "toxic not found"
+    # the toxic is looked up before the body is read
+    reply = await api("PATCH", "/proxies/p/toxics/nope", raw=b"{garbage")
+    assert reply.status == 404 and reply.error == "toxic not found"
+
+
+async def test_toxic_delete_is_204(api: AsyncApi) -> None:
+    await api.proxy()
+    await api("POST", "/proxies/p/toxics", {"type": "noop"})
+    assert (await api("DELETE", "/proxies/p/toxics/noop_downstream")).status == 204
+    assert (await api("GET", "/proxies/p/toxics")).body == []
+
+
+async def test_reset_enables_every_proxy_and_removes_every_toxic(api: AsyncApi) -> None:
+    await api.proxy("a")
+    await api.proxy("b", enabled=False)
+    await api("POST", "/proxies/a/toxics", {"type": "latency"})
+    await api("POST", "/proxies/a/toxics", {"type": "timeout", "stream": "upstream"})
+    reply = await api("POST", "/reset")
+    assert (reply.status, reply.raw) == (204, b"")
+    proxies = (await api("GET", "/proxies")).body
+    assert set(proxies) == {"a", "b"}
+    assert all(p["enabled"] and p["toxics"] == [] for p in proxies.values())
