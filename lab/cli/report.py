@@ -25,6 +25,13 @@ from lab.scoring import compare as compare_scores
 __all__ = ["compare", "report"]
 
 _RUN = click.Path(exists=True, path_type=Path)
+_MARGIN = click.option(
+    "--margin",
+    type=click.FloatRange(0, 100),
+    default=DEFAULT_MARGIN,
+    show_default=True,
+    help="points a score may drop below the baseline",
+)
 
 
 @click.command("report")
@@ -41,13 +48,7 @@ _RUN = click.Path(exists=True, path_type=Path)
     default=None,
     help="a run directory (or result.json) to compare with; a drop beyond --margin fails",
 )
-@click.option(
-    "--margin",
-    type=click.FloatRange(0, 100),
-    default=DEFAULT_MARGIN,
-    show_default=True,
-    help="points a score may drop below the baseline",
-)
+@_MARGIN
 @click.option("--no-html", is_flag=True, help="skip report.html (the slowest file to write)")
 @click.option("--quiet", "-q", is_flag=True, help="print only the gate line")
 def report(
@@ -82,13 +83,7 @@ def report(
 @click.command("compare")
 @click.argument("baseline", type=_RUN)
 @click.argument("candidate", type=_RUN)
-@click.option(
-    "--margin",
-    type=click.FloatRange(0, 100),
-    default=DEFAULT_MARGIN,
-    show_default=True,
-    help="points a score may drop below the baseline",
-)
+@_MARGIN
 @click.option("--json", "as_json", is_flag=True, help="print the comparison as JSON")
 def compare(baseline: Path, candidate: Path, margin: float, as_json: bool) -> int:
     """Per-scenario score deltas of CANDIDATE against BASELINE (run directories or

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from lab.errors import RunDirError
+from lab.scoring.jsonl import read_json_object
 from lab.scoring.result import RESULT_SCHEMA, RESULT_VERSION
 
 
@@ -13,13 +13,9 @@ def read_result_scores(path: Path) -> tuple[str, dict[str, float], float]:
     """``(label, {scenario: score}, suite score)`` from ``path`` (a result.json, or a
     directory holding one). Raises RunDirError when it is missing or not ours."""
     file = path / "result.json" if path.is_dir() else path
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunDirError(f"baseline {path}: no run.json or result.json to compare with") from None
-    except (OSError, ValueError) as exc:
-        raise RunDirError(f"baseline {file}: unreadable: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("schema") != RESULT_SCHEMA:
+    missing = f"baseline {path}: no run.json or result.json to compare with"
+    doc = read_json_object(file, missing, f"baseline {file}")
+    if doc.get("schema") != RESULT_SCHEMA:
         raise RunDirError(f"baseline {file}: not a lab result (schema {RESULT_SCHEMA!r})")
     if doc.get("version") != RESULT_VERSION:
         raise RunDirError(

@@ -19,7 +19,7 @@ from lab.scoring.fleet_scan import FleetScan
 from lab.scoring.result import ExpectationResult, Recovery
 from lab.scoring.run_dir import ExpectationSpec
 from lab.scoring.settlement import SettlementState
-from lab.scoring.traffic import SecondFigures, WindowFigures, p99
+from lab.scoring.traffic import SecondFigures, WindowFigures, window_figures
 
 
 @dataclass(slots=True)
@@ -46,23 +46,10 @@ Evaluator = Callable[[Context, dict[str, Any]], Verdict]
 
 
 def _measure(ctx: Context, window: str, regions: Sequence[str] | None) -> WindowFigures:
-    seconds = ctx.windows.get(window, [])
     parts = (
         [ctx.overall] if regions is None else [ctx.regions[r] for r in regions if r in ctx.regions]
     )
-    count = attempts = approved = declined = backup = 0
-    values: list[float] = []
-    for fig in parts:
-        for i in seconds:
-            attempts += fig.attempts[i]
-            approved += fig.approved[i]
-            declined += fig.declined[i]
-            backup += fig.backup_approved[i]
-            lat = fig.latencies[i]
-            if lat is not None:
-                values.extend(lat)
-    count = len(seconds)
-    return WindowFigures(count, attempts, approved, declined, backup, p99(values))
+    return window_figures(parts, ctx.windows.get(window, []))
 
 
 def _empty(window: str) -> Verdict:

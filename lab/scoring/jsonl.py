@@ -25,6 +25,8 @@ from itertools import accumulate, chain, starmap
 from pathlib import Path
 from typing import Any
 
+from lab.errors import RunDirError
+
 _CHUNK_BYTES = 2 << 20
 _MAX_LOCATIONS = 20
 
@@ -179,3 +181,20 @@ def read_line_at(path: Path, offset: int) -> dict[str, Any] | None:
 def read_all(path: Path, stats: ReadStats) -> list[dict[str, Any]]:
     """Every record of a small JSONL file (journal, batches, payouts)."""
     return [rec for _, rec in iter_jsonl(path, stats)]
+
+
+def read_json_object(path: Path, missing: str, label: str) -> dict[str, Any]:
+    """A whole JSON file that must hold an object (run.json, result.json).
+
+    Raises RunDirError with ``missing`` when there is no file, or naming
+    ``label`` when it is unreadable or not an object.
+    """
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunDirError(missing) from None
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{label}: unreadable: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise RunDirError(f"{label}: must be a JSON object")
+    return doc

@@ -45,23 +45,7 @@ MONEY_TYPES = frozenset({"sale", "void", "refund"})
 DOUBLE_BOOKING_WINDOW_S = 300.0
 
 
-def fleet_example(rec: dict[str, Any], detail: str) -> Example:
-    amount = rec.get("amount")
-    return Example(
-        detail=detail,
-        tid=_str(rec.get("tid")),
-        stan=_str(rec.get("stan")),
-        batch=_str(rec.get("batch")),
-        pan=mask_pan(rec.get("pan")),
-        t=_float(rec.get("ts_start")),
-        amount=amount if type(amount) is int else None,
-    )
-
-
-def ledger_example(row: dict[str, Any] | None, key: str, detail: str) -> Example:
-    if row is None:
-        tid, stan, batch = ([*key.split("/"), "", "", ""])[:3]
-        return Example(detail=detail, tid=tid, stan=stan, batch=batch)
+def _example(row: dict[str, Any], detail: str, time_field: str) -> Example:
     amount = row.get("amount")
     return Example(
         detail=detail,
@@ -69,9 +53,20 @@ def ledger_example(row: dict[str, Any] | None, key: str, detail: str) -> Example
         stan=_str(row.get("stan")),
         batch=_str(row.get("batch")),
         pan=mask_pan(row.get("pan")),
-        t=_float(row.get("booked_at")),
+        t=_float(row.get(time_field)),
         amount=amount if type(amount) is int else None,
     )
+
+
+def fleet_example(rec: dict[str, Any], detail: str) -> Example:
+    return _example(rec, detail, "ts_start")
+
+
+def ledger_example(row: dict[str, Any] | None, key: str, detail: str) -> Example:
+    if row is None:
+        tid, stan, batch = ([*key.split("/"), "", "", ""])[:3]
+        return Example(detail=detail, tid=tid, stan=stan, batch=batch)
+    return _example(row, detail, "booked_at")
 
 
 def _str(value: object) -> str | None:
@@ -94,15 +89,8 @@ def _seen(rec: dict[str, Any]) -> Seen:
 def seen_example(key: str, seen: Seen, detail: str) -> Example:
     tid, stan, batch = [*key.split("/"), "", "", ""][:3]
     pan, ts, amount = seen
-    return Example(
-        detail=detail,
-        tid=tid,
-        stan=stan,
-        batch=batch,
-        pan=mask_pan(pan),
-        t=_float(ts),
-        amount=amount if type(amount) is int else None,
-    )
+    row = {"tid": tid, "stan": stan, "batch": batch, "pan": pan, "ts_start": ts, "amount": amount}
+    return fleet_example(row, detail)
 
 
 @dataclass(slots=True)

@@ -8,14 +8,13 @@ forgivingly (see :mod:`lab.scoring.jsonl`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lab.errors import RunDirError
-from lab.scoring.jsonl import ReadStats, read_all
+from lab.scoring.jsonl import ReadStats, read_all, read_json_object
 
 SUPPORTED_FORMATS = (1,)
 
@@ -188,14 +187,7 @@ def load_run_info(run_dir: Path) -> RunInfo:
     path = run_dir / "run.json"
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: not a directory")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunDirError(f"{run_dir}: no run.json (is this a run directory?)") from None
-    except (OSError, ValueError) as exc:
-        raise RunDirError(f"{path}: unreadable: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise RunDirError(f"{path}: must be a JSON object")
+    raw = read_json_object(path, f"{run_dir}: no run.json (is this a run directory?)", str(path))
     fmt = raw.get("format")
     if fmt not in SUPPORTED_FORMATS:
         raise RunDirError(

@@ -134,18 +134,19 @@ class WindowFigures:
         return self.approved / judged if judged > 0 else None
 
 
-def window_figures(figures: SecondFigures, seconds: Iterable[int]) -> WindowFigures:
-    count = attempts = approved = declined = backup = 0
+def window_figures(parts: Sequence[SecondFigures], seconds: Sequence[int]) -> WindowFigures:
+    """Totals over ``seconds`` of one or more regions' figures; p99 over all their latencies."""
+    attempts = approved = declined = backup = 0
     values: list[float] = []
-    for i in seconds:
-        if not 0 <= i < figures.n:
-            continue
-        count += 1
-        attempts += figures.attempts[i]
-        approved += figures.approved[i]
-        declined += figures.declined[i]
-        backup += figures.backup_approved[i]
-        lat = figures.latencies[i]
-        if lat is not None:
-            values.extend(lat)
-    return WindowFigures(count, attempts, approved, declined, backup, p99(values))
+    for fig in parts:
+        for i in seconds:
+            if not 0 <= i < fig.n:
+                continue
+            attempts += fig.attempts[i]
+            approved += fig.approved[i]
+            declined += fig.declined[i]
+            backup += fig.backup_approved[i]
+            lat = fig.latencies[i]
+            if lat is not None:
+                values.extend(lat)
+    return WindowFigures(len(seconds), attempts, approved, declined, backup, p99(values))
