@@ -82,7 +82,7 @@ def _salvage(payload: bytes) -> IsoMessage | None:
     if len(payload) < 13:
         return None
     mti = payload[11:13].hex()
-    if not mti.isdigit() or int(mti[2]) % 2:
+    if not _is_request_mti(mti):
         return None
     try:
         header = Header.from_bytes(payload[5:11])
@@ -138,20 +138,38 @@ def _reply(request: IsoMessage, rc: str, requirement: int = 0) -> IsoMessage:
     return _answer(request, {39: rc}, requirement)
 
 
+def _is_request_mti(mti: str) -> bool:
+    return len(mti) == 4 and mti.isdigit() and int(mti[2]) % 2 == 0
+
+
 async def handle(host: Host, payload: bytes) -> bytes | None:
-    """The reply to ``payload``, or None when the connection must be closed."""
+    """The reply to ``payload``, or None when the connection must be closed.
+    Never raises: whatever goes wrong is answered or ends the connection."""
+    try:
+        return await _handle(host, payload)
+    except Exception:
+        log.exception("cannot answer a %d-byte payload; closing the connection", len(payload))
+        return None
+
+
+async def _handle(host: Host, payload: bytes) -> bytes | None:
     started = time.perf_counter()
     try:
         msg = decode(payload)
     except DecodeError as exc:
         salvaged = _salvage(payload)
         if salvaged is None:
+            host.metrics.undecodable += 1
             log.info("undecodable frame, closing the connection: %s", exc)
             return None
         log.info("format error in %s from %s: %s", salvaged.mti, salvaged.fields.get(41), exc)
         reply = reply_to(salvaged, fields={39: "30"}, echo=_SALVAGE_ECHO)
         host.metrics.request(salvaged.mti, "30", time.perf_counter() - started)
         return encode(reply)
+    if not _is_request_mti(msg.mti):  # a reply or an advice code: nothing to answer with
+        host.metrics.undecodable += 1
+        log.info("MTI %s is not a request, closing the connection", msg.mti)
+        return None
     mak: bytes | None = None
     try:
         reply, mak = await _route(host, msg, payload)

@@ -2,7 +2,9 @@
 
 ``transactions.jsonl``, ``batches.jsonl`` and ``payouts.jsonl``, with exactly
 the fields scoring reads (payouts add ``kind`` — ``payout`` or
-``adjustment`` — and ``paid_at``). The same code serves the admin API's
+``adjustment`` — and ``paid_at``). A row's ``settle_date`` is null until a
+payout carries it; the business date it will settle on is fixed at booking
+(after the day cut) and kept in the ledger. The same code serves the admin API's
 ``GET /admin/export/<name>`` (streamed from a live host) and
 ``python -m mocks.acquirer export --db FILE --out DIR`` (a dead one: SQLite
 recovers the WAL on open). Each export reads inside one transaction, so it is
@@ -23,7 +25,7 @@ __all__ = ["EXPORTS", "export_all", "export_rows"]
 
 _TRANSACTIONS = (
     "SELECT tid, mid, stan, batch, type, amount, pan, card_kind, rrn, rc, status, booked_at, "
-    "reversed_at, orig_rrn, settle_date FROM transactions ORDER BY id"
+    "reversed_at, orig_rrn, CASE WHEN settled THEN settle_date END FROM transactions ORDER BY id"
 )
 _COUNTS = "(t.type = 'sale' AND t.status IN ('approved', 'voided'))"
 _CREDITS = "(t.type IN ('void', 'refund') AND t.status = 'approved')"

@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS transactions(
     rc TEXT NOT NULL, status TEXT NOT NULL, booked_at REAL NOT NULL, reversed_at REAL,
     orig_id INTEGER, orig_rrn TEXT, settle_date TEXT NOT NULL, balance TEXT NOT NULL,
     paid_gross INTEGER NOT NULL DEFAULT 0, paid_fee INTEGER NOT NULL DEFAULT 0,
-    payout_dirty INTEGER NOT NULL DEFAULT 0);
+    payout_dirty INTEGER NOT NULL DEFAULT 0, settled INTEGER NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX IF NOT EXISTS transactions_key ON transactions(tid, mid, batch, stan);
 CREATE INDEX IF NOT EXISTS transactions_unpaid ON transactions(settle_date)
     WHERE payout_dirty = 1;
@@ -280,8 +280,9 @@ class LoadedState:
 
 def load_state(conn: sqlite3.Connection) -> LoadedState:
     journal = Journal()
+    names = [name.strip() for name in _TXN_COLUMNS.split(",")]
     for row in conn.execute(f"SELECT {_TXN_COLUMNS} FROM transactions ORDER BY id"):
-        journal.add(Txn(*row))
+        journal.add(Txn(**dict(zip(names, row, strict=True))))
     journal.relink()
     for row in conn.execute(
         "SELECT tid, batch, mid, status, opened_at, settle_requested_at, closed_at, closed_by, "

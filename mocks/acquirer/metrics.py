@@ -52,6 +52,7 @@ class Metrics:
         self.connections_total = 0
         self.connections_rejected = 0
         self.frames_rejected = 0
+        self.undecodable = 0
         self.idle_closed = 0
         self.ledger_commits = 0
         self.ledger_items = 0
@@ -96,6 +97,7 @@ class Metrics:
             ("acquirer_connections_total", self.connections_total, "terminal connections accepted"),
             ("acquirer_connections_rejected_total", self.connections_rejected, "over the cap"),
             ("acquirer_frames_rejected_total", self.frames_rejected, "broken or oversize frames"),
+            ("acquirer_undecodable_total", self.undecodable, "payloads closed as unanswerable"),
             ("acquirer_idle_closed_total", self.idle_closed, "connections closed for idling"),
             ("acquirer_ledger_commits_total", self.ledger_commits, "group commits"),
             ("acquirer_ledger_items_total", self.ledger_items, "requests made durable"),

@@ -44,7 +44,10 @@ _DUE_ROWS = (
     "SELECT id, mid, settle_date, type, amount, status, card_kind, paid_gross, paid_fee "
     "FROM transactions WHERE payout_dirty = 1 AND settle_date <= ?"
 )
-_MARK_PAID = "UPDATE transactions SET paid_gross = ?, paid_fee = ?, payout_dirty = 0 WHERE id = ?"
+_MARK_PAID = (
+    "UPDATE transactions SET paid_gross = ?, paid_fee = ?, payout_dirty = 0, "
+    "settled = MAX(settled, ?) WHERE id = ?"
+)
 _INSERT_PAYOUT = (
     "INSERT INTO payouts(mid, settle_date, kind, gross, fees, net, count, fee_credit, fee_debit, "
     "fee_qr, paid_at) VALUES(?,?,?,?,?,?,?,?,?,?,?)"
@@ -141,7 +144,7 @@ class SettlementWorker:
 
         def job(conn: sqlite3.Connection) -> int:
             groups: dict[tuple[str, str], _Payout] = {}
-            paid: list[tuple[int, int, int]] = []
+            paid: list[tuple[int, int, int, int]] = []
             for row in conn.execute(_DUE_ROWS, (max(standard_through, d0_through),)).fetchall():
                 txn_id, mid, date, kind, amount, status, card_kind, paid_gross, paid_fee = row
                 fee_class = host.fee_class(mid)
@@ -150,7 +153,9 @@ class SettlementWorker:
                 gross = contribution(kind, status, amount)
                 card = card_kind or "debit"
                 fee = fees.fee_fen(gross, card, fee_class) if gross else 0
-                paid.append((gross, fee, txn_id))
+                # A row is settled once a payout carries it (run-directory.md:
+                # its settle_date is exported from then on).
+                paid.append((gross, fee, 1 if gross or paid_gross else 0, txn_id))
                 if gross == paid_gross and fee == paid_fee:
                     continue
                 payout = groups.setdefault((mid, date), _Payout())

@@ -50,6 +50,7 @@ __all__ = ["AuthServer"]
 log = logging.getLogger("issuer.port")
 
 _ECHO = (3, 4, 11, 32, 41, 60)
+_REQUESTS = frozenset({"0100", "0400", "0120", "0420", "0820"})
 
 
 def acquirer_ref(msg: IsoMessage) -> str:
@@ -90,6 +91,9 @@ class _AcquirerConnection(asyncio.Protocol):
             except DecodeError as exc:
                 log.warning("undecodable request dropped: %s", exc)
                 continue
+            if msg.mti not in _REQUESTS:
+                log.warning("MTI %s is not an issuer request: dropped", msg.mti)
+                continue
             if msg.mti == "0820":
                 self._send(reply_to(msg, fields={39: "00"}, echo=_ECHO))
                 continue
@@ -107,6 +111,9 @@ class _AcquirerConnection(asyncio.Protocol):
         except DecodeError as exc:  # FieldError too: a request we cannot act on
             log.info("format error in %s: %s", msg.mti, exc)
             decision = Decision("30")
+        except Exception:
+            log.exception("cannot decide on %r", msg)
+            decision = Decision("96")
         if decision.auth is not None or decision.tombstone is not None:
             try:
                 await server.store.write(decision.auth, decision.tombstone)

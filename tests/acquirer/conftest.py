@@ -5,7 +5,9 @@ World layout (``lab_world``):
 - terminal 0's own cards: 0 good, 1 expired, 2 lost, 3 nearly empty (500 fen);
 - terminal 1 may not refund (58); terminal 2 runs software 010000, below the
   world's minimum 020000 (header nibble 6);
-- terminals from 3 on are ordinary: ``Stack.take()`` hands one out per test.
+- terminals from 3 on are ordinary: ``Stack.take()`` hands one out per test;
+  the first own card of terminals 28-32 (some with D0 merchants) is a debit
+  card with 20,000 yuan on it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def lab_world() -> World:
     cards[1] = dataclasses.replace(cards[1], expiry="2001")
     cards[2] = dataclasses.replace(cards[2], status="lost")
     cards[3] = dataclasses.replace(cards[3], balance_fen=500)
+    for terminal_index in range(28, 33):  # a rich debit card where the D0 merchants are
+        i = terminal_index * base.params.cards_per_terminal
+        cards[i] = dataclasses.replace(cards[i], kind="debit", balance_fen=2_000_000)
     terminals = list(base.terminals)
     terminals[1] = dataclasses.replace(terminals[1], allowed=("sale", "void", "balance"))
     terminals[2] = dataclasses.replace(terminals[2], software_version="010000")
