@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -159,14 +159,9 @@ class RunJournal:
         self.close()
 
 
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """Every complete line of a journal (a torn last line is skipped)."""
-    events: list[dict[str, Any]] = []
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return events
-    for line in raw.split(b"\n"):
+def parse_lines(data: bytes) -> Iterator[dict[str, Any]]:
+    """The JSON objects of complete lines (a line that does not parse is skipped)."""
+    for line in data.split(b"\n"):
         if not line.strip():
             continue
         try:
@@ -174,5 +169,12 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue
         if isinstance(value, dict):
-            events.append(value)
-    return events
+            yield value
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Every complete line of a journal (a torn last line is skipped)."""
+    try:
+        return list(parse_lines(path.read_bytes()))
+    except FileNotFoundError:
+        return []

@@ -34,12 +34,14 @@ from typing import Any
 
 import aiohttp
 
+from lab.scenario.journal import parse_lines
 from lab.scenario.resolved import (
     IntegrityBreach,
     P99Above,
     ResolvedScenario,
     SuccessRatioBelow,
 )
+from lab.scoring.traffic import p99  # the score's own nearest-rank definition
 
 FINANCIAL = frozenset({"sale", "void", "refund", "balance"})
 _CONTROL_FILE = "control.jsonl"
@@ -74,23 +76,7 @@ class FleetTail:
         if end < 0:
             return  # nothing complete yet: a torn line waits for its end
         self._offsets[path] = offset + end + 1
-        for line in data[: end + 1].split(b"\n"):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(record, dict):
-                yield record
-
-
-def p99(values: list[float]) -> float | None:
-    """Nearest-rank 99th percentile (the score's definition)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
+        yield from parse_lines(data[: end + 1])
 
 
 @dataclass
