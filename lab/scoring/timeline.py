@@ -65,11 +65,11 @@ def fault_windows(
         if end is None:
             if plan is not None:
                 end = start + plan.for_s
-            elif journal.finished_at is not None:
-                end = journal.finished_at
+                if plan.for_s > 0:  # an instant action (restart, push) has nothing to clear
+                    notes.append(f"fault {fid}: no fault_cleared in the journal; planned end used")
             else:
-                end = start
-            notes.append(f"fault {fid}: no fault_cleared in the journal; planned end used")
+                end = journal.finished_at if journal.finished_at is not None else start
+                notes.append(f"fault {fid}: no fault_cleared in the journal; scenario end used")
         spans.append(
             FaultSpan(
                 fid,
