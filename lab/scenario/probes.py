@@ -117,6 +117,7 @@ class FleetMoney:
 
     pending: set[Key] = field(default_factory=set)
     reversed_ok: set[Key] = field(default_factory=set)
+    given_up: set[Key] = field(default_factory=set)
     #: originals of reversals the terminal gave up on, not yet confirmed or cleared
     suspects: dict[Key, str] = field(default_factory=dict)
 
@@ -128,6 +129,7 @@ class FleetMoney:
             if outcome == "approved":
                 self.reversed_ok.add(key)
             elif outcome == "unresolved":
+                self.given_up.add(key)
                 self.suspects[key] = (
                     f"terminal {tid} gave up reversing STAN {key[1]} batch {key[2]} "
                     f"({record.get('amount', 0)} fen)"
@@ -138,7 +140,9 @@ class FleetMoney:
 
     @property
     def pending_reversals(self) -> int:
-        return len(self.pending - self.reversed_ok)
+        """Reversals still waiting in a terminal's store (given-up ones are not:
+        they are unresolved, which scoring counts on its own)."""
+        return len(self.pending - self.reversed_ok - self.given_up)
 
 
 class LedgerOracle:

@@ -192,12 +192,13 @@ def test_fleet_money_counts_pending_reversals_and_suspects() -> None:
             "reversal": "pending"}  # fmt: skip
     money.add(sale)
     money.add({**sale, "stan": "000008"})
-    assert money.pending_reversals == 2
+    money.add({**sale, "stan": "000009"})
+    assert money.pending_reversals == 3
     money.add({"tid": "1", "type": "reversal", "orig_stan": "000007", "orig_batch": "000001",
                "outcome": "approved"})  # fmt: skip
     money.add({"tid": "1", "type": "reversal", "orig_stan": "000008", "orig_batch": "000001",
                "outcome": "unresolved", "amount": 1234})  # fmt: skip
-    assert money.pending_reversals == 1
+    assert money.pending_reversals == 1  # one reversed, one given up (unresolved), one left
     assert list(money.suspects) == [("1", "000008", "000001")]
 
 
