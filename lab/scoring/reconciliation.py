@@ -191,6 +191,12 @@ class Reconciler:
             if value is not None:
                 rows[key] = value | CLAIMED
 
+    def unacknowledged_reversals(self) -> int:
+        """Pending reversals no reversal record saw the host acknowledge."""
+        return sum(
+            1 for k in self.pending if not (k in self.reversals and self.reversals[k].approved)
+        )
+
     def finish(self, pending_at_drain: int | None) -> None:
         self._unresolved(pending_at_drain)
         if self.ledger is not None:

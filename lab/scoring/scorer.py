@@ -15,7 +15,7 @@ from lab.scoring import availability as av
 from lab.scoring.baseline import read_result_scores
 from lab.scoring.expectations import Context, evaluate
 from lab.scoring.fees import Fees, load_fees
-from lab.scoring.fleet_scan import first_start, scan_fleet
+from lab.scoring.fleet_scan import FleetScan, first_start, scan_fleet
 from lab.scoring.gate import DEFAULT_MARGIN, DEFAULT_MIN_SCORE, compare, decide, scenario_score
 from lab.scoring.jsonl import ReadStats, bulk_reading
 from lab.scoring.ledger_side import LedgerSide, start_ledger_side
@@ -23,6 +23,7 @@ from lab.scoring.reconciliation import Reconciler
 from lab.scoring.result import (
     COULD_NOT_RUN,
     FAILED,
+    SCORED,
     FaultRecord,
     Gate,
     RunResult,
@@ -94,6 +95,47 @@ def _join_ledger(
     return side.state
 
 
+def _faults(
+    res: ScenarioResult, spec: ScenarioSpec, j: ScenarioJournal, t0: float
+) -> list[tuple[float, float]]:
+    """Record the faults as they happened; return their (start, end) epoch spans."""
+    windows, notes = fault_windows(spec, j, t0)
+    res.data_notes.extend(notes)
+    res.faults = [
+        FaultRecord(w.id, w.kind, w.target, w.action, w.injected_at, w.cleared_at,
+                    w.planned_at_s, w.planned_for_s)
+        for w in windows
+    ]  # fmt: skip
+    return [(w.start, w.end) for w in windows]
+
+
+def _judge(
+    res: ScenarioResult,
+    spec: ScenarioSpec,
+    scan: FleetScan,
+    j: ScenarioJournal,
+    last_end: float | None,
+) -> tuple[SecondFigures, dict[str, SecondFigures]]:
+    """A and R from the per-second figures; the series the reports draw."""
+    t0, n = res.t0 or 0.0, scan.n
+    regions = {name: finish([rs], n) for name, rs in sorted(scan.regions.items())}
+    overall = finish(scan.regions.values(), n)
+    excluded = av.excluded_mask(n, spec.unavoidable)
+    aborted_at = j.aborted_at if j.aborted_at is not None else (
+        j.finished_at if j.status == "aborted" else None)  # fmt: skip
+    aborted_from = None if aborted_at is None else max(0, math.floor(aborted_at - t0))
+    slo = (spec.success_ratio, spec.p99_ms)
+    verdicts = av.judge_seconds(overall, *slo, excluded, aborted_from)
+    res.availability = av.availability(verdicts, excluded, aborted_from)
+    res.recovery = av.recovery(verdicts, t0, last_end, spec.recovery_target_s, spec.good_seconds)
+    res.series = [_series("all", overall, verdicts, res.recovery.recovered_at, t0)]
+    for name, fig in regions.items():
+        v = av.judge_seconds(fig, *slo, excluded, aborted_from)
+        at = av.recovered_at(v, t0, last_end, spec.good_seconds) if last_end is not None else None
+        res.series.append(_series(name, fig, v, at, t0))
+    return overall, regions
+
+
 def score_scenario(
     run_dir: Path,
     spec: ScenarioSpec,
@@ -104,9 +146,7 @@ def score_scenario(
     parallel: bool | None = None,
 ) -> ScenarioResult:
     """Reconcile and score one scenario (see lab/scoring/availability.py for A and R)."""
-    res = ScenarioResult(
-        spec.name, "scored", spec.weight, spec.min_score, duration_s=spec.duration_s
-    )
+    res = ScenarioResult(spec.name, SCORED, spec.weight, spec.min_score, duration_s=spec.duration_s)
     res.slo = {"success_ratio": spec.success_ratio, "p99_ms": spec.p99_ms}
     res.unavoidable = [{"start_s": w.start_s, "end_s": w.end_s} for w in spec.unavoidable]
     j = journal or ScenarioJournal()
@@ -117,6 +157,8 @@ def score_scenario(
     files = fleet_files(run_dir, spec.name)
     if not files:
         return _could_not_run(res, "no fleet journal (scenarios/<name>/fleet/*.jsonl)")
+    if len(files) > MAX_FLEET_FILES:
+        return _could_not_run(res, f"more than {MAX_FLEET_FILES} fleet journal files")
     t0 = j.t0
     if t0 is None:
         t0 = first_start(files)
@@ -124,32 +166,15 @@ def score_scenario(
     if t0 is None:
         return _could_not_run(res, "the fleet journal holds no transaction")
     res.t0 = t0
-    n = max(1, math.ceil(spec.duration_s))
-    windows, notes = fault_windows(spec, j, t0)
-    res.data_notes.extend(notes)
-    res.faults = [
-        FaultRecord(
-            w.id,
-            w.kind,
-            w.target,
-            w.action,
-            w.injected_at,
-            w.cleared_at,
-            w.planned_at_s,
-            w.planned_for_s,
-        )
-        for w in windows
-    ]
-    spans = [(w.start, w.end) for w in windows]
+    spans = _faults(res, spec, j, t0)
     first_fault = min((a for a, _ in spans), default=None)
     last_end = max((b for _, b in spans), default=None)
 
-    if len(files) > MAX_FLEET_FILES:
-        return _could_not_run(res, f"more than {MAX_FLEET_FILES} fleet journal files")
+    # the ledger side is read (maybe in another process) while the fleet journal streams
     ledger_dir = ledger_file(run_dir, spec.name, "transactions").parent
     ledger_side = start_ledger_side(ledger_dir, fees, fees_note, example_limit, parallel)
-    checks = new_checks(example_limit)
-    recon = Reconciler(checks, files)
+    recon = Reconciler(new_checks(example_limit), files)
+    n = max(1, math.ceil(spec.duration_s))
     scan = scan_fleet(files, t0, n, spec.p99_ms, first_fault, last_end, recon)
     settlement = _join_ledger(res, recon, ledger_side())
     res.data_notes.extend(scan.stats.notes("fleet journal"))
@@ -162,24 +187,7 @@ def score_scenario(
     res.checks = list(recon.checks.values())
     res.integrity_ok = not any(c.status == FAILED for c in res.checks)
 
-    regions = {name: finish([rs], n) for name, rs in sorted(scan.regions.items())}
-    overall = finish(scan.regions.values(), n)
-    excluded = av.excluded_mask(n, spec.unavoidable)
-    aborted_at = (
-        j.aborted_at
-        if j.aborted_at is not None
-        else (j.finished_at if j.status == "aborted" else None)
-    )
-    aborted_from = None if aborted_at is None else max(0, math.floor(aborted_at - t0))
-    verdicts = av.judge_seconds(overall, spec.success_ratio, spec.p99_ms, excluded, aborted_from)
-    res.availability = av.availability(verdicts, excluded, aborted_from)
-    res.recovery = av.recovery(verdicts, t0, last_end, spec.recovery_target_s, spec.good_seconds)
-    res.series = [_series("all", overall, verdicts, res.recovery.recovered_at, t0)]
-    for name, fig in regions.items():
-        v = av.judge_seconds(fig, spec.success_ratio, spec.p99_ms, excluded, aborted_from)
-        at = av.recovered_at(v, t0, last_end, spec.good_seconds) if last_end is not None else None
-        res.series.append(_series(name, fig, v, at, t0))
-
+    overall, regions = _judge(res, spec, scan, j, last_end)
     ctx = Context(
         n=n,
         overall=overall,
@@ -190,9 +198,7 @@ def score_scenario(
         recovery=res.recovery,
         scan=scan,
         unresolved=recon.checks["unresolved"].count,
-        reversals_unacknowledged=sum(
-            1 for k in recon.pending if not (k in recon.reversals and recon.reversals[k].approved)
-        ),
+        reversals_unacknowledged=recon.unacknowledged_reversals(),
         pending_at_drain=j.pending_reversals,
         settlement=settlement,
         probes=j.probes,
@@ -200,10 +206,9 @@ def score_scenario(
     res.expectations = evaluate(ctx, spec.expectations)
     held = sum(1 for e in res.expectations if e.held)
     e_value = held / len(res.expectations) if res.expectations else 1.0
-    res.components = {"A": res.availability.value, "R": res.recovery.value, "E": e_value}
-    res.score = scenario_score(
-        res.availability.value, res.recovery.value, e_value, res.integrity_ok
-    )
+    a, r = res.availability.value, res.recovery.value
+    res.components = {"A": a, "R": r, "E": e_value}
+    res.score = scenario_score(a, r, e_value, res.integrity_ok)
     res.passed = res.integrity_ok and res.score >= spec.min_score
     return res
 
