@@ -114,7 +114,8 @@ class TreeSampler(threading.Thread):
 
 
 def _synthetic_run() -> tuple[Path, float | None]:
-    source = Path(synthetic.__file__).read_bytes()
+    here = Path(synthetic.__file__).parent
+    source = b"".join((here / f).read_bytes() for f in ("synthetic.py", "synthetic_traffic.py"))
     key = hashlib.sha256(source + str(TRANSACTIONS).encode()).hexdigest()[:12]
     cache = Path(tempfile.gettempdir()) / f"pos-lab-bench-scoring-{key}"
     if cache.exists():
