@@ -52,17 +52,24 @@ class Outlet(Protocol):
     def cancel_on_room(self, callback: RoomCallback) -> None: ...
 
 
+#: Bytes a channel holds before it counts as full, whatever its chunk count:
+#: Toxiproxy's latency buffer is 1,024 chunks of at most 32 KiB; ours are up to
+#: 256 KiB, so the byte bound keeps the same worst case per connection.
+BYTE_LIMIT = 32 * 1024 * 1024
+
+
 class Channel:
-    """A FIFO of chunks with a soft bound; ``None`` is EOF.
+    """A FIFO of chunks with a soft bound (chunks and bytes); ``None`` is EOF.
 
     After EOF has been put, further puts are discarded: whatever a closed
     stage (timeout, limit_data) leaves behind has nowhere to go."""
 
-    __slots__ = ("_eof_put", "_getter", "_items", "_limit", "_room")
+    __slots__ = ("_bytes", "_eof_put", "_getter", "_items", "_limit", "_room")
 
     def __init__(self, limit: int) -> None:
         self._items: deque[Chunk | None] = deque()
         self._limit = max(1, limit)
+        self._bytes = 0
         self._getter: asyncio.Future[None] | None = None
         self._room: list[RoomCallback] = []
         self._eof_put = False
@@ -71,13 +78,15 @@ class Channel:
         return len(self._items)
 
     def full(self) -> bool:
-        return len(self._items) >= self._limit
+        return len(self._items) >= self._limit or self._bytes >= BYTE_LIMIT
 
     def put_nowait(self, item: Chunk | None) -> None:
         if self._eof_put:
             return
         if item is None:
             self._eof_put = True
+        else:
+            self._bytes += len(item.data)
         self._items.append(item)
         getter = self._getter
         if getter is not None and not getter.done():
@@ -91,6 +100,7 @@ class Channel:
             return
         if batch[-1] is None:
             self._eof_put = True
+        self._bytes += sum(len(item.data) for item in batch if item is not None)
         self._items.extendleft(reversed(batch))
         getter = self._getter
         if getter is not None and not getter.done():
@@ -106,7 +116,9 @@ class Channel:
                 if self._getter is getter:
                     self._getter = None
         item = self._items.popleft()
-        if self._room and len(self._items) < self._limit:
+        if item is not None:
+            self._bytes -= len(item.data)
+        if self._room and not self.full():
             self._notify_room()
         return item
 
@@ -115,6 +127,7 @@ class Channel:
         is removed and its queue moves on down the chain)."""
         items = list(self._items)
         self._items.clear()
+        self._bytes = 0
         self._notify_room()
         return items
 

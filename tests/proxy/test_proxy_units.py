@@ -11,7 +11,7 @@ import pytest
 
 from lab.proxy.api_error import ApiError
 from lab.proxy.api_json import Float32, GoKind, decode_fields, dumps, format_float32, parse_body
-from lab.proxy.channel import Channel, Chunk
+from lab.proxy.channel import BYTE_LIMIT, Channel, Chunk
 from lab.proxy.draws import Draws
 from lab.proxy.toxics import TOXIC_TYPES
 from lab.proxy.toxics.latency import LatencyToxic
@@ -76,6 +76,19 @@ async def test_channel_keeps_order_and_discards_after_eof() -> None:
     channel.put_nowait(third)  # after EOF: nowhere to go
     assert [await channel.get() for _ in range(3)] == [first, second, None]
     assert len(channel) == 0
+
+
+@pytest.mark.anyio
+async def test_channel_is_bounded_in_bytes_too() -> None:
+    channel = Channel(limit=1024)
+    block = bytes(256 * 1024)
+    for _ in range(BYTE_LIMIT // len(block) - 1):
+        channel.put_nowait(Chunk(block, 0.0))
+    assert not channel.full()
+    channel.put_nowait(Chunk(block, 0.0))
+    assert channel.full()
+    await channel.get()
+    assert not channel.full()
 
 
 @pytest.mark.anyio
