@@ -218,6 +218,26 @@ def _measure(
     return result
 
 
+def _start(module: str, d: Path, name: str, extra: list[str]) -> subprocess.Popen[bytes]:
+    argv = [
+        sys.executable,
+        "-m",
+        module,
+        "--world",
+        str(d / "world.json"),
+        "--port",
+        "0",
+        "--admin-port",
+        "0",
+        "--db",
+        str(d / f"{name}.sqlite"),
+        "--ready-file",
+        str(d / f"{name}.ready"),
+        *extra,
+    ]
+    return subprocess.Popen(argv, cwd=REPO, env={**os.environ, "LAB_LOG_LEVEL": "WARNING"})
+
+
 def _wait_ready(path: Path, proc: subprocess.Popen[bytes]) -> dict[str, int]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -242,52 +262,14 @@ def main() -> int:
             11, args.connections, low_funds_share=0.0, expired_share=0.0, lost_share=0.0
         )
         save(world, d / "world.json")
-        py = sys.executable
-        env = {**os.environ, "LAB_LOG_LEVEL": "WARNING"}
-        issuer = subprocess.Popen(
-            [
-                py,
-                "-m",
-                "mocks.issuer",
-                "--world",
-                str(d / "world.json"),
-                "--port",
-                "0",
-                "--admin-port",
-                "0",
-                "--db",
-                str(d / "issuer.sqlite"),
-                "--ready-file",
-                str(d / "i.ready"),
-            ],
-            cwd=REPO,
-            env=env,
-        )
-        ip = _wait_ready(d / "i.ready", issuer)
-        acquirer = subprocess.Popen(
-            [
-                py,
-                "-m",
-                "mocks.acquirer",
-                "--world",
-                str(d / "world.json"),
-                "--port",
-                "0",
-                "--admin-port",
-                "0",
-                "--db",
-                str(d / "acquirer.sqlite"),
-                "--issuer",
-                f"127.0.0.1:{ip['main']}",
-                "--ready-file",
-                str(d / "a.ready"),
-                *(["--config", str(args.config)] if args.config else []),
-            ],
-            cwd=REPO,
-            env=env,
-        )
+        issuer = _start("mocks.issuer", d, "issuer", [])
+        ip = _wait_ready(d / "issuer.ready", issuer)
+        extra = ["--issuer", f"127.0.0.1:{ip['main']}"]
+        if args.config:
+            extra += ["--config", str(args.config)]
+        acquirer = _start("mocks.acquirer", d, "acquirer", extra)
         try:
-            ap = _wait_ready(d / "a.ready", acquirer)
+            ap = _wait_ready(d / "acquirer.ready", acquirer)
             pids = {"acquirer": acquirer.pid, "issuer": issuer.pid}
             sales = _measure(
                 ap["main"], pids, str(d / "world.json"), "sale", args.connections, args.seconds

@@ -197,28 +197,18 @@ async def _ask_and_book(
         if rc == "00":
             auth_code = reply.text(38) or ""
             balance_text = reply.text(54) or ""
-    tid, mid, batch, stan = key
-    now = host.now()
-    txn_id = host.journal.allocate_id()
-    txn = Txn(
-        id=txn_id,
-        tid=tid,
-        mid=mid,
-        stan=stan,
-        batch=batch,
-        type=kind,
-        amount=amount,
-        pan=host.masked(pan),
-        pan_hash=host.pan_hash(pan),
-        card_kind=host.card_kind(pan),
-        rrn=host.rrn_for(txn_id),
-        auth_code=auth_code,
+    txn = host.new_txn(
+        key,
+        kind,
+        amount,
+        host.card_ref(pan),
         rc=rc,
         status=APPROVED if rc == "00" else DECLINED,
-        booked_at=now,
-        settle_date=host.calendar.settle_date(now),
+        auth_code=auth_code,
         balance=balance_text,
     )
+    tid, mid, batch, _ = key
+    now = txn.booked_at
     ops = [*host.open_batch_ops(tid, mid, batch, now), txn_op(txn)]
     advice = None
     if rc == "98":

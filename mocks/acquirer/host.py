@@ -28,16 +28,23 @@ from .config import AcquirerConfig
 from .faults import FaultState
 from .group_commit import GroupCommitter, Op
 from .issuer_link import IssuerLink
-from .journal import Batch, Journal, Txn
+from .journal import Batch, Journal, Key, Txn
 from .keystore import Keystore, Session
 from .ledger import batch_op
 from .metrics import Metrics
 from .registry import Registry, TerminalRecord
 
-__all__ = ["Fields", "Host", "Request"]
+__all__ = ["CardRef", "Fields", "Host", "Request"]
 
 Fields = dict[int, FieldValue | None]
 _KIND_BY_BIN = {b.prefix: b.kind for b in BINS}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CardRef:
+    pan: str  # masked
+    pan_hash: bytes
+    kind: str | None
 
 
 @dataclasses.dataclass(slots=True)
@@ -167,3 +174,46 @@ class Host:
 
     def book(self, txn: Txn) -> None:
         self.journal.add(txn)
+
+    def card_ref(self, pan: str) -> CardRef:
+        """What the ledger keeps of a card: masked PAN, keyed hash, kind."""
+        return CardRef(self.masked(pan), self.pan_hash(pan), self.card_kind(pan))
+
+    def new_txn(
+        self,
+        key: Key,
+        kind: str,
+        amount: int,
+        card: CardRef,
+        *,
+        rc: str,
+        status: str,
+        auth_code: str = "",
+        balance: str = "",
+        original: Txn | None = None,
+    ) -> Txn:
+        """A row to book now under ``key`` (tid, mid, batch, stan), with a fresh RRN."""
+        tid, mid, batch, stan = key
+        now = self.now()
+        txn_id = self.journal.allocate_id()
+        return Txn(
+            id=txn_id,
+            tid=tid,
+            mid=mid,
+            stan=stan,
+            batch=batch,
+            type=kind,
+            amount=amount,
+            pan=card.pan,
+            pan_hash=card.pan_hash,
+            card_kind=card.kind,
+            rrn=self.rrn_for(txn_id),
+            auth_code=auth_code,
+            rc=rc,
+            status=status,
+            booked_at=now,
+            settle_date=self.calendar.settle_date(now),
+            balance=balance,
+            orig_id=None if original is None else original.id,
+            orig_rrn=None if original is None else original.rrn,
+        )

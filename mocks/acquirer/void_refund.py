@@ -29,7 +29,7 @@ from lab.iso8583 import Field60, IsoMessage, OriginalRef, parse_amount
 
 from .authorisation import card_data, replay, reply_fields
 from .group_commit import Op, WriteError
-from .host import Fields, Host, Request
+from .host import CardRef, Fields, Host, Request
 from .journal import APPROVED, DECLINED, REVERSED, VOIDED, Key, Txn
 from .ledger import status_op, txn_op
 
@@ -91,29 +91,17 @@ async def _prologue(
     return None, key, amount, pan, original
 
 
-def _new_txn(host: Host, key: Key, kind: str, amount: int, pan: str, original: Txn) -> Txn:
-    tid, mid, batch, stan = key
-    now = host.now()
-    txn_id = host.journal.allocate_id()
-    return Txn(
-        id=txn_id,
-        tid=tid,
-        mid=mid,
-        stan=stan,
-        batch=batch,
-        type=kind,
-        amount=amount,
-        pan=original.pan,
-        pan_hash=original.pan_hash,
-        card_kind=original.card_kind,
-        rrn=host.rrn_for(txn_id),
-        auth_code=original.auth_code,
+def _new_txn(host: Host, key: Key, kind: str, amount: int, original: Txn) -> Txn:
+    card = CardRef(original.pan, original.pan_hash, original.card_kind)
+    return host.new_txn(
+        key,
+        kind,
+        amount,
+        card,
         rc="00",
         status=APPROVED,
-        booked_at=now,
-        settle_date=host.calendar.settle_date(now),
-        orig_id=original.id,
-        orig_rrn=original.rrn,
+        auth_code=original.auth_code,
+        original=original,
     )
 
 
@@ -141,7 +129,7 @@ async def void(host: Host, request: Request) -> Fields:
         return {39: "13"}
     if host.pan_hash(pan) != original.pan_hash:
         return {39: "12"}
-    txn = _new_txn(host, key, "void", amount, pan, original)
+    txn = _new_txn(host, key, "void", amount, original)
     original.status = VOIDED
     original.void_id = txn.id
     advice, advice_store = host.advices.new(
@@ -172,7 +160,7 @@ async def refund(host: Host, request: Request) -> Fields:
         return {39: "13"}
     if host.pan_hash(pan) != original.pan_hash:
         return {39: "12"}
-    txn = _new_txn(host, key, "refund", amount, pan, original)
+    txn = _new_txn(host, key, "refund", amount, original)
     original.refunded += amount
 
     def undo() -> None:

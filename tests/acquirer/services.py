@@ -104,8 +104,8 @@ def start(
     return Service(name, argv, ready, log, proc, ports)
 
 
-def start_issuer(world: Path, workdir: Path, *extra: str) -> Service:
-    args = [
+def _common_args(world: Path, db: Path) -> list[str]:
+    return [
         "--world",
         str(world),
         "--host",
@@ -115,9 +115,12 @@ def start_issuer(world: Path, workdir: Path, *extra: str) -> Service:
         "--admin-port",
         "0",
         "--db",
-        str(workdir / "issuer.sqlite"),
-        *extra,
+        str(db),
     ]
+
+
+def start_issuer(world: Path, workdir: Path, *extra: str) -> Service:
+    args = [*_common_args(world, workdir / "issuer.sqlite"), *extra]
     return start("issuer", "mocks.issuer", args, workdir)
 
 
@@ -125,16 +128,7 @@ def start_acquirer(
     world: Path, workdir: Path, issuer_port: int, config: dict[str, Any] | None = None, *extra: str
 ) -> Service:
     args = [
-        "--world",
-        str(world),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--admin-port",
-        "0",
-        "--db",
-        str(workdir / "acquirer.sqlite"),
+        *_common_args(world, workdir / "acquirer.sqlite"),
         "--issuer",
         f"127.0.0.1:{issuer_port}",
         *extra,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Sequence
+from typing import Any
 
 from lab.iso8583 import (
     BatchDetail,
@@ -171,27 +172,27 @@ class TerminalClient:
         return self.exchange(msg)
 
     def void(self, world_card: WorldCard, amount: int, sale_reply: IsoMessage) -> IsoMessage:
-        original = OriginalRef(
-            batch=Field60.parse(sale_reply.require(60)).batch, trace=sale_reply.require(11)
-        )
-        msg = void_request(
-            self.identity,
-            self.next_stan(),
-            self.batch,
-            amount,
-            self.card(world_card),
-            sale_reply.require(37),
-            original,
-        )
-        return self.exchange(msg)
+        return self._money_back(void_request, world_card, amount, sale_reply, with_date=False)
 
     def refund(self, world_card: WorldCard, amount: int, sale_reply: IsoMessage) -> IsoMessage:
+        return self._money_back(refund_request, world_card, amount, sale_reply, with_date=True)
+
+    def _money_back(
+        self,
+        build: Any,
+        world_card: WorldCard,
+        amount: int,
+        sale_reply: IsoMessage,
+        *,
+        with_date: bool,
+    ) -> IsoMessage:
+        """A void or refund naming ``sale_reply`` by its RRN (37) and by 61."""
         original = OriginalRef(
             batch=Field60.parse(sale_reply.require(60)).batch,
             trace=sale_reply.require(11),
-            date=sale_reply.require(13),
+            date=sale_reply.require(13) if with_date else "",
         )
-        msg = refund_request(
+        msg = build(
             self.identity,
             self.next_stan(),
             self.batch,
@@ -200,7 +201,7 @@ class TerminalClient:
             sale_reply.require(37),
             original,
         )
-        return self.exchange(msg)
+        return self.exchange(msg)  # type: ignore[no-any-return]
 
     def reverse(self, original: IsoMessage, reason: str = "98") -> IsoMessage:
         unsigned = IsoMessage(
