@@ -103,6 +103,12 @@ class _Reversal:
 _OUTCOME_CODES = {"approved": 1, "declined": 2, "failed": 3, "unresolved": 4, "reversed": 5}
 _OUTCOME_NAMES = {v: k for k, v in _OUTCOME_CODES.items()} | {0: "other"}
 _APPROVED = 1
+# what it means for the customer when the ledger booked what the terminal thinks failed
+_HARM = {
+    "sale": "customer debited without a sale",
+    "void": "sale cancelled though the merchant thinks it stands",
+    "refund": "customer credited; the merchant may refund again",
+}
 _NOT_DONE = frozenset({2, 3, 4, 5})
 _TWICE_APPROVED = 1 << 4
 
@@ -161,7 +167,8 @@ class Reconciler:
 
     def _fleet_example(self, claim: int, detail: str) -> Example:
         rec = read_line_at(self.files[(claim >> 8) & 255], claim >> 16) or {}
-        return fleet_example(rec, detail.format(type=rec.get("type", "transaction")))
+        typ = str(rec.get("type", "transaction"))
+        return fleet_example(rec, detail.format(type=typ, harm=_HARM.get(typ, "money moved")))
 
     def join(self, ledger: LedgerIndex) -> None:
         """Match every claim against the ledger; mark the rows some terminal knows."""
@@ -239,7 +246,7 @@ class Reconciler:
                 detail = "terminal saw the reversal acknowledged; ledger still approved"
                 _report(not_landed, partial(self._fleet_example, claim, detail))
             else:
-                detail = f"terminal outcome {outcome}; ledger approved (customer debited)"
+                detail = f"{{type}} {outcome} at the terminal; ledger approved ({{harm}})"
                 _report(unreversed, partial(self._fleet_example, claim, detail))
 
     def _orphans_and_doubles(self, ledger: LedgerIndex) -> None:

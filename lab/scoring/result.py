@@ -18,7 +18,7 @@ RESULT_VERSION = 1
 # scenario's score and fails the gate.
 CHECKS: tuple[tuple[str, str], ...] = (
     ("lost_approvals", "approvals the terminal saw that the ledger lacks"),
-    ("unreversed_failures", "customer debited without a sale (terminal believes it failed)"),
+    ("unreversed_failures", "money moved that the terminal believes failed (never reversed)"),
     ("double_bookings", "the same sale booked twice"),
     ("reversals_not_landed", "reversals acknowledged to the terminal but not applied"),
     ("unresolved", "transactions still unresolved after the drain"),

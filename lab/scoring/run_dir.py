@@ -281,8 +281,14 @@ def scenario_dir(run_dir: Path, name: str) -> Path:
     return run_dir / "scenarios" / name
 
 
+# Files in fleet/ that are not transaction journals (the scenario engine's
+# instructions to the Locust processes).
+NOT_FLEET_JOURNALS = frozenset({"control.jsonl"})
+
+
 def fleet_files(run_dir: Path, name: str) -> list[Path]:
-    return sorted((scenario_dir(run_dir, name) / "fleet").glob("*.jsonl"))
+    folder = scenario_dir(run_dir, name) / "fleet"
+    return sorted(p for p in folder.glob("*.jsonl") if p.name not in NOT_FLEET_JOURNALS)
 
 
 def ledger_file(run_dir: Path, name: str, which: str) -> Path:

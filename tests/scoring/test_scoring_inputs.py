@@ -149,3 +149,12 @@ def test_fees_from_world_json(tmp_path: Path) -> None:
     (tmp_path / "world.json").write_text(json.dumps(world))
     fees, _ = load_fees(tmp_path)
     assert fees is not None and fees.d0_merchants == frozenset({"m1"})
+
+
+def test_fleet_control_file_is_not_a_journal(make_run: MakeRun) -> None:
+    run = make_run(seconds(0, 19))
+    control = run / "scenarios" / "s" / "fleet" / "control.jsonl"
+    control.write_text('{"seq":1,"t":1790000001.0,"action":"crash","params":{},"until":null}\n')
+    s = score_run(run).scenarios[0]
+    assert s.data_notes == []
+    assert s.counts == {"sale": {"approved": 200}}
