@@ -256,11 +256,16 @@ def held_connections(proxy: ProxyProcess, port: int) -> dict[str, float]:
     return asyncio.run(run())
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds a process has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+def cpu_seconds(pid: int) -> float:
+    user, system = cpu_split(pid)
+    return user + system
 
 
 def _percentile(samples: list[float], q: float) -> float:
@@ -328,13 +333,20 @@ def results(
     pids = {"load": os.getpid(), "upstream": upstream_pid, "proxy": proxy.process.pid}
     costs: dict[str, dict[str, float]] = {}
     rates: dict[str, float] = {}
+    proxy_split = (0.0, 0.0)
     for label, port in (("direct", echo_port), ("through", echo_via)):
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        proxy_before = cpu_split(proxy.process.pid)
         started = time.perf_counter()
         rates[label] = requests_per_s(port, CONCURRENT, 3.0)
         elapsed = time.perf_counter() - started
         done = rates[label] * elapsed
         costs[label] = {n: (cpu_seconds(pid) - before[n]) / done * 1e6 for n, pid in pids.items()}
+        proxy_after = cpu_split(proxy.process.pid)
+        proxy_split = (
+            (proxy_after[0] - proxy_before[0]) / done * 1e6,
+            (proxy_after[1] - proxy_before[1]) / done * 1e6,
+        )
     rps_direct, rps_through = rates["direct"], rates["through"]
     ratio = rps_through / rps_direct
     print(
@@ -344,6 +356,8 @@ def results(
     for label in ("direct", "through"):
         split = "  ".join(f"{name} {us:5.1f}" for name, us in costs[label].items())
         print(f"  CPU us per request, {label:7s}: {split}")
+    user, system = proxy_split
+    print(f"  the proxy's part: user (Python) {user:.1f} us + system {system:.1f} us")
     goals.append(("50-connection through/direct >= 0.6", ratio >= 0.6))
 
     held = held_connections(proxy, held_via)
