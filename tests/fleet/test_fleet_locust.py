@@ -106,14 +106,20 @@ def test_headless_run_in_two_processes_writes_a_valid_journal(
         response_timeout_s=2.0,
         connect_timeout_s=1.0,
         processes=2,
-        shape=ShapeSpec("steady", {"duration_s": 9.0, "spawn_rate": 50.0}),
+        shape=ShapeSpec("steady", {"duration_s": 12.0, "spawn_rate": 50.0}),
         terminal={"settle_every": 8},
     )
     crashed = [world.terminals[0].tid, world.terminals[5].tid]
     started = time.time()
     fleet.start(config, timeout_s=60)
     try:
-        time.sleep(4.0)
+        # crash them once they are on and selling (Locust takes a while to start)
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline:
+            sold = {r["tid"] for r in fleet.journal() if r["type"] == "sale"}
+            if set(crashed) <= sold:
+                break
+            time.sleep(0.2)
         crash_at = time.time()
         fleet.control("crash", {"tids": crashed}, until=crash_at + 2.0)
         code = fleet.wait()
