@@ -9,8 +9,8 @@ A second is *bad* on a signal (:class:`lab.drill.playbook.Signal`) when:
 
 - payments: the fleet's success ratio (approved / not declined) is under the
   SLO or its p99 over it; or a region with enough traffic is well under it; or
-  a region's throughput (3-second mean) collapsed below 30 % of its
-  pre-fault baseline;
+  a region that usually does at least one transaction a second did none for
+  three seconds (a district gone dark: no failures to count, only silence);
 - settlement: the worker reports stalled, or the backlog is above
   ``max(3, 2 × its pre-fault maximum)``;
 - agent: the agent merchants are sent to does not answer through its proxy
@@ -35,7 +35,7 @@ from lab.drill.playbook import FailureMode, Signal, judge
 
 #: Consecutive bad seconds that make a symptom (a single one is noise).
 SYMPTOM_RUN = 2
-_COLLAPSE = 0.3
+_DARK_SECONDS = 3
 _REGION_MARGIN = 0.1
 _MIN_REGION_JUDGED = 3
 
@@ -147,7 +147,7 @@ def judge_seconds(
         reasons: list[str] = []
         for region, fig in s.get("regions", {}).items():
             window.setdefault(region, []).append(float(fig.get("tps", 0)))
-            del window[region][:-3]
+            del window[region][:-_DARK_SECONDS]
         if Signal.PAYMENTS in rules.signals:
             reasons += _payments(s, rules, base, window)
         if Signal.SETTLEMENT in rules.signals:
@@ -184,8 +184,8 @@ def _payments(
             out.append(f"{region} success ratio {r:.1%}")
         usual = base["region_tps"].get(region, 0.0)
         recent = window.get(region, [])
-        if usual >= 1.0 and len(recent) == 3 and fmean(recent) < _COLLAPSE * usual:
-            out.append(f"{region} throughput {fmean(recent):.1f}/s, usually {usual:.1f}/s")
+        if usual >= 1.0 and len(recent) == _DARK_SECONDS and not any(recent):
+            out.append(f"{region} silent for {_DARK_SECONDS} s, usually {usual:.1f} txn/s")
     return out
 
 

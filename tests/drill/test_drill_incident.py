@@ -123,7 +123,11 @@ def test_region_collapse_and_region_failures_are_symptoms() -> None:
     samples = [sample(i) for i in range(10)] + [sample(i, regions=dark) for i in range(10, 15)]
     verdicts = judge_seconds(samples, RULES, fault_start=T0 + 10)
     assert not any(v.bad for v in verdicts[:12])  # the 3-second mean needs time to fall
-    assert verdicts[12].bad and "east throughput 0.0/s, usually 2.0/s" in verdicts[12].reasons
+    assert verdicts[12].bad and "east silent for 3 s, usually 2.0 txn/s" in verdicts[12].reasons
+    thin = {"east": {"tps": 1, "approved": 1, "declined": 0, "success_ratio": 1.0,
+                     "p99_ms": 20.0, "rc": {}}}  # fmt: skip
+    quiet = [sample(i) for i in range(10)] + [sample(i, regions=thin) for i in range(10, 15)]
+    assert not any(v.bad for v in judge_seconds(quiet, RULES, fault_start=T0 + 10))
     slow = {"north": {"tps": 4, "approved": 2, "declined": 0, "success_ratio": 0.5,
                       "p99_ms": 30.0, "rc": {}}}  # fmt: skip
     (v,) = judge_seconds([sample(0, regions=slow)], RULES, fault_start=None)

@@ -1,0 +1,234 @@
+"""Scripted drills on the real stack (small world, 12 terminals, a hidden delay of 3–4 s).
+
+1. detect, mitigate right, end: the timeline and every figure of the report checked
+   against the drill's own records and the fleet journal;
+2. a wrong mitigation that does not recover, reported as such — ended by SIGTERM to the
+   controller, which must roll back anyway (the dashboard is checked in Chromium meanwhile);
+3. a controller killed outright: ``lab drill end`` cleans up without it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from drill_cli import Lab, bad_since, fault_went_in, good_run_since, postmortem, stack_pids, until
+
+from lab.drill.session import ENDED, DrillFiles, read_jsonl
+from lab.fleet import iter_journal
+
+pytestmark = pytest.mark.timeout(150)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+@pytest.fixture
+def lab(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Iterator[Lab]:
+    runner = Lab(capsys, tmp_path / "runs")
+    yield runner
+    # Whatever a failed test left behind is stopped: the drill first, then any stack.
+    code, _ = runner("drill", "end", "--timeout=60")
+    if runner.state.exists():
+        runner.ok("down", f"--state={runner.state}")
+
+
+def test_scripted_drill_detect_mitigate_end(lab: Lab) -> None:
+    files = lab.start("acquirer-crash-restart", 3)
+    state = files.read_state()
+    assert state.status == "running" and state.t0 is not None
+    assert stat.S_IMODE(files.facilitator.stat().st_mode) == 0o600
+    assert stat.S_IMODE(files.journal.stat().st_mode) == 0o600
+    shown = lab.ok("drill", "status") + lab.ok("drill", "dashboard")
+    assert "acquirer-crash-restart" not in shown and "kill" not in shown
+    assert state.dashboard_url is not None and state.dashboard_url in shown
+    lab.ok("drill", "note", "baseline looks normal")
+    pids = stack_pids(lab.state)
+
+    fault_at = fault_went_in(files)
+    assert 3.0 <= fault_at - state.t0 <= 4.5  # the hidden delay, drawn in its window
+    bad_since(files, fault_at)
+    assert "not answering" in lab.ok("drill", "check", "host")
+    lab.ok("drill", "detect", "acquirer down: the host crashed")
+    out = lab.ok("drill", "mitigate", "restart_acquirer")
+    assert "acquirer restarted" in out
+    mitigated_at = next(e["t"] for e in read_jsonl(files.timeline) if e["event"] == "mitigation")
+    good_run_since(files, mitigated_at, n=4)
+    out = lab.ok("drill", "end")
+    assert "time to detect" in out and "restart_acquirer: right" in out
+
+    report = postmortem(files)
+    timeline = read_jsonl(files.timeline)
+    detect_t = next(e["t"] for e in timeline if e["event"] == "detect")
+    assert report["plan"]["scenarios"] == ["acquirer-crash-restart"]
+    assert report["fault_start"] == pytest.approx(fault_at)
+    symptom = report["symptom"]["t"]
+    assert fault_at <= symptom < detect_t
+    (m,) = report["mitigations"]
+    assert m["verdict"] == "right" and m["ok"] and m["t"] == pytest.approx(mitigated_at)
+    assert m["effect"].startswith("recovery followed")
+    recovered = report["recovered_at"]
+    assert mitigated_at < recovered < mitigated_at + 15 and not report["self_healed"]
+    f = report["figures"]
+    assert f["detect_s"] == round(detect_t - fault_at, 1)
+    assert f["mitigate_s"] == round(mitigated_at - fault_at, 1)
+    assert f["recover_s"] == round(recovered - fault_at, 1) > f["mitigate_s"] >= f["detect_s"] > 0
+    kinds = [step["what"] for step in report["timeline"]]
+    order = ["fault injected", "first measurable symptom", "detection", "mitigation (right)",
+             "recovered", "drill ended"]  # fmt: skip
+    assert [k for k in kinds if k in order] == order, kinds
+
+    # Money, recomputed here from the fleet journal: failed sales during the incident.
+    failed = [r for r in iter_journal(files.fleet_dir) if r["type"] == "sale"
+              and r["outcome"] in ("failed", "unresolved") and fault_at <= r["ts_start"] < recovered]  # fmt: skip
+    money = report["money"]
+    assert money["failed_sales"]["count"] == len(failed) > 0
+    assert money["failed_sales"]["fen"] == sum(r["amount"] for r in failed)
+    assert money["debited_without_sale"]["status"] in ("passed", "failed")  # reconciled
+
+    steps = {s["id"]: s for s in report["runbook_steps"]}
+    assert steps["D1"]["taken"] and "lab drill check host" in steps["D1"]["how"]
+    assert steps["M1"]["taken"] and not steps["D2"]["taken"]
+    md = files.postmortem_md.read_text(encoding="utf-8")
+    assert "## Timeline" in md and "| restart_acquirer | right |" in md
+    assert "baseline looks normal" in md
+    assert 'id="incident-chart"' in files.postmortem_html.read_text(encoding="utf-8")
+
+    # Everything stopped, nothing left pointing at the drill.
+    assert files.read_state().status == ENDED
+    assert not lab.state.exists() and not any(_alive(p) for p in pids)
+    assert not (lab.runs / ".drill").exists()
+    journal = [e["event"] for e in read_jsonl(files.journal)]
+    assert journal.count("fault_injected") == 1 and "rollback" in journal
+    assert (files.run_dir / "run.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def running_drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DrillFiles, Path]]:
+    """A drill for the dashboard and the wrong-mitigation tests (it ends in the latter)."""
+    capture = _NoCapture()
+    runs = tmp_path_factory.mktemp("wrong") / "runs"
+    runner = Lab(capture, runs)  # type: ignore[arg-type]
+    files = runner.start("acquirer-crash-restart", 11)
+    yield files, runs
+    code, _ = runner("drill", "end", "--timeout=60")
+    if runner.state.exists():
+        runner("down", f"--state={runner.state}")
+
+
+class _NoCapture:
+    """capsys for a module-scoped fixture: output goes to the terminal."""
+
+    def readouterr(self) -> tuple[str, str]:
+        return _Out()
+
+
+class _Out(tuple):  # type: ignore[type-arg]
+    out = ""
+    err = ""
+
+
+CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium binary (/usr/bin/chromium) on this machine"
+)
+def test_dashboard_loads_and_updates_in_chromium(running_drill: tuple[DrillFiles, Path]) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    files, _ = running_drill
+    url = files.read_state().dashboard_url
+    assert url is not None
+    problems: list[str] = []
+    outside: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("console", lambda m: problems.append(f"{m.type}: {m.text}")
+                    if m.type in ("error", "warning") else None)  # fmt: skip
+            page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+            page.on("request", lambda r: outside.append(r.url)
+                    if not r.url.startswith(url) else None)  # fmt: skip
+            page.goto(url)
+            page.wait_for_function("Number(document.getElementById('updated').dataset.seq) >= 1",
+                                   timeout=15000)  # fmt: skip
+            first = int(page.locator("#updated").get_attribute("data-seq") or 0)
+            page.wait_for_timeout(3200)
+            later = int(page.locator("#updated").get_attribute("data-seq") or 0)
+            assert later >= first + 2, (first, later)  # a new sample every second
+            assert page.locator(".js-plotly-plot .main-svg").count() >= 6
+            assert page.locator("#chart-tps .scatterlayer .trace").count() == 4  # 3 regions + all
+            tps = page.locator("#kpi-tps .value").inner_text()
+            assert tps.isdigit(), tps
+            assert page.locator("#status").inner_text() == "running"
+            assert page.locator("#clock").inner_text().startswith("T+")
+        finally:
+            browser.close()
+    assert problems == []
+    assert outside == []
+
+
+def test_wrong_mitigation_without_recovery_is_reported(
+    running_drill: tuple[DrillFiles, Path],
+) -> None:
+    files, runs = running_drill
+    lab = Lab(_NoCapture(), runs)  # type: ignore[arg-type]
+    fault_at = fault_went_in(files)
+    bad_since(files, fault_at)
+    lab("drill", "detect", "primary host path down")
+    code, _ = lab("drill", "mitigate", "use_backup_path")
+    assert code == 0
+    mitigated_at = next(e["t"] for e in read_jsonl(files.timeline) if e["event"] == "mitigation")
+    bad_since(files, mitigated_at, n=5)  # the backup path leads to the same dead host
+    pids = stack_pids(lab.state)
+    controller = files.read_state().controller
+    assert controller is not None
+    os.kill(controller.pid, signal.SIGTERM)  # the controller must still roll everything back
+    until("the controller to end", lambda: not _alive(controller.pid), timeout=90)
+    state = files.read_state()
+    assert state.status == ENDED and state.end_reason == "signal SIGTERM"
+    assert not lab.state.exists() and not any(_alive(p) for p in pids)
+    cleared = [e for e in read_jsonl(files.journal) if e["event"] == "fault_cleared"]
+    assert [e["reason"] for e in cleared] == ["drill_end"]
+    report = postmortem(files)
+    (m,) = report["mitigations"]
+    assert m["action"] == "use_backup_path" and m["verdict"] == "wrong" and m["ok"]
+    assert m["effect"] == "no recovery followed before the drill ended"
+    assert report["recovered_at"] is None and report["figures"]["mitigate_s"] is None
+    assert any(
+        item.startswith("`use_backup_path` does not address") for item in report["action_items"]
+    )
+    assert any("was never run" in item for item in report["action_items"])
+    md = files.postmortem_md.read_text(encoding="utf-8")
+    assert "| use_backup_path | wrong |" in md and "Not recovered when the drill ended." in md
+
+
+def test_end_after_the_controller_was_killed(lab: Lab) -> None:
+    files = lab.start("acquirer-crash-restart", 5)
+    fault_went_in(files)
+    state = files.read_state()
+    assert state.controller is not None and state.load is not None
+    pids = stack_pids(lab.state)
+    os.kill(state.controller.pid, signal.SIGKILL)
+    until("the controller to die", lambda: not _alive(state.controller.pid))  # type: ignore[union-attr]
+    out = lab.ok("drill", "end")
+    assert "proxy reset" in out and "stack stopped" in out and "time to detect —" in out
+    assert not _alive(state.load.pid)
+    assert not any(_alive(p) for p in pids) and not lab.state.exists()
+    after = files.read_state()
+    assert after.status == ENDED and after.end_reason == "ended without its controller"
+    assert files.postmortem_json.is_file()
+    assert read_jsonl(files.journal)[-1]["event"] == "run_finished"
