@@ -25,6 +25,19 @@ def _colour(index: int, series: Series) -> str:
     return _ALL if series.region == "all" else _PALETTE[index % len(_PALETTE)]
 
 
+def _fault_spans(s: ScenarioResult, t0: float) -> dict[tuple[float, float], list[str]]:
+    """Faults that share a window (a region's latency, slicer and resets) are shaded
+    once and labelled together, so overlapping shading does not turn opaque."""
+    spans: dict[tuple[float, float], list[str]] = {}
+    for f in s.faults:
+        if f.injected_at is None:
+            continue
+        end = f.cleared_at if f.cleared_at is not None else f.injected_at
+        key = (round(f.injected_at - t0, 1), round(end - t0, 1))
+        spans.setdefault(key, []).append(f.id)
+    return spans
+
+
 def timeseries_figure(s: ScenarioResult) -> go.Figure:
     """Throughput, success ratio and p99 per second, per region; faults shaded,
     unavoidable windows greyed, recoveries marked."""
@@ -74,17 +87,12 @@ def timeseries_figure(s: ScenarioResult) -> go.Figure:
         fig.add_vrect(x0=w["start_s"], x1=w["end_s"], fillcolor=_UNAVOIDABLE, line_width=0,
                       layer="below", row="all", col=1)  # fmt: skip
     t0 = s.t0 or 0.0
-    for f in s.faults:
-        start = f.injected_at if f.injected_at is not None else None
-        end = f.cleared_at if f.cleared_at is not None else None
-        if start is None:
-            continue
-        x0, x1 = start - t0, (end if end is not None else start) - t0
+    for (x0, x1), ids in _fault_spans(s, t0).items():
         fig.add_vrect(x0=x0, x1=max(x1, x0 + 0.2), fillcolor=_FAULT, line_width=0, layer="below",
                       row="all", col=1)  # fmt: skip
-        fig.add_annotation(x=x0, y=1.0, yref="y domain", xref="x", text=f.id, showarrow=False,
-                           xanchor="left", yanchor="top", font={"size": 10, "color": "#a03c00"},
-                           row=1, col=1)  # fmt: skip
+        fig.add_annotation(x=x0, y=1.0, yref="y domain", xref="x", text=", ".join(ids),
+                           showarrow=False, xanchor="left", yanchor="top",
+                           font={"size": 10, "color": "#a03c00"}, row=1, col=1)  # fmt: skip
     recovered = s.recovery.recovered_at
     if recovered is not None:
         fig.add_vline(x=recovered - t0, line_dash="dash", line_color=_ALL, row="all", col=1)
