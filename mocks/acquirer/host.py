@@ -195,6 +195,10 @@ class Host:
         """A row to book now under ``key`` (tid, mid, batch, stan), with a fresh RRN."""
         tid, mid, batch, stan = key
         now = self.now()
+        day = self.calendar.day_of(now)
+        lag = (
+            self.config.d0_lag_days if self.fee_class(mid) == "d0" else self.config.payout_lag_days
+        )
         txn_id = self.journal.allocate_id()
         return Txn(
             id=txn_id,
@@ -212,7 +216,8 @@ class Host:
             rc=rc,
             status=status,
             booked_at=now,
-            settle_date=self.calendar.settle_date(now),
+            settle_date=self.calendar.date_of(day),
+            due_at=self.calendar.payout_due(day, lag),
             balance=balance,
             orig_id=None if original is None else original.id,
             orig_rrn=None if original is None else original.rrn,

@@ -59,6 +59,7 @@ class Txn:
     status: str
     booked_at: float
     settle_date: str
+    due_at: float = 0.0  # when its payout falls due (T+1, or D0 for same-day merchants)
     reversed_at: float | None = None
     orig_id: int | None = None
     orig_rrn: str | None = None

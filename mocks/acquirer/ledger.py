@@ -46,11 +46,12 @@ CREATE TABLE IF NOT EXISTS transactions(
     batch TEXT NOT NULL, type TEXT NOT NULL, amount INTEGER NOT NULL, pan TEXT NOT NULL,
     pan_hash BLOB NOT NULL, card_kind TEXT, rrn TEXT NOT NULL, auth_code TEXT NOT NULL,
     rc TEXT NOT NULL, status TEXT NOT NULL, booked_at REAL NOT NULL, reversed_at REAL,
-    orig_id INTEGER, orig_rrn TEXT, settle_date TEXT NOT NULL, balance TEXT NOT NULL,
+    orig_id INTEGER, orig_rrn TEXT, settle_date TEXT NOT NULL, due_at REAL NOT NULL,
+    balance TEXT NOT NULL,
     paid_gross INTEGER NOT NULL DEFAULT 0, paid_fee INTEGER NOT NULL DEFAULT 0,
     payout_dirty INTEGER NOT NULL DEFAULT 0, settled INTEGER NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX IF NOT EXISTS transactions_key ON transactions(tid, mid, batch, stan);
-CREATE INDEX IF NOT EXISTS transactions_unpaid ON transactions(settle_date)
+CREATE INDEX IF NOT EXISTS transactions_unpaid ON transactions(due_at)
     WHERE payout_dirty = 1;
 CREATE TABLE IF NOT EXISTS batches(
     tid TEXT NOT NULL, batch TEXT NOT NULL, mid TEXT NOT NULL, status TEXT NOT NULL,
@@ -75,15 +76,16 @@ CREATE TABLE IF NOT EXISTS payouts(
     kind TEXT NOT NULL, gross INTEGER NOT NULL, fees INTEGER NOT NULL, net INTEGER NOT NULL,
     count INTEGER NOT NULL, fee_credit INTEGER NOT NULL, fee_debit INTEGER NOT NULL,
     fee_qr INTEGER NOT NULL, paid_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS payouts_date ON payouts(mid, settle_date);
 """
 
 _TXN_COLUMNS = (
     "id, tid, mid, stan, batch, type, amount, pan, pan_hash, card_kind, rrn, auth_code, rc, "
-    "status, booked_at, reversed_at, orig_id, orig_rrn, settle_date, balance"
+    "status, booked_at, reversed_at, orig_id, orig_rrn, settle_date, due_at, balance"
 )
 INSERT_TXN = (
     f"INSERT INTO transactions({_TXN_COLUMNS}, payout_dirty) "
-    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 UPDATE_TXN_STATUS = (
     "UPDATE transactions SET status = ?, reversed_at = ?, payout_dirty = 1 WHERE id = ?"
@@ -193,6 +195,7 @@ def txn_op(txn: Txn) -> Op:
             txn.orig_id,
             txn.orig_rrn,
             txn.settle_date,
+            txn.due_at,
             txn.balance,
             1 if txn.contribution() else 0,
         ),

@@ -42,7 +42,7 @@ log = logging.getLogger("acquirer.settlement")
 _SET_META = "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)"
 _DUE_ROWS = (
     "SELECT id, mid, settle_date, type, amount, status, card_kind, paid_gross, paid_fee "
-    "FROM transactions WHERE payout_dirty = 1 AND settle_date <= ?"
+    "FROM transactions WHERE payout_dirty = 1 AND due_at <= ?"
 )
 _MARK_PAID = (
     "UPDATE transactions SET paid_gross = ?, paid_fee = ?, payout_dirty = 0, "
@@ -132,27 +132,16 @@ class SettlementWorker:
 
     def _payout_job(self, now: float) -> Callable[[sqlite3.Connection], int]:
         host = self.host
-        calendar = host.calendar
-        config = host.config
-        standard_through = calendar.date_of(
-            calendar.last_cut_before(now - config.payout_lag_days * calendar.day_seconds)
-        )
-        d0_through = calendar.date_of(
-            calendar.last_cut_before(now - config.d0_lag_days * calendar.day_seconds)
-        )
         fees = host.world.fees
 
         def job(conn: sqlite3.Connection) -> int:
             groups: dict[tuple[str, str], _Payout] = {}
             paid: list[tuple[int, int, int, int]] = []
-            for row in conn.execute(_DUE_ROWS, (max(standard_through, d0_through),)).fetchall():
+            for row in conn.execute(_DUE_ROWS, (now,)).fetchall():
                 txn_id, mid, date, kind, amount, status, card_kind, paid_gross, paid_fee = row
-                fee_class = host.fee_class(mid)
-                if date > (d0_through if fee_class == "d0" else standard_through):
-                    continue
                 gross = contribution(kind, status, amount)
                 card = card_kind or "debit"
-                fee = fees.fee_fen(gross, card, fee_class) if gross else 0
+                fee = fees.fee_fen(gross, card, host.fee_class(mid)) if gross else 0
                 # A row is settled once a payout carries it (run-directory.md:
                 # its settle_date is exported from then on).
                 paid.append((gross, fee, 1 if gross or paid_gross else 0, txn_id))
