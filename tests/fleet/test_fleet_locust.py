@@ -18,10 +18,10 @@ import pytest
 
 from lab.errors import ConfigError
 from lab.fleet import Fleet, FleetError, LocustOptions, ShapeSpec, journal_files
-from lab.world import World, generate, save
+from lab.world import World
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "terminal"))
-from payment_stack import PaymentHosts
+from payment_stack import PaymentHosts, saved_world
 
 FIELDS: dict[str, tuple[type, ...]] = {
     "ts_start": (float,),
@@ -71,19 +71,15 @@ def check_record(record: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def locust_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, Path]:
-    world = generate(33, 12)
-    path = tmp_path_factory.mktemp("world") / "world.json"
-    save(world, path)
-    return world, path
+    return saved_world(tmp_path_factory.mktemp("world"), 33, 12)
 
 
 @pytest.fixture
 def hosts(locust_world: tuple[World, Path], tmp_path: Path) -> Iterator[PaymentHosts]:
     workdir = tmp_path / "hosts"
     workdir.mkdir()
-    stack = PaymentHosts(workdir, locust_world[1], proxy=True)
-    yield stack
-    stack.close()
+    with PaymentHosts(workdir, locust_world[1], proxy=True) as stack:
+        yield stack
 
 
 @pytest.mark.timeout(90)

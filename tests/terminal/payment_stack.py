@@ -19,8 +19,18 @@ from typing import Any
 
 import httpx
 
+from lab.world import World, generate, save
+
 REPO = Path(__file__).resolve().parents[2]
 _READY_S = 30.0
+
+
+def saved_world(directory: Path, seed: int, terminals: int) -> tuple[World, Path]:
+    """A generated world and the file every service loads it from."""
+    world = generate(seed, terminals)
+    path = directory / "world.json"
+    save(world, path)
+    return world, path
 
 
 class ServiceProcess:
@@ -112,6 +122,12 @@ class PaymentHosts:
         service = ServiceProcess(name, argv, self.workdir)
         self.services.append(service)
         return service
+
+    def __enter__(self) -> PaymentHosts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from payment_stack import PaymentHosts
+from payment_stack import PaymentHosts, saved_world
 from terminal_helpers import of_type
 
-from lab.world import World, generate, save
+from lab.world import World
 from mocks.terminal import (
     Outcome,
     Terminal,
@@ -31,19 +31,15 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def acq_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, Path]:
-    world = generate(21, 12)
-    path = tmp_path_factory.mktemp("world") / "world.json"
-    save(world, path)
-    return world, path
+    return saved_world(tmp_path_factory.mktemp("world"), 21, 12)
 
 
 @pytest.fixture(scope="module")
 def hosts(
     acq_world: tuple[World, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PaymentHosts]:
-    stack = PaymentHosts(tmp_path_factory.mktemp("hosts"), acq_world[1], proxy=True)
-    yield stack
-    stack.close()
+    with PaymentHosts(tmp_path_factory.mktemp("hosts"), acq_world[1], proxy=True) as stack:
+        yield stack
 
 
 class Fleet:

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from payment_stack import PaymentHosts
+from payment_stack import PaymentHosts, saved_world
 from terminal_helpers import of_type
 
-from lab.world import World, generate, save
+from lab.world import World
 from loadtests.merchant_desk import MerchantDesk, Outboxes, replacement_profile
 from mocks.terminal import (
     Outcome,
@@ -31,19 +31,15 @@ SALES_ONLY = TransactionMix(1.0, 0.0, 0.0, 0.0)
 
 @pytest.fixture(scope="module")
 def agent_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, Path]:
-    world = generate(55, 6)
-    path = tmp_path_factory.mktemp("world") / "world.json"
-    save(world, path)
-    return world, path
+    return saved_world(tmp_path_factory.mktemp("world"), 55, 6)
 
 
 @pytest.fixture(scope="module")
 def hosts(
     agent_world: tuple[World, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PaymentHosts]:
-    stack = PaymentHosts(tmp_path_factory.mktemp("hosts"), agent_world[1], agent=True)
-    yield stack
-    stack.close()
+    with PaymentHosts(tmp_path_factory.mktemp("hosts"), agent_world[1], agent=True) as stack:
+        yield stack
 
 
 class Till:
