@@ -19,6 +19,7 @@ from lab.iso8583 import (
     IsoMessage,
     KeyLayout,
     KeyMode,
+    MacAlgorithm,
     OriginalRef,
     SettlementTotals,
     TerminalIdentity,
@@ -53,8 +54,15 @@ class ReplyMacError(AssertionError):
 
 class TerminalClient:
     def __init__(
-        self, port: int, terminal: Terminal, *, software: str | None = None, timeout: float = 10.0
+        self,
+        port: int,
+        terminal: Terminal,
+        *,
+        software: str | None = None,
+        timeout: float = 10.0,
+        mac_algorithm: MacAlgorithm = MacAlgorithm.CUP_ECB,
     ) -> None:
+        self.mac_algorithm = mac_algorithm
         self.port = port
         self.terminal = terminal
         self.identity = TerminalIdentity(
@@ -105,14 +113,16 @@ class TerminalClient:
         """Send ``msg`` (MAC'd when the acquirer MACs its MTI) and return the reply."""
         keys = self.keys
         if mac and msg.mti in MAC_MTIS and keys is not None:
-            msg = sign(msg, keys.mak)
+            msg = sign(msg, keys.mak, self.mac_algorithm)
         self.last_request = msg
         self.send_raw(frame(encode(msg)))
         payload = self.read_payload()
         if payload is None:
             raise ConnectionError("the host closed the connection")
         reply = decode(payload)
-        if 64 in reply.fields and (keys is None or not verify(payload, keys.mak)):
+        if 64 in reply.fields and (
+            keys is None or not verify(payload, keys.mak, self.mac_algorithm)
+        ):
             raise ReplyMacError(f"reply MAC does not verify: {reply!r}")
         return reply
 

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from lab.iso8583 import (
     KeyLayout,
+    KeySlot,
+    MacAlgorithm,
     ProcessingRequirement,
     check_value,
     decrypt_under_tmk,
@@ -17,7 +20,7 @@ from lab.iso8583 import (
     sign,
 )
 
-from .conftest import Stack
+from .conftest import Stack, start_stack
 from .terminal_client import TerminalClient
 
 
@@ -150,3 +153,24 @@ def test_expire_and_rotate_keys_by_region_and_tid(host: Stack) -> None:
     for client in [*by_region, target]:
         client.sign_on()
         assert client.sale(host.cards(client.terminal)[0], 100).text(39) == "00"
+
+
+def test_acquirer_variants_x919_mac_and_another_key_layout(tmp_path: Path) -> None:
+    """Acquirers differ: MAC algorithm and field 62 layout are configuration."""
+    swapped = {"pik": [20, 16, 36], "mak": [0, 16, 16]}  # MAK first, then PIK
+    stack = start_stack(
+        tmp_path,
+        {"day_seconds": 86400.0, "mac_algorithm": "x9.19", "key_layouts": {"003": swapped}},
+    )
+    try:
+        terminal = stack.take()
+        layout = KeyLayout(pik=KeySlot(20, 16, 36), mak=KeySlot(0, 16, 16))
+        client = TerminalClient(stack.acquirer.main, terminal, mac_algorithm=MacAlgorithm.X9_19)
+        assert client.sign_on("003", layout).text(39) == "00"
+        card = stack.cards(terminal)[0]
+        assert client.sale(card, 1_500).text(39) == "00"  # PIN under the PIK from slot 20
+        cup = TerminalClient(stack.acquirer.main, terminal)  # the same keys, the other MAC
+        cup.keys, cup.batch = client.keys, client.batch
+        assert cup.sale(card, 1_500).text(39) == "A0"
+    finally:
+        stack.stop()
