@@ -47,6 +47,7 @@ RecordSink = Callable[[TxnRecord], None]
 # so no STAN is ever reused without a write per transaction.
 STAN_BLOCK = 64
 _MAX_STAN = 999_999
+NO_STAN = "000000"
 _FIRST_BATCH = "000001"
 # the terminal's TPDU: destination NII 0003 (the acquirer), source 0000
 _TPDU = Tpdu(destination="0003", source="0000")
@@ -170,9 +171,6 @@ class Device:
         ceiling = _advance(self._stan, self._stan_reserved)
         self.store.save_counters(self.tid, Counters(ceiling, self.batch, self.software))
 
-    def peek_stan(self) -> str:
-        return f"{self._stan:06d}"
-
     def next_stan(self) -> str:
         if self._stan_reserved == 0:
             self._stan_reserved = STAN_BLOCK
@@ -260,7 +258,9 @@ class Device:
             mid=self.profile.mid,
             region=self.profile.region,
             type=txn,
-            stan=self.peek_stan(),
+            # "000000" until a message takes a STAN: a record never names a
+            # STAN that a later message will use
+            stan=NO_STAN,
             batch=self.batch,
             policy=self.config.policy.value,
             amount=amount,

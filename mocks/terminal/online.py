@@ -252,11 +252,18 @@ def transact(
     Returns the final reply (None when there was none); the record is emitted."""
     rc_retries = sign_on_retries = 0
     pending: ReversalRecord | None = None
+    # The first attempt's STAN is taken before anything can fail, so even a
+    # sale that never left the till is journaled under a STAN of its own.
+    record.stan = dev.next_stan()
+    first = True
     with journaled(dev, record):
         try:
             while True:
                 prepare(dev)
-                record.stan, record.batch = dev.next_stan(), dev.batch
+                if not first:
+                    record.stan = dev.next_stan()  # a retry is a new request
+                first = False
+                record.batch = dev.batch
                 request = build(record.stan, record.batch)
                 record.request_mti = request.mti
                 if reversible:

@@ -109,6 +109,7 @@ def _upload(dev: Device, record: TxnRecord, entries: Sequence[BatchEntry]) -> bo
 def settle(dev: Device) -> TxnRecord:
     """Settle the open batch; the record is emitted and returned."""
     record = dev.new_record(TxnType.SETTLEMENT)
+    record.stan = dev.next_stan()  # its own STAN even if it never gets sent
     with journaled(dev, record):
         try:
             prepare(dev)
@@ -116,7 +117,7 @@ def settle(dev: Device) -> TxnRecord:
             record.reason = exc.reason
             return record
         entries = dev.store.log_entries(dev.tid, dev.batch)
-        record.stan, record.batch = dev.next_stan(), dev.batch
+        record.batch = dev.batch
         msg = settlement_request(dev.identity, record.stan, dev.batch, batch_totals(entries))
         reply = _ask(dev, record, msg)
         if reply is None:

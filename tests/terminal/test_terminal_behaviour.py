@@ -180,6 +180,9 @@ def test_reversal_gives_up_after_the_configured_tries(
     assert [r.outcome for r in reversals] == [Outcome.FAILED, Outcome.FAILED, Outcome.UNRESOLVED]
     assert [r.attempts for r in reversals] == [1, 2, 3]
     assert term.reversals.pending(term.tid) == []
+    # a blocked transaction never left the till, yet it names a STAN of its own
+    till = [r.stan for r in records if r.type.value in ("sale", "balance")]
+    assert len(set(till)) == len(till) == 4
 
 
 def test_failover_to_the_backup_path_and_back(
