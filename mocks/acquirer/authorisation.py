@@ -102,7 +102,6 @@ def _upstream(
     pan: str,
     expiry: str | None,
     pin_block: bytes | None,
-    field60: Field60,
 ) -> IsoMessage:
     fields: dict[int, FieldValue] = {
         2: pan,
@@ -112,7 +111,8 @@ def _upstream(
         41: msg.require(41),
         42: msg.require(42),
         49: CURRENCY_CNY,
-        60: Field60(field60.msg_type, field60.batch, "000").format(),
+        # 60.1 + batch + 000, as the terminal sent it (no 60.4 onwards upstream)
+        60: msg.require(60)[:11],
     }
     if kind == "sale":
         fields[4] = msg.require(4)
@@ -164,7 +164,7 @@ async def _authorise(host: Host, request: Request, kind: str) -> Fields:
             key,
             pan,
             amount,
-            _upstream(host, msg, kind, pan, expiry, pin_block, field60),
+            _upstream(host, msg, kind, pan, expiry, pin_block),
         )
     finally:
         del host.journal.in_flight[key]
