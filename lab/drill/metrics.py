@@ -32,7 +32,8 @@ from typing import Any
 
 import aiohttp
 
-from lab.scenario.probes import FINANCIAL, FleetMoney, FleetTail, p99
+from lab.scenario.probes import FINANCIAL, FleetMoney, FleetTail
+from lab.scoring.traffic import p99
 
 #: How long after a second ends it is published: the fleet's journal flush
 #: interval plus a margin for the write and the read.

@@ -45,9 +45,19 @@ class Lab:
         return out
 
     def start(self, scenario: str, seed: int, *extra: str) -> DrillFiles:
-        self.ok("drill", "start", f"--scenario={scenario}", f"--seed={seed}", "--terminals=12",
-                "--think-time=1", "--delay-window=3:4", "--max-minutes=3", "--drain=2",
-                "--timeout=90", *extra)  # fmt: skip
+        self.ok(
+            "drill",
+            "start",
+            f"--scenario={scenario}",
+            f"--seed={seed}",
+            "--terminals=12",
+            "--think-time=1",
+            "--delay-window=3:4",
+            "--max-minutes=3",
+            "--drain=2",
+            "--timeout=90",
+            *extra,
+        )
         return current_drill(self.runs)
 
 

@@ -37,7 +37,7 @@ def lab(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Iterator[Lab]:
     runner = Lab(capsys, tmp_path / "runs")
     yield runner
     # Whatever a failed test left behind is stopped: the drill first, then any stack.
-    code, _ = runner("drill", "end", "--timeout=60")
+    runner("drill", "end", "--timeout=60")
     if runner.state.exists():
         runner.ok("down", f"--state={runner.state}")
 
@@ -83,13 +83,24 @@ def test_scripted_drill_detect_mitigate_end(lab: Lab) -> None:
     assert f["mitigate_s"] == round(mitigated_at - fault_at, 1)
     assert f["recover_s"] == round(recovered - fault_at, 1) > f["mitigate_s"] >= f["detect_s"] > 0
     kinds = [step["what"] for step in report["timeline"]]
-    order = ["fault injected", "first measurable symptom", "detection", "mitigation (right)",
-             "recovered", "drill ended"]  # fmt: skip
+    order = [
+        "fault injected",
+        "first measurable symptom",
+        "detection",
+        "mitigation (right)",
+        "recovered",
+        "drill ended",
+    ]
     assert [k for k in kinds if k in order] == order, kinds
 
     # Money, recomputed here from the fleet journal: failed sales during the incident.
-    failed = [r for r in iter_journal(files.fleet_dir) if r["type"] == "sale"
-              and r["outcome"] in ("failed", "unresolved") and fault_at <= r["ts_start"] < recovered]  # fmt: skip
+    failed = [
+        r
+        for r in iter_journal(files.fleet_dir)
+        if r["type"] == "sale"
+        and r["outcome"] in ("failed", "unresolved")
+        and fault_at <= r["ts_start"] < recovered
+    ]
     money = report["money"]
     assert money["failed_sales"]["count"] == len(failed) > 0
     assert money["failed_sales"]["fen"] == sum(r["amount"] for r in failed)
@@ -120,7 +131,7 @@ def running_drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Dr
     runner = Lab(capture, runs)  # type: ignore[arg-type]
     files = runner.start("acquirer-crash-restart", 11)
     yield files, runs
-    code, _ = runner("drill", "end", "--timeout=60")
+    runner("drill", "end", "--timeout=60")
     if runner.state.exists():
         runner("down", f"--state={runner.state}")
 
@@ -138,8 +149,16 @@ class _Out(tuple):  # type: ignore[type-arg]
 
 
 CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.mark.browser
@@ -157,14 +176,22 @@ def test_dashboard_loads_and_updates_in_chromium(running_drill: tuple[DrillFiles
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.on("console", lambda m: problems.append(f"{m.type}: {m.text}")
-                    if m.type in ("error", "warning") else None)  # fmt: skip
+            page.on(
+                "console",
+                lambda m: (
+                    problems.append(f"{m.type}: {m.text}")
+                    if m.type in ("error", "warning")
+                    else None
+                ),
+            )
             page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-            page.on("request", lambda r: outside.append(r.url)
-                    if not r.url.startswith(url) else None)  # fmt: skip
+            page.on(
+                "request", lambda r: outside.append(r.url) if not r.url.startswith(url) else None
+            )
             page.goto(url)
-            page.wait_for_function("Number(document.getElementById('updated').dataset.seq) >= 1",
-                                   timeout=15000)  # fmt: skip
+            page.wait_for_function(
+                "Number(document.getElementById('updated').dataset.seq) >= 1", timeout=15000
+            )
             first = int(page.locator("#updated").get_attribute("data-seq") or 0)
             page.wait_for_timeout(3200)
             later = int(page.locator("#updated").get_attribute("data-seq") or 0)

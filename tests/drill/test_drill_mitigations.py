@@ -12,19 +12,27 @@ import pytest
 from lab.drill.errors import MitigationFailed
 from lab.drill.mitigations import CATALOGUE, lookup, parse_pairs
 from lab.errors import ConfigError
-from lab.scenario.resolved import ApplicationFault, Fault, NetworkFault, ProcessFault
 from lab.scenario.fault_actions import KillParams, NoParams
+from lab.scenario.resolved import ApplicationFault, Fault, NetworkFault, ProcessFault
 
 
 def _fault(cls: type, **kw: Any) -> Fault:
-    base = {"id": kw.pop("id"), "group": "g", "description": "", "at_s": 1.0, "for_s": 10.0,
-            "unavoidable": False, "index": 0}  # fmt: skip
+    base = {
+        "id": kw.pop("id"),
+        "group": "g",
+        "description": "",
+        "at_s": 1.0,
+        "for_s": 10.0,
+        "unavoidable": False,
+        "index": 0,
+    }
     return cls(**base, **kw)  # type: ignore[no-any-return]
 
 
 KILL = _fault(ProcessFault, id="kill", target="acquirer", action="kill", params=KillParams())
-STALL = _fault(ApplicationFault, id="stall", target="acquirer", action="stall_settlement",
-               params=NoParams())  # fmt: skip
+STALL = _fault(
+    ApplicationFault, id="stall", target="acquirer", action="stall_settlement", params=NoParams()
+)
 ISSUER_DOWN = _fault(NetworkFault, id="issuer-down", target="issuer", action="down")
 
 
@@ -46,8 +54,9 @@ class FakeStack:
         self.calls.append(("fleet", action, dict(params)))
         return self.seq
 
-    async def admin(self, method: str, service: str, path: str,
-                    body: Mapping[str, Any] | None = None) -> tuple[int, str]:  # fmt: skip
+    async def admin(
+        self, method: str, service: str, path: str, body: Mapping[str, Any] | None = None
+    ) -> tuple[int, str]:
         self.calls.append(("admin", method, service, path))
         text = "acquirer not answering (ClientConnectorError)" if not self.admin_status else "{}"
         return self.admin_status, text
@@ -81,7 +90,7 @@ def test_fleet_mitigations_send_fleet_commands() -> None:
         ("fleet", "throttle", {"factor": 0.25}),
         ("fleet", "set_software", {"version": "020100"}),
         ("fleet", "set_software", {"version": "030000", "regions": ["south"]}),
-    ]  # fmt: skip
+    ]
 
 
 def test_restart_acquirer_ends_a_kill_fault_and_the_forgotten_switches() -> None:

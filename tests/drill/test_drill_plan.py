@@ -15,8 +15,12 @@ from lab.scenario.resolved import FleetFault, ProcessFault
 REGIONS = ("north", "south", "east")
 
 
-def request(seed: int = 1, scenario: str | None = None, window: tuple[float, float] = (20, 40),
-            max_s: float = 600) -> PlanRequest:  # fmt: skip
+def request(
+    seed: int = 1,
+    scenario: str | None = None,
+    window: tuple[float, float] = (20, 40),
+    max_s: float = 600,
+) -> PlanRequest:
     return PlanRequest(seed, scenario, window, max_s, REGIONS, 30)
 
 
