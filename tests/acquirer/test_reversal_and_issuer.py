@@ -110,12 +110,12 @@ def test_slow_issuer_gets_98_within_the_deadline_and_the_late_approval_is_revers
     client = host.signed_on()
     card = host.cards(client.terminal)[0]
     host.acquirer.fault("issuer_timeout", ms=300)
-    host.issuer.fault("slow", delay_ms=900, jitter_ms=0)
+    host.issuer.fault("slow", delay_ms=1500, jitter_ms=0)
     started = time.monotonic()
     reply = client.sale(card, 2_500)
     elapsed = time.monotonic() - started
     assert reply.text(39) == "98"
-    assert 0.25 <= elapsed < 0.9, elapsed  # the acquirer's deadline, not the issuer's delay
+    assert 0.28 <= elapsed < 1.2, elapsed  # the acquirer's deadline, not the issuer's delay
     ref = client.terminal.tid + reply.require(11) + client.batch
     [row] = [r for r in host.acquirer.export("transactions") if r["tid"] == client.terminal.tid]
     assert (row["status"], row["rc"]) == ("declined", "98")
