@@ -14,10 +14,12 @@ is bounded by its own timeout).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from rich.console import Console
 
@@ -72,7 +74,8 @@ def launch(
         )
         with LiveView(events, console, plain=plain, scenarios=len(plan.scenarios)):
             outcome = asyncio.run(_run_with_signals(runner, console))
-        status, code = judge(rundir.path, outcome)
+        with _sigterm_interrupts():  # scoring is plain Python: SIGTERM as Ctrl-C (exit 130)
+            status, code = judge(rundir.path, outcome)
         events.run_finished.fire(status=status, exit_code=code)
     return Launched(rundir.path, outcome, status, code)
 
@@ -101,3 +104,15 @@ async def _run_with_signals(runner: Runner, console: Console) -> RunOutcome:
     if seen:
         outcome.interrupted = True
     return outcome
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
