@@ -21,6 +21,12 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 
+#: How late a timed event may be. Toxiproxy's own tests allow 10 ms; on this
+#: shared 2-core machine, with other benchmarks keeping the load average at 5-6,
+#: events were seen 11-12 ms late, so late bounds allow 20 ms. Early bounds stay
+#: tight: a toxic must never fire early.
+LATE_MS = 20
+
 Handler = Callable[[socket.socket], None]
 
 
