@@ -8,9 +8,14 @@ drill's directory and in unit tests on hand-made records.
 A second is *bad* on a signal (:class:`lab.drill.playbook.Signal`) when:
 
 - payments: the fleet's success ratio (approved / not declined) is under the
-  SLO or its p99 over it; or a region with enough traffic is well under it; or
-  a region that usually does at least one transaction a second did none for
-  three seconds (a district gone dark: no failures to count, only silence);
+  SLO or its p99 over it; or one region's success ratio over its last three
+  seconds (at least five judged transactions) is under the SLO; or a region's
+  p99 is over ``max(250 ms, 4 × its pre-fault median)`` — one flaky district
+  hides in the fleet's figures but not in its own; or a region that usually
+  does at least one transaction a second did none for three seconds (a
+  district gone dark: no failures to count, only silence). The three-second
+  window smooths small regions' noise; a region's second that has no failure
+  of its own is good, so recoveries are not seen late;
 - settlement: the worker reports stalled, or the backlog is above
   ``max(3, 2 × its pre-fault maximum)``;
 - agent: the agent merchants are sent to does not answer through its proxy
@@ -28,16 +33,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from statistics import fmean
+from statistics import fmean, median
 from typing import Any
 
 from lab.drill.playbook import FailureMode, Signal, judge
 
 #: Consecutive bad seconds that make a symptom (a single one is noise).
 SYMPTOM_RUN = 2
-_DARK_SECONDS = 3
-_REGION_MARGIN = 0.1
-_MIN_REGION_JUDGED = 3
+_WINDOW_S = 3  # seconds a region is judged over (success ratio, silence)
+_MIN_REGION_JUDGED = 5
+_P99_FLOOR_MS = 250.0
+_P99_FACTOR = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +127,16 @@ class Incident:
 
 def _baseline(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     regions: dict[str, list[float]] = {}
+    p99s: dict[str, list[float]] = {}
     for s in samples:
         for region, fig in s.get("regions", {}).items():
             regions.setdefault(region, []).append(float(fig.get("tps", 0)))
+            if fig.get("p99_ms") is not None:
+                p99s.setdefault(region, []).append(float(fig["p99_ms"]))
     backlogs = [s.get("host", {}).get("settlement_backlog") for s in samples]
     return {
         "region_tps": {r: fmean(v) for r, v in regions.items() if v},
+        "region_p99": {r: median(v) for r, v in p99s.items() if v},
         "backlog_max": max((b for b in backlogs if isinstance(b, int | float)), default=0),
         "sign_on_mean": fmean([s.get("sign_ons", 0) for s in samples]) if samples else 0.0,
     }
@@ -142,12 +152,12 @@ def judge_seconds(
     cut = fault_start if fault_start is not None else float("inf")
     base = _baseline([s for s in samples if float(s["t"]) + 1 <= cut])
     verdicts: list[Verdict] = []
-    window: dict[str, list[float]] = {}
+    window: dict[str, list[Mapping[str, Any]]] = {}
     for s in samples:
         reasons: list[str] = []
         for region, fig in s.get("regions", {}).items():
-            window.setdefault(region, []).append(float(fig.get("tps", 0)))
-            del window[region][:-_DARK_SECONDS]
+            window.setdefault(region, []).append(fig)
+            del window[region][:-_WINDOW_S]
         if Signal.PAYMENTS in rules.signals:
             reasons += _payments(s, rules, base, window)
         if Signal.SETTLEMENT in rules.signals:
@@ -164,7 +174,10 @@ def judge_seconds(
 
 
 def _payments(
-    s: Mapping[str, Any], rules: Rules, base: Mapping[str, Any], window: Mapping[str, list[float]]
+    s: Mapping[str, Any],
+    rules: Rules,
+    base: Mapping[str, Any],
+    window: Mapping[str, list[Mapping[str, Any]]],
 ) -> list[str]:
     out: list[str] = []
     total = s.get("all", {})
@@ -174,18 +187,23 @@ def _payments(
     if p99 is not None and p99 > rules.p99_ms:
         out.append(f"p99 {p99:.0f} ms over {rules.p99_ms:.0f} ms")
     for region, fig in sorted(s.get("regions", {}).items()):
-        judged = fig.get("tps", 0) - fig.get("declined", 0)
-        r = fig.get("success_ratio")
-        if (
-            r is not None
-            and judged >= _MIN_REGION_JUDGED
-            and r < rules.success_ratio - _REGION_MARGIN
-        ):
-            out.append(f"{region} success ratio {r:.1%}")
-        usual = base["region_tps"].get(region, 0.0)
         recent = window.get(region, [])
-        if usual >= 1.0 and len(recent) == _DARK_SECONDS and not any(recent):
-            out.append(f"{region} silent for {_DARK_SECONDS} s, usually {usual:.1f} txn/s")
+        judged = sum(f.get("tps", 0) - f.get("declined", 0) for f in recent)
+        approved = sum(f.get("approved", 0) for f in recent)
+        own = fig.get("success_ratio")
+        # The window decides that a region is failing; its own second, that it still is
+        # (so a recovery is seen the first clean second, not two seconds late).
+        failing_now = own is not None and own < rules.success_ratio
+        if failing_now and judged >= _MIN_REGION_JUDGED and approved / judged < rules.success_ratio:
+            out.append(f"{region} success ratio {approved / judged:.1%} over {len(recent)} s")
+        usual_p99 = base["region_p99"].get(region, 0.0)
+        limit = max(_P99_FLOOR_MS, _P99_FACTOR * usual_p99)
+        if fig.get("p99_ms") is not None and fig["p99_ms"] > limit:
+            out.append(f"{region} p99 {fig['p99_ms']:.0f} ms (usually {usual_p99:.0f} ms)")
+        usual = base["region_tps"].get(region, 0.0)
+        silent = len(recent) == _WINDOW_S and not any(f.get("tps", 0) for f in recent)
+        if usual >= 1.0 and silent:
+            out.append(f"{region} silent for {_WINDOW_S} s, usually {usual:.1f} txn/s")
     return out
 
 

@@ -211,8 +211,9 @@ def test_region_collapse_and_region_failures_are_symptoms() -> None:
             "rc": {},
         }
     }
-    (v,) = judge_seconds([sample(0, regions=slow)], RULES, fault_start=None)
-    assert v.reasons == ("north success ratio 50.0%",)
+    one, two = judge_seconds([sample(0, regions=slow), sample(1, regions=slow)], RULES, None)
+    assert not one.bad  # 4 judged transactions are too few to call a region failing
+    assert two.reasons == ("north success ratio 50.0% over 2 s",)
 
 
 @pytest.mark.parametrize(
@@ -251,3 +252,15 @@ def test_backup_agent_pinned_judges_the_backup() -> None:
     samples = [sample(i, agents=down) for i in range(6)]
     verdicts = judge_seconds(samples, rules, fault_start=T0, backup_agent_from=T0 + 3)
     assert [v.bad for v in verdicts] == [True, True, True, False, False, False]
+
+
+def test_one_region_slower_than_its_own_baseline() -> None:
+    def north(p99: float) -> dict[str, dict[str, object]]:
+        return {"north": {"tps": 2, "approved": 2, "declined": 0, "success_ratio": 1.0,
+                          "p99_ms": p99, "rc": {}}}  # fmt: skip
+
+    samples = [sample(i) for i in range(10)]  # every region's p99 40 ms before the fault
+    samples += [sample(10, regions=north(200.0)), sample(11, regions=north(600.0))]
+    verdicts = judge_seconds(samples, RULES, fault_start=T0 + 10)
+    assert not verdicts[10].bad  # slower, but under the 250 ms floor
+    assert verdicts[11].reasons == ("north p99 600 ms (usually 40 ms)",)

@@ -11,7 +11,7 @@ from drill_cli import Lab
 from drill_records import T0, injected, mitigation, sample
 from rich.console import Console
 
-from lab.drill.console import plain_line, render
+from lab.drill.console import plain_line, render, watch
 from lab.drill.postmortem import write_postmortem
 from lab.drill.session import DrillFiles, DrillState, FacilitatorFile, Timeline
 
@@ -142,3 +142,24 @@ def test_cli_without_a_drill_or_with_bad_requests(
     code, out = lab("drill", "start", "--delay-window=10:200", "--max-minutes=3")
     assert code == 2 and "leave at least" in out
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*-drill"))
+
+
+class _FakeClient:
+    """Serves three samples, then says the drill ended."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def metrics(self, after: int) -> dict[str, object]:
+        return {"samples": [sample(i) for i in range(after, min(after + 1, 3))]}
+
+    def status(self) -> dict[str, object]:
+        self.calls += 1
+        return {"status": "running" if self.calls < 3 else "ended", "t0": T0, "events": []}
+
+
+def test_watch_follows_until_the_drill_ends() -> None:
+    console = Console(record=True, width=120, force_terminal=False)
+    shown = watch(_FakeClient(), console, seconds=30, sleep=lambda s: None)  # type: ignore[arg-type]
+    assert shown == 3
+    assert "second 0: 6 txn/s, success 100.0%" in console.export_text()

@@ -117,6 +117,7 @@ function drawCharts() {
       yaxis: "y2", line: { color: "#56B4E9", dash: "dot" } }),
   ], layout("sign-on rate and backup path share", {
     yaxis2: { overlaying: "y", side: "right", range: [0, 1.05], tickformat: ".0%" },
+    margin: { l: 50, r: 50, t: 34, b: 30 },
   }), PLOT_CONFIG);
   Plotly.react("chart-backlog", [
     Object.assign(series((s) => s.reversal_backlog), { name: "reversals pending", mode: "lines",
@@ -151,7 +152,10 @@ function drawEvents() {
   for (const e of events) {
     const li = document.createElement("li");
     const when = new Date(e.t * 1000).toLocaleTimeString();
-    li.textContent = `${when} ${e.event}: ${e.text || e.action || e.area || ""}` +
+    const what = e.event === "drill_started" ? "the load is running; watch the figures"
+      : e.event === "check" ? `${e.area}: ${e.verdict}`
+      : e.text || e.action || e.reason || "";
+    li.textContent = `${when} ${e.event.replace("_", " ")}: ${what}` +
       (e.result ? ` → ${e.result}` : "");
     list.appendChild(li);
   }
