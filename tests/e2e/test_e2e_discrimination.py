@@ -91,4 +91,4 @@ def test_the_gate_passes_resilient_terminals_and_fails_naive_ones(tmp_path: Path
     keys_naive = _scenario(naive, "working-key-expiry")
     keys_resilient = _scenario(resilient, "working-key-expiry")
     assert keys_naive["score"] < keys_resilient["score"]
-    assert keys_naive["components"]["R"] <= keys_resilient["components"]["R"]
+    assert keys_naive["recovery"]["recovery_s"] > keys_resilient["recovery"]["recovery_s"]
