@@ -70,3 +70,32 @@ def test_suite_dry_run_uses_the_suites_pass_mark_unless_told(
     assert code == 0 and "min score 80;" in out
     code, out = _lab(["run", "--suite", "gate", "--dry-run", "--min-score", "65"], capsys)
     assert code == 0 and "min score 65;" in out and out.count("\nscenario ") == 5
+
+
+def test_the_verdict_baseline_interruption_and_a_dead_stack(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from lab.cli.run import _judge
+    from lab.scenario.runner import RunOutcome
+    from lab.scoring.synthetic import SyntheticScenario, write_run
+
+    good = write_run(tmp_path / "a", [SyntheticScenario(name="outage")])
+    slower = SyntheticScenario(name="outage", recovery_delay_s=25.0)
+    worse = write_run(tmp_path / "b", [slower])
+    console = Console(file=open(tmp_path / "console.txt", "w"), width=120)  # noqa: SIM115
+
+    status, code = _judge(None, None, console)(good, RunOutcome(good))
+    assert (status, code) == ("passed", 0)
+    # the same run, but its scores dropped more than the margin below a baseline
+    status, code = _judge(50.0, good, console)(worse, RunOutcome(worse))
+    assert (status, code) == ("failed", 1)
+    result = (worse / "result.json").read_text()
+    assert "below the baseline" in result
+    # an interrupted run is scored and reported, and exits 130 whatever the gate said
+    assert _judge(None, None, console)(good, RunOutcome(good, interrupted=True)) == (
+        "interrupted", 130)  # fmt: skip
+    # a stack that would not start: exit 2, the service's error printed
+    dead = RunOutcome(good, stack_failure="scenario outage: acquirer: disk on fire")
+    assert _judge(None, None, console)(good, dead) == ("could_not_run", 2)
+    console.file.close()
+    assert "disk on fire" in (tmp_path / "console.txt").read_text()
