@@ -134,7 +134,7 @@ class AdminApi:
         body = await _json_body(request)
         registry = self.host.registry
         try:
-            record = validate_provision(body, registry.merchants)
+            record = validate_provision(body)
             added = registry.add(record)
         except ProvisionError as exc:
             return _error(exc.status, str(exc))
@@ -192,8 +192,12 @@ class AdminApi:
             newly = self.host.registry.retire(tid, now)
         except KeyError:
             return _error(404, f"terminal {tid} is not known")
-        closed = [b.batch for b in self.host.journal.terminal_open_batches(tid)]
         ops = self.worker.close_for_replacement(tid, now)
+        closed = [
+            b.batch
+            for b in self.host.journal.batches.values()
+            if b.tid == tid and b.closed_by == "replacement"
+        ]
         if newly:
             ops.append((INSERT_RETIRED, (tid, now)))
         self.host.keystore.drop(tid)

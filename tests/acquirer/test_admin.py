@@ -90,7 +90,7 @@ def test_provision_and_retire_a_terminal(host: Stack) -> None:
     )
     for bad in (
         {**body, "tid": "1"},
-        {**body, "mid": "000000000000000"},
+        {**body, "mid": "12345"},
         {**body, "tmk": "zz"},
         {k: v for k, v in body.items() if k != "region"},
         {**body, "allowed": ["cashback"]},
@@ -112,6 +112,9 @@ def test_provision_and_retire_a_terminal(host: Stack) -> None:
     assert new_client.sign_on().text(39) == "00"
     assert new_client.sale(card, 500).text(39) == "00"
     assert new_client.refund(card, 100, new_client.sale(card, 600)).text(39) == "58"
+    # a merchant the agent onboarded at run time (not in the world file) is fine too
+    onboarded = {**body, "tid": "77000002", "mid": "898999954110001", "tmk": generate_tmk().hex()}
+    assert host.acquirer.post("/admin/terminals", onboarded).status_code == 201
     info = host.acquirer.get("/admin/terminals/77000001").json()
     assert info["provisioned"] is True and info["session"]["mode"] == "003"
     # retiring the old one closes its open batch host-side and refuses it
