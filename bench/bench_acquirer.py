@@ -49,6 +49,7 @@ from lab.iso8583 import (  # noqa: E402
     sign_on_request,
 )
 from lab.world import generate, save  # noqa: E402
+from mocks.acquirer.config import load_config  # noqa: E402
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -289,7 +290,8 @@ def main() -> int:
                 proc.terminate()
                 proc.wait(timeout=30)
     print(
-        f"connections: {args.connections}, window: {args.seconds:.0f} s per phase, ledger FULL sync"
+        f"connections: {args.connections}, window: {args.seconds:.0f} s per phase, "
+        f"ledger {load_config(args.config).ledger_synchronous}"
     )
     print(f"approved sales/s: {sales['rate']:.0f}  (other answers {sales['other']}, goal >= 3000)")
     print(
