@@ -40,6 +40,8 @@ from lab.errors import ConfigError
 STATIC = Path(__file__).resolve().parent / "static"
 TOKEN_HEADER = "X-Drill-Token"
 _MAX_TEXT = 2000
+#: Samples a page load gets: the five minutes its charts show.
+HISTORY = 300
 _FILES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 
 
@@ -96,7 +98,7 @@ def build_app(drill: DrillActions) -> web.Application:
             after = int(request.query.get("after", "0"))
         except ValueError:
             return _error(400, "after must be an integer sequence number")
-        samples = drill.board.after(after)
+        samples = drill.board.after(after, limit=HISTORY)
         return web.json_response({"seq": drill.board.seq, "samples": samples})
 
     async def status(request: web.Request) -> web.StreamResponse:
