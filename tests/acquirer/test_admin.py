@@ -165,6 +165,11 @@ def test_metrics_are_prometheus_text(host: Stack) -> None:
     assert "issuer_requests_total" in host.issuer.get("/metrics").text
 
 
+def _export_cli(module: str, db: object, out: object) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", module, "export", "--db", str(db), "--out", str(out)]
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
 def test_export_cli_on_a_stopped_host(tmp_path: object) -> None:
     from pathlib import Path
 
@@ -178,75 +183,49 @@ def test_export_cli_on_a_stopped_host(tmp_path: object) -> None:
         stack.acquirer.stop(__import__("signal").SIGKILL)
         stack.issuer.stop()
     out = workdir / "ledger"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mocks.acquirer",
-            "export",
-            "--db",
-            str(workdir / "acquirer.sqlite"),
-            "--out",
-            str(out),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _export_cli("mocks.acquirer", workdir / "acquirer.sqlite", out)
     assert done.returncode == 0, done.stderr
     [row] = [json.loads(x) for x in (out / "transactions.jsonl").read_text().splitlines()]
-    assert set(row) == {
-        "tid",
-        "mid",
-        "stan",
-        "batch",
-        "type",
-        "amount",
-        "pan",
-        "card_kind",
-        "rrn",
-        "rc",
-        "status",
-        "booked_at",
-        "reversed_at",
-        "orig_rrn",
-        "settle_date",
-    }
+    assert set(row) == set(
+        [
+            "tid",
+            "mid",
+            "stan",
+            "batch",
+            "type",
+            "amount",
+            "pan",
+            "card_kind",
+            "rrn",
+            "rc",
+            "status",
+            "booked_at",
+            "reversed_at",
+            "orig_rrn",
+            "settle_date",
+        ]
+    )
     assert (row["rrn"], row["amount"], row["status"]) == (sale.require(37), 3_300, "approved")
     [batch] = [json.loads(x) for x in (out / "batches.jsonl").read_text().splitlines()]
-    assert set(batch) == {
-        "tid",
-        "mid",
-        "batch",
-        "status",
-        "closed_by",
-        "closed_at",
-        "host_debit_amount",
-        "host_debit_count",
-        "host_credit_amount",
-        "host_credit_count",
-        "terminal_totals",
-        "recon_code",
-        "uploaded",
-    }
-    assert (out / "payouts.jsonl").read_text() == ""
-    issuer_out = subprocess.run(
+    assert set(batch) == set(
         [
-            sys.executable,
-            "-m",
-            "mocks.issuer",
-            "export",
-            "--db",
-            str(workdir / "issuer.sqlite"),
-            "--out",
-            str(out),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
+            "tid",
+            "mid",
+            "batch",
+            "status",
+            "closed_by",
+            "closed_at",
+            "host_debit_amount",
+            "host_debit_count",
+            "host_credit_amount",
+            "host_credit_count",
+            "terminal_totals",
+            "recon_code",
+            "uploaded",
+        ]
     )
+    assert (out / "payouts.jsonl").read_text() == ""
+    issuer_out = _export_cli("mocks.issuer", workdir / "issuer.sqlite", out)
     assert issuer_out.returncode == 0, issuer_out.stderr
     [auth] = [json.loads(x) for x in (out / "issuer.jsonl").read_text().splitlines()]
     assert {
@@ -259,22 +238,7 @@ def test_export_cli_on_a_stopped_host(tmp_path: object) -> None:
         "updated_at",
     } <= set(auth)
     assert auth["pan"].count("*") == len(card.pan) - 10
-    missing = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mocks.acquirer",
-            "export",
-            "--db",
-            str(workdir / "nope.sqlite"),
-            "--out",
-            str(out),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    missing = _export_cli("mocks.acquirer", workdir / "nope.sqlite", out)
     assert missing.returncode == 2 and "no ledger" in missing.stderr
 
 
