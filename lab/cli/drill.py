@@ -199,20 +199,11 @@ def start(
 @click.option("--json", "as_json", is_flag=True)
 def reveal(runs_dir: Path, drill_dir: Path | None, as_json: bool) -> None:
     """Facilitators only: the hidden plan and when each fault really went in."""
-    from lab.drill.plan import PlanRequest, build_plan
+    from lab.drill.plan import plan_of
 
     files = _files(runs_dir, drill_dir)
     secret = files.read_facilitator()
-    plan = build_plan(
-        PlanRequest(
-            secret.seed,
-            secret.scenario,
-            secret.delay_window_s,
-            secret.max_s,
-            tuple(secret.regions),
-            secret.terminals,
-        )
-    )
+    plan = plan_of(secret)
     journal = read_jsonl(files.journal)
     went_in = {e["fault_id"]: e["t"] for e in journal if e.get("event") == "fault_injected"}
     t0 = files.read_state().t0

@@ -39,8 +39,8 @@ from lab.drill import mitigations
 from lab.drill.checks import run_check
 from lab.drill.dashboard.server import DashboardServer
 from lab.drill.errors import DrillError, MitigationFailed
-from lab.drill.metrics import PUBLISH_LAG_S, FleetSeconds, MetricsBoard, StackProbe
-from lab.drill.plan import DrillPlan, PlanRequest, build_plan
+from lab.drill.metrics import FleetSeconds, MetricsBoard, StackProbe, sample_every_second
+from lab.drill.plan import DrillPlan, fault_steps, plan_of
 from lab.drill.session import (
     ENDED,
     ENDING,
@@ -52,19 +52,16 @@ from lab.drill.session import (
     Timeline,
     clear_current,
 )
+from lab.drill.steady_load import first_transaction, start_load
 from lab.drill.teardown import write_run_json
 from lab.errors import LabError
 from lab.scenario.journal import RunEvents, RunJournal
-from lab.scenario.probes import FleetTail
 from lab.scenario.rundir import export_ledger
 from lab.scenario.schedule import FaultSchedule, ScenarioClock
-from lab.scenario.timeline import Op, Step
 from lab.stack.commands import ServiceFiles
 
 log = logging.getLogger("lab.drill.controller")
 
-LOAD_READY_TIMEOUT_S = 60.0
-JOURNAL_FLUSH_S = 0.5
 _STOP_GRACE_S = 10.0
 #: Events of the participants' timeline that the dashboard lists.
 PUBLIC_EVENTS = frozenset({"drill_started", "note", "detect", "check", "mitigation", "end"})
@@ -154,6 +151,9 @@ class Controller:
         self._request_end("ended by the participants")
         return {"ending": True, "keep_stack": keep}
 
+    def _phase(self) -> str:
+        return "drill" if self.end_at is None else "drain"
+
     def _request_end(self, reason: str) -> None:
         if not self._end.is_set():
             self.end_at = time.time()
@@ -183,7 +183,6 @@ class Controller:
 
     async def _start(self) -> None:
         from lab.drill.runtime import DrillRuntime
-        from lab.fleet import Fleet, ShapeSpec
         from lab.scenario.faults import FaultInjector
         from lab.scenario.fleet_draws import resolve_fleet_draws
         from lab.stack.stack import Stack
@@ -191,11 +190,7 @@ class Controller:
         from lab.world import load as load_world
 
         s = self.secret
-        self.plan = plan = build_plan(
-            PlanRequest(
-                s.seed, s.scenario, s.delay_window_s, s.max_s, tuple(s.regions), s.terminals
-            )
-        )
+        self.plan = plan = plan_of(s)
         self.files.create_secret_journal()
         self.journal = RunJournal(self.files.journal, self.events)
         self.events.run_started.fire(name="drill", seed=s.seed)
@@ -216,25 +211,11 @@ class Controller:
         )
         self.timeline.append("stack_up", seconds=stack.ready_seconds)
 
-        self.fleet = fleet = Fleet(self.files.scenario_dir)
-        backups = sorted({p.backup for p in addresses.regions.values() if p.backup})
-        config = fleet.config_for(
-            world=str(self.files.world),
-            regions={r: p.primary for r, p in addresses.regions.items()},
-            backup=backups[0] if backups else None,
-            agents=dict(addresses.agents),
-            policy=s.policy,
-            seed=s.seed,
-            shape=ShapeSpec("steady", {"duration_s": s.max_s + s.drain_s + 5}),
-            terminals=s.terminals,
-            think_time_s=s.think_time_s,
-            journal_flush_s=JOURNAL_FLUSH_S,
-        )
-        fleet.start(config, timeout_s=s.max_s + s.drain_s + LOAD_READY_TIMEOUT_S + 60)
+        self.fleet = fleet = start_load(self.files, s, addresses)
         assert fleet.process is not None
         locust = psutil.Process(fleet.process.pid)
         self._save(load=ProcessInfo(pid=locust.pid, create_time=locust.create_time()))
-        await self._first_transaction(FleetTail(fleet.fleet_dir))
+        await first_transaction(fleet)
         self.clock = clock = ScenarioClock.start()
         self.events.scenario_started.fire(t=clock.t0, scenario="drill", t0=clock.t0)
         self.events.load_started.fire(scenario="drill", shape="steady", users=s.terminals)
@@ -263,54 +244,18 @@ class Controller:
         )
         probe = StackProbe(addresses.admin, addresses.agents)
         self._tasks = [
-            asyncio.create_task(self._sample(seconds, probe), name="sampler"),
-            asyncio.create_task(self._schedule(plan, clock, injector), name="faults"),
+            asyncio.create_task(
+                sample_every_second(clock, seconds, probe, self.board, self._phase), name="sampler"
+            ),
+            asyncio.create_task(
+                FaultSchedule(fault_steps(plan), clock, injector.inject, injector.clear).run(),
+                name="faults",
+            ),
         ]
         self.server = DashboardServer(self, port=s.port)
         url = await self.server.start()
         self._save(status=RUNNING, api_url=url, t0=clock.t0, max_end_at=self.started_at + s.max_s)
         self.timeline.append("drill_started", t=clock.t0, dashboard=url)
-
-    async def _first_transaction(self, tail: FleetTail) -> None:
-        deadline = time.monotonic() + LOAD_READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if tail.read():
-                return
-            if not self.fleet.running:
-                raise DrillError(
-                    f"the load exited before its first transaction:\n{self.fleet.log_tail(20)}"
-                )
-            await asyncio.sleep(0.05)
-        raise DrillError(
-            f"no transaction within {LOAD_READY_TIMEOUT_S:g} s:\n{self.fleet.log_tail(20)}"
-        )
-
-    async def _schedule(self, plan: DrillPlan, clock: ScenarioClock, injector: Any) -> None:
-        """Inject every fault at its hidden time; clear only the device faults' windows."""
-        steps = [Step(p.fault.at_s, Op.INJECT, p.description, p.fault) for p in plan.faults]
-        steps += [
-            Step(p.fault.end_s, Op.CLEAR, p.description, p.fault)
-            for p in plan.faults
-            if not p.held and p.fault.windowed
-        ]
-        steps.sort(key=lambda st: (st.offset_s, st.op is Op.INJECT))
-        await FaultSchedule(steps, clock, injector.inject, injector.clear).run()
-
-    async def _sample(self, seconds: FleetSeconds, probe: StackProbe) -> None:
-        """One sample per second, published once the second is complete."""
-        assert self.clock is not None
-        k = 1
-        try:
-            while True:
-                await self.clock.sleep_until(k + PUBLISH_LAG_S)
-                k = max(k + 1, int(self.clock.elapsed() - PUBLISH_LAG_S) + 1)
-                fleet_part = seconds.complete(time.time())
-                stack_part = await probe.poll()
-                phase = "drill" if self.end_at is None else "drain"
-                for sample in fleet_part:
-                    self.board.publish({**sample, **stack_part, "phase": phase})
-        finally:
-            await probe.close()
 
     async def _run(self) -> None:
         """Until the end is asked for, the maximum length passes, or a task fails."""

@@ -25,7 +25,7 @@ import json
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from typing import Any
 import aiohttp
 
 from lab.scenario.probes import FINANCIAL, FleetMoney, FleetTail
+from lab.scenario.schedule import ScenarioClock
 from lab.scoring.traffic import p99
 
 #: How long after a second ends it is published: the fleet's journal flush
@@ -276,3 +277,26 @@ class MetricsBoard:
     @property
     def latest(self) -> dict[str, Any] | None:
         return self.samples[-1] if self.samples else None
+
+
+async def sample_every_second(
+    clock: ScenarioClock,
+    seconds: FleetSeconds,
+    probe: StackProbe,
+    board: MetricsBoard,
+    phase: Callable[[], str],
+) -> None:
+    """Publish one sample per second of ``clock`` once that second is complete (runs
+    until cancelled); ``phase`` labels it (``drill``, or ``drain`` after the end)."""
+    k = 1
+    try:
+        while True:
+            await clock.sleep_until(k + PUBLISH_LAG_S)
+            # After a stall (a slow probe) the next wake-up is the next whole second.
+            k = max(k + 1, int(clock.elapsed() - PUBLISH_LAG_S) + 1)
+            fleet_part = seconds.complete(time.time())
+            stack_part = await probe.poll()
+            for sample in fleet_part:
+                board.publish({**sample, **stack_part, "phase": phase()})
+    finally:
+        await probe.close()

@@ -119,16 +119,19 @@ def _app(service: str, *names: str) -> Callable[[Fault], bool]:
     return lambda f: isinstance(f, ApplicationFault) and f.target == service and f.action in names
 
 
-async def _clear_admin(stack: DrillStack, service: str, *names: str) -> list[str]:
-    """DELETE each admin fault (idempotent on the mocks); what did not answer 200."""
+async def _switch_off(stack: DrillStack, service: str, *names: str) -> None:
+    """End the hidden faults of those names, then DELETE each on the service anyway
+    (idempotent on the mocks): the action is the same whether or not it was the cause."""
+    await stack.end_faults(_app(service, *names), "mitigation")
     problems = []
     for name in names:
         status, text = await stack.admin("DELETE", service, f"/admin/faults/{name}")
         if status == 0:
-            return [text]  # not answering: the other switches would fail the same way
+            raise MitigationFailed(text)  # not answering: the other switches would fail too
         if status != 200:
             problems.append(f"{service} {name}: HTTP {status} {text[:80]}")
-    return problems
+    if problems:
+        raise MitigationFailed("; ".join(problems))
 
 
 async def use_backup_path(stack: DrillStack, params: dict[str, Any]) -> str:
@@ -152,10 +155,7 @@ async def restart_acquirer(stack: DrillStack, params: dict[str, Any]) -> str:
 
 async def resume_settlement(stack: DrillStack, params: dict[str, Any]) -> str:
     names = ("stall_settlement", "force_mismatch")
-    await stack.end_faults(_app("acquirer", *names), "mitigation")
-    problems = await _clear_admin(stack, "acquirer", *names)
-    if problems:
-        raise MitigationFailed("; ".join(problems))
+    await _switch_off(stack, "acquirer", *names)
     status, _ = await stack.admin("POST", "acquirer", "/admin/settlement/run", {})
     tick = "one settlement tick run" if status == 200 else f"settlement tick: HTTP {status}"
     return f"settlement worker released (stall and forced mismatches cleared); {tick}"
@@ -178,10 +178,7 @@ async def push_software(stack: DrillStack, params: dict[str, Any]) -> str:
 
 
 async def rollback_software(stack: DrillStack, params: dict[str, Any]) -> str:
-    await stack.end_faults(_app("acquirer", "min_software"), "mitigation")
-    problems = await _clear_admin(stack, "acquirer", "min_software")
-    if problems:
-        raise MitigationFailed("; ".join(problems))
+    await _switch_off(stack, "acquirer", "min_software")
     return "the host no longer requires a minimum terminal software version"
 
 
@@ -208,10 +205,7 @@ async def escalate_upstream(stack: DrillStack, params: dict[str, Any]) -> str:
 
 
 async def end_cutover(stack: DrillStack, params: dict[str, Any]) -> str:
-    await stack.end_faults(_app("acquirer", "day_end_cut"), "mitigation")
-    problems = await _clear_admin(stack, "acquirer", "day_end_cut")
-    if problems:
-        raise MitigationFailed("; ".join(problems))
+    await _switch_off(stack, "acquirer", "day_end_cut")
     return "the host's day-end cut-over is closed: financial requests are accepted"
 
 

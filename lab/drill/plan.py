@@ -27,12 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lab.drill.playbook import DRILLABLE, FailureMode, mode_of
+from lab.drill.session import FacilitatorFile
 from lab.errors import ConfigError
 from lab.scenario.loader import load_scenario
 from lab.scenario.model import LoadShape
 from lab.scenario.resolve import RunOptions
 from lab.scenario.resolved import Fault, FleetFault, Load, ProcessFault, ResolvedScenario
-from lab.scenario.timeline import describe_fault
+from lab.scenario.timeline import Op, Step, describe_fault
 from lab.stack.topology import default_topology
 
 DRILL_SCENARIO = "drill"
@@ -113,6 +114,34 @@ class DrillPlan:
             "right_mitigations": sorted(set().union(*(m.right for m in self.modes))),
             "acceptable_mitigations": sorted(set().union(*(m.acceptable for m in self.modes))),
         }
+
+
+def fault_steps(plan: DrillPlan) -> list[Step]:
+    """What the controller's schedule runs: every fault injected at its hidden time;
+    only the device faults' windows are cleared by the clock (held faults end with a
+    mitigation or the drill)."""
+    steps = [Step(p.fault.at_s, Op.INJECT, p.description, p.fault) for p in plan.faults]
+    steps += [
+        Step(p.fault.end_s, Op.CLEAR, p.description, p.fault)
+        for p in plan.faults
+        if not p.held and p.fault.windowed
+    ]
+    # At one offset a clear comes before an inject, as in a scenario's timeline.
+    return sorted(steps, key=lambda st: (st.offset_s, st.op is Op.INJECT))
+
+
+def plan_of(secret: FacilitatorFile) -> DrillPlan:
+    """The plan a drill's facilitator file asked for (rebuilt, never deserialised)."""
+    return build_plan(
+        PlanRequest(
+            secret.seed,
+            secret.scenario,
+            secret.delay_window_s,
+            secret.max_s,
+            tuple(secret.regions),
+            secret.terminals,
+        )
+    )
 
 
 def build_plan(request: PlanRequest) -> DrillPlan:

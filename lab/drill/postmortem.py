@@ -21,7 +21,7 @@ from typing import Any
 from lab.drill.actions import action_items
 from lab.drill.incident import Incident, Rules, analyse
 from lab.drill.money import MoneyImpact, money_impact
-from lab.drill.plan import DrillPlan, PlanRequest, build_plan
+from lab.drill.plan import DrillPlan, plan_of
 from lab.drill.playbook import Signal
 from lab.drill.runbooks import Runbook, StepOutcome, load_runbook, match_steps
 from lab.drill.session import DrillFiles, Timeline, read_jsonl, write_atomic
@@ -108,16 +108,7 @@ def _end_reason(timeline: list[dict[str, Any]]) -> str:
 def build_postmortem(files: DrillFiles) -> Postmortem:
     secret = files.read_facilitator()
     state = files.read_state()
-    plan = build_plan(
-        PlanRequest(
-            secret.seed,
-            secret.scenario,
-            secret.delay_window_s,
-            secret.max_s,
-            tuple(secret.regions),
-            secret.terminals,
-        )
-    )
+    plan = plan_of(secret)
     journal = read_jsonl(files.journal)
     timeline = Timeline(files.timeline).read()
     samples = read_jsonl(files.metrics)

@@ -37,6 +37,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.errors import ConfigError, RunDirError
+from lab.scenario.journal import read_journal as read_jsonl
 
 DRILL_FORMAT = 1
 POINTER = ".drill"
@@ -243,23 +244,7 @@ class Timeline:
         return read_jsonl(self.path)
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every complete JSON object line of ``path`` (a torn last line is skipped)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    out: list[dict[str, Any]] = []
-    for line in raw.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if isinstance(value, dict):
-            out.append(value)
-    return out
+__all__ = ["DrillFiles", "DrillState", "FacilitatorFile", "ProcessInfo", "Timeline", "read_jsonl"]
 
 
 # -- the current drill -----------------------------------------------------------

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
-from lab.drill.plan import PlanRequest, build_plan
+from lab.drill.plan import plan_of
 from lab.drill.session import ENDED, DrillFiles, FacilitatorFile, Timeline, clear_current
 from lab.errors import LabError
 from lab.fleet import ControlWriter
@@ -38,16 +38,7 @@ _LOAD_GRACE_S = 10.0
 def write_run_json(
     files: DrillFiles, secret: FacilitatorFile, *, t0: float, end_at: float, started_at: float
 ) -> None:
-    plan = build_plan(
-        PlanRequest(
-            secret.seed,
-            secret.scenario,
-            secret.delay_window_s,
-            secret.max_s,
-            tuple(secret.regions),
-            secret.terminals,
-        )
-    )
+    plan = plan_of(secret)
     scenario = plan.drill_scenario.model_copy(
         update={"duration_s": round(max(1.0, end_at - t0), 3), "drain_s": secret.drain_s}
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.drill.session import FacilitatorFile
+
 T0 = 1_790_000_000.0
 REGIONS = ("north", "south", "east")
 
@@ -88,3 +90,14 @@ def mitigation(at: float, action: str, ok: bool = True) -> dict[str, Any]:
         "result": "done" if ok else "acquirer not answering",
         "seconds": 0.5,
     }
+
+
+def facilitator(**given: Any) -> FacilitatorFile:
+    """A facilitator file: a host crash hidden at T+10 s of a two-minute drill."""
+    fields: dict[str, Any] = {
+        "seed": 4, "scenario": "acquirer-crash-restart", "delay_window_s": (10, 10),
+        "max_s": 120, "drain_s": 2, "terminals": 12, "think_time_s": 1,
+        "policy": "resilient", "regions": list(REGIONS),
+    }  # fmt: skip
+    fields.update(given)
+    return FacilitatorFile(**fields)

@@ -3,14 +3,29 @@ verdict and what followed it, recovery — on hand-made seconds."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from drill_records import T0, injected, mitigation, sample
 
-from lab.drill.incident import Rules, Verdict, analyse, find_recovery, judge_seconds
-from lab.drill.playbook import Signal, mode_of
+from lab.drill.incident import Incident, Rules, Verdict, analyse, find_recovery, judge_seconds
+from lab.drill.playbook import FailureMode, Signal, mode_of
 
 RULES = Rules(success_ratio=0.95, p99_ms=2000, good_seconds=3, signals=frozenset({Signal.PAYMENTS}))
 CRASH = (mode_of("acquirer-crash-restart"),)
+
+
+def drill(
+    fault_at: float,
+    *,
+    end_at: float = T0 + 40,
+    modes: tuple[FailureMode, ...] = CRASH,
+    **given: Any,
+) -> Incident:
+    """The incident of a drill whose hidden fault went in at T+``fault_at``."""
+    return analyse(
+        t0=T0, end_at=end_at, journal=[injected(fault_at)], modes=modes, rules=RULES, **given
+    )
 
 
 def seconds(bad: range, total: int = 40, **bad_kwargs: object) -> list[dict[str, object]]:
@@ -23,16 +38,7 @@ def test_right_mitigation_then_recovery() -> None:
         {"t": T0 + 14.5, "event": "detect", "text": "the host crashed"},
         mitigation(20.2, "restart_acquirer"),
     ]
-    inc = analyse(
-        t0=T0,
-        end_at=T0 + 40,
-        journal=[injected(10.3)],
-        timeline=timeline,
-        samples=samples,
-        modes=CRASH,
-        rules=RULES,
-        detection_keywords=("crash", "host down"),
-    )
+    inc = drill(10.3, timeline=timeline, samples=samples, detection_keywords=("crash", "host down"))
     assert inc.fault_start == T0 + 10.3
     assert inc.symptom_at == T0 + 10.3  # the bad second began before the fault: clamped
     assert "success ratio 0.0% under 95%" in inc.symptom
@@ -54,15 +60,7 @@ def test_right_mitigation_then_recovery() -> None:
 
 def test_a_wrong_mitigation_that_does_not_recover_is_reported_as_such() -> None:
     samples = seconds(range(10, 40), ratio=0.0)  # bad until the drill ends
-    inc = analyse(
-        t0=T0,
-        end_at=T0 + 40,
-        journal=[injected(10.0)],
-        timeline=[mitigation(15.0, "use_backup_path")],
-        samples=samples,
-        modes=CRASH,
-        rules=RULES,
-    )
+    inc = drill(10.0, timeline=[mitigation(15.0, "use_backup_path")], samples=samples)
     (m,) = inc.mitigations
     assert m.verdict == "wrong"
     assert m.effect == "no recovery followed before the drill ended"
@@ -74,15 +72,7 @@ def test_a_wrong_mitigation_that_does_not_recover_is_reported_as_such() -> None:
 def test_a_wrong_mitigation_followed_by_the_right_one() -> None:
     samples = seconds(range(10, 25), ratio=0.2)
     timeline = [mitigation(13.0, "resume_settlement"), mitigation(23.5, "restart_acquirer")]
-    inc = analyse(
-        t0=T0,
-        end_at=T0 + 40,
-        journal=[injected(10.0)],
-        timeline=timeline,
-        samples=samples,
-        modes=CRASH,
-        rules=RULES,
-    )
+    inc = drill(10.0, timeline=timeline, samples=samples)
     wrong, right = inc.mitigations
     assert (
         wrong.verdict == "wrong"
@@ -95,15 +85,7 @@ def test_a_wrong_mitigation_followed_by_the_right_one() -> None:
 def test_failed_and_early_mitigations() -> None:
     samples = seconds(range(10, 30), ratio=0.0)
     timeline = [mitigation(5.0, "throttle"), mitigation(12.0, "restart_acquirer", ok=False)]
-    inc = analyse(
-        t0=T0,
-        end_at=T0 + 40,
-        journal=[injected(10.0)],
-        timeline=timeline,
-        samples=samples,
-        modes=CRASH,
-        rules=RULES,
-    )
+    inc = drill(10.0, timeline=timeline, samples=samples)
     early, failed = inc.mitigations
     assert early.before_fault and early.effect == "run before the fault went in"
     assert failed.effect.startswith("the action failed")
@@ -113,14 +95,11 @@ def test_failed_and_early_mitigations() -> None:
 
 def test_self_healing_before_any_mitigation() -> None:
     samples = seconds(range(10, 14), ratio=0.5)
-    inc = analyse(
-        t0=T0,
-        end_at=T0 + 40,
-        journal=[injected(10.0)],
+    inc = drill(
+        10.0,
         timeline=[mitigation(30.0, "force_sign_on")],
         samples=samples,
         modes=(mode_of("working-key-expiry"),),
-        rules=RULES,
     )
     assert inc.recovered_at == T0 + 14 and inc.self_healed
     assert inc.mitigations[0].effect == "the system had already recovered"
@@ -131,14 +110,10 @@ def test_detections_before_the_fault_are_false_alarms() -> None:
         {"t": T0 + 3, "event": "detect", "text": "host?"},
         {"t": T0 + 12, "event": "detect", "text": "acquirer down"},
     ]
-    inc = analyse(
-        t0=T0,
-        end_at=T0 + 40,
-        journal=[injected(10.0)],
+    inc = drill(
+        10.0,
         timeline=timeline,
         samples=seconds(range(10, 40), ratio=0.0),
-        modes=CRASH,
-        rules=RULES,
         detection_keywords=("acquirer down",),
     )
     assert [a["text"] for a in inc.false_alarms] == ["host?"]
@@ -149,15 +124,7 @@ def test_samples_after_the_end_do_not_count_as_recovery() -> None:
     # Recovery that only came with the end-of-drill rollback (drain phase) is not theirs.
     samples = seconds(range(10, 30), ratio=0.0, total=30)
     samples += [sample(i, phase="drain") for i in range(30, 40)]
-    inc = analyse(
-        t0=T0,
-        end_at=T0 + 30,
-        journal=[injected(10.0)],
-        timeline=[],
-        samples=samples,
-        modes=CRASH,
-        rules=RULES,
-    )
+    inc = drill(10.0, end_at=T0 + 30, timeline=[], samples=samples)
     assert inc.recovered_at is None
 
 

@@ -8,31 +8,19 @@ from pathlib import Path
 
 import pytest
 from drill_cli import Lab
-from drill_records import T0, injected, mitigation, sample
+from drill_records import T0, facilitator, injected, mitigation, sample
 from rich.console import Console
 
 from lab.drill.console import plain_line, render, watch
 from lab.drill.postmortem import write_postmortem
-from lab.drill.session import DrillFiles, DrillState, FacilitatorFile, Timeline
+from lab.drill.session import DrillFiles, DrillState, Timeline
 
 
 def drill_dir(tmp_path: Path) -> DrillFiles:
     """A finished drill: host killed at T+10, wrong then right mitigation, recovered."""
     files = DrillFiles(tmp_path / "20260101T000000Z-drill")
     files.fleet_dir.mkdir(parents=True)
-    files.write_facilitator(
-        FacilitatorFile(
-            seed=4,
-            scenario="acquirer-crash-restart",
-            delay_window_s=(10, 10),
-            max_s=120,
-            drain_s=2,
-            terminals=12,
-            think_time_s=1,
-            policy="resilient",
-            regions=["north", "south", "east"],
-        )
-    )
+    files.write_facilitator(facilitator())
     files.write_state(
         DrillState(
             run_dir=str(files.run_dir),

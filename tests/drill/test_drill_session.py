@@ -8,11 +8,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from drill_records import facilitator
 
 from lab.drill.session import (
     DrillFiles,
     DrillState,
-    FacilitatorFile,
     Timeline,
     clear_current,
     current_drill,
@@ -32,17 +32,7 @@ def files_in(tmp_path: Path) -> DrillFiles:
 
 def test_the_secret_files_are_0600(tmp_path: Path) -> None:
     files = files_in(tmp_path)
-    secret = FacilitatorFile(
-        seed=9,
-        scenario=None,
-        delay_window_s=(60, 300),
-        max_s=1800,
-        drain_s=8,
-        terminals=60,
-        think_time_s=2,
-        policy="resilient",
-        regions=["north"],
-    )
+    secret = facilitator(seed=9, scenario=None, delay_window_s=(60, 300), max_s=1800)
     files.write_facilitator(secret)
     files.create_secret_journal()
     for path in (files.facilitator, files.journal):
