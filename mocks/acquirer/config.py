@@ -10,9 +10,12 @@ Defaults and why:
 
 - ``issuer_timeout_ms`` 2500: shorter than the lab terminals' 5 s reply
   timeout, so a slow issuer is answered 98 before the terminal gives up;
-- ``day_seconds`` 120 and T+1: a scenario of a few minutes sees at least one
-  day cut and one payout run; ``batch_max_days`` 2 closes host-side only the
-  batches of terminals that skipped a whole business day's settlement;
+- ``day_seconds`` 30 and T+1: a scenario of a few minutes sees several day
+  cuts and its sales paid out (so the lab's payout checks have something to
+  check); ``batch_max_days`` 4 closes host-side only the batches of terminals
+  that skipped settlement for three whole business days (two minutes), so
+  the 77 → sign-on that follows hits idle or never-settling terminals, not
+  every terminal at every cut;
 - ``key_lifetime_s`` 86400 of real time: a lab day is short, and re-keying
   every terminal each lab day would be a sign-on storm nobody asked for
   (storms are injected with the ``expire_keys``/``rotate_keys`` faults);
@@ -70,11 +73,11 @@ class AcquirerConfig:
     persist_sessions: bool = True
     min_software: str | None = None  # None: the world's params.min_software
     # -- business calendar (lab time) ---------------------------------------
-    day_seconds: float = 120.0
+    day_seconds: float = 30.0
     day_cut: str = "23:00"
     payout_lag_days: int = 1  # T+1 for standard merchants
     d0_lag_days: int = 0  # D0 merchants are paid at the cut of the same day
-    batch_max_days: int = 2
+    batch_max_days: int = 4
     settlement_tick_s: float = 0.2
     # -- connections --------------------------------------------------------
     idle_timeout_s: float = 120.0
