@@ -1,10 +1,16 @@
 """The ledger as the run directory's JSON Lines (docs/run-directory.md).
 
 ``transactions.jsonl``, ``batches.jsonl`` and ``payouts.jsonl``, with exactly
-the fields scoring reads (payouts add ``kind`` — ``payout`` or
-``adjustment`` — and ``paid_at``). A row's ``settle_date`` is null until a
-payout carries it; the business date it will settle on is fixed at booking
-(after the day cut) and kept in the ledger. The same code serves the admin API's
+the fields scoring reads. A row's ``settle_date`` is null until a payout
+carries it; the business date it will settle on is fixed at booking (after
+the day cut) and kept in the ledger.
+
+The ledger's ``payouts`` table is append-only: a first payout per merchant and
+date, then an *adjustment* when a row already paid changes (a late reversal).
+The export shows one row per merchant and date — the sum, with
+``adjustments`` (how many followed the first payout), ``paid_at`` (the latest)
+and ``count`` (the ledger rows it currently pays) — because scoring reads a
+second row for the same merchant and date as a double payout. The same code serves the admin API's
 ``GET /admin/export/<name>`` (streamed from a live host) and
 ``python -m mocks.acquirer export --db FILE --out DIR`` (a dead one: SQLite
 recovers the WAL on open). Each export reads inside one transaction, so it is
@@ -39,9 +45,16 @@ SELECT b.tid, b.mid, b.batch, b.status, b.closed_by, b.closed_at,
 FROM batches b LEFT JOIN transactions t ON t.tid = b.tid AND t.mid = b.mid AND t.batch = b.batch
 GROUP BY b.tid, b.batch ORDER BY b.opened_at, b.tid, b.batch
 """
+# One row per merchant and settle date (the scorer reads a second row for the
+# same day as a double payout): the first payout plus any later adjustment.
 _PAYOUTS = (
-    "SELECT mid, settle_date, gross, fees, net, count, fee_credit, fee_debit, fee_qr, kind, "
-    "paid_at FROM payouts ORDER BY id"
+    "SELECT mid, settle_date, SUM(gross), SUM(fees), SUM(net), SUM(fee_credit), SUM(fee_debit), "
+    "SUM(fee_qr), COUNT(*) - 1, MAX(paid_at) FROM payouts GROUP BY mid, settle_date "
+    "ORDER BY MIN(id)"
+)
+_PAID_ROWS = (
+    "SELECT mid, settle_date, COUNT(*) FROM transactions WHERE settled = 1 AND paid_gross != 0 "
+    "GROUP BY mid, settle_date"
 )
 _TXN_NAMES = (
     "tid",
@@ -102,17 +115,18 @@ def _batches(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
 
 
 def _payouts(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
+    paid_rows = {(mid, date): n for mid, date, n in conn.execute(_PAID_ROWS)}
     for row in conn.execute(_PAYOUTS):
-        mid, date, gross, fees, net, count, credit, debit, qr, kind, paid_at = tuple(row)
+        mid, date, gross, fees, net, credit, debit, qr, adjustments, paid_at = tuple(row)
         yield {
             "mid": mid,
             "settle_date": date,
             "gross": gross,
             "fees": fees,
             "net": net,
-            "count": count,
+            "count": paid_rows.get((mid, date), 0),
             "fee_detail": {"credit": credit, "debit": debit, "qr": qr},
-            "kind": kind,
+            "adjustments": adjustments,
             "paid_at": paid_at,
         }
 

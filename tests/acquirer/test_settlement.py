@@ -4,9 +4,12 @@ independently of the acquirer's code."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -348,19 +351,65 @@ def test_a_late_reversal_after_payout_is_paid_back_as_an_adjustment(fast: Stack)
     )
     assert client.reverse(request).text(39) == "00"  # type: ignore[arg-type]
 
-    def adjustment() -> dict[str, Any] | None:
+    def adjusted() -> dict[str, Any] | None:
         return next(
             (
                 p
                 for p in fast.acquirer.export("payouts")
                 if p["mid"] == terminal.mid
                 and p["settle_date"] == row["settle_date"]
-                and p["kind"] == "adjustment"
+                and p["adjustments"] >= 1
             ),
             None,
         )
 
-    payout = _wait_for("the adjustment", adjustment)
-    fee = _expected_fee(fast, 6_600, row["card_kind"], terminal.mid)
-    assert (payout["gross"], payout["fees"], payout["net"]) == (-6_600, -fee, -6_600 + fee)
-    assert payout["count"] == 1
+    payout = _wait_for("the adjustment", adjusted)
+    # the day's one payout row now pays exactly what its rows are worth, without the sale
+    rows = [
+        r
+        for r in fast.acquirer.export("transactions")
+        if r["mid"] == terminal.mid and r["settle_date"] == row["settle_date"]
+    ]
+    assert any(r["rrn"] == rrn and r["status"] == "reversed" for r in rows)
+    gross = sum(_signed(r) for r in rows)
+    fees = sum(
+        _expected_fee(fast, _signed(r), r["card_kind"], r["mid"]) for r in rows if _signed(r)
+    )
+    assert (payout["gross"], payout["fees"], payout["net"]) == (gross, fees, gross - fees)
+    assert payout["count"] == sum(1 for r in rows if _signed(r))
+    assert (
+        len(
+            [
+                p
+                for p in fast.acquirer.export("payouts")
+                if (p["mid"], p["settle_date"]) == (terminal.mid, row["settle_date"])
+            ]
+        )
+        == 1
+    )
+
+
+def test_the_scorer_accepts_the_exports(fast: Stack, tmp_path: Path) -> None:
+    """The consumer's view: lab/scoring reads these exports and finds nothing wrong
+    (payouts, batch totals, cardholder holds), with payouts actually checked."""
+    from lab.scoring.fees import load_fees
+    from lab.scoring.ledger_side import read_ledger_side
+
+    # let every day that has passed be paid and every owed advice land
+    _wait_for("payouts", lambda: fast.acquirer.export("payouts"))
+    _wait_for("advices", lambda: fast.acquirer.get("/admin/state").json()["advices_pending"] == 0)
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    for name in ("transactions", "batches", "payouts"):
+        rows = fast.acquirer.export(name)
+        (ledger / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    issuer_rows = fast.issuer.export("issuer")
+    (ledger / "issuer.jsonl").write_text("".join(json.dumps(r) + "\n" for r in issuer_rows))
+    shutil.copy(fast.world_path, tmp_path / "world.json")
+    fees, note = load_fees(tmp_path)
+    assert fees is not None, note
+    side = read_ledger_side(ledger, fees, note, example_limit=5)
+    assert side is not None
+    for kind, check in side.checks.items():
+        assert (check.status, check.count) == ("passed", 0), (kind, check.examples, check.note)
+    assert side.state.payouts_available
