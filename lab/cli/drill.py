@@ -101,7 +101,7 @@ def drill() -> None:
 )
 @click.option(
     "--max-minutes",
-    type=click.FloatRange(min=1),
+    type=click.FloatRange(min=0.5),
     default=30.0,
     show_default=True,
     help="The drill ends (and rolls back) by itself after this.",

@@ -27,7 +27,7 @@ class Lab:
 
     def __call__(self, *args: str) -> tuple[int, str]:
         argv = list(args)
-        if argv[:2] != ["drill", "report"]:
+        if argv[0] == "drill" and argv[1] != "report":
             argv.insert(2, f"--runs-dir={self.runs}")
         if argv[:2] == ["drill", "start"]:
             argv.insert(2, f"--state={self.state}")

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -56,6 +57,12 @@ def test_scripted_drill_detect_mitigate_end(lab: Lab) -> None:
 
     fault_at = fault_went_in(files)
     assert 3.0 <= fault_at - state.t0 <= 4.5  # the hidden delay, drawn in its window
+    revealed = json.loads(lab.ok("drill", "reveal", "--json"))
+    assert revealed["scenarios"] == ["acquirer-crash-restart"] and revealed["seed"] == 3
+    (planned,) = revealed["faults"]
+    assert planned["held"] and planned["went_in_s"] == pytest.approx(fault_at - state.t0, abs=0.1)
+    assert revealed["right_mitigations"] == ["restart_acquirer"]
+    assert "facilitator view" in lab.ok("drill", "reveal")
     bad_since(files, fault_at)
     assert "not answering" in lab.ok("drill", "check", "host")
     lab.ok("drill", "detect", "acquirer down: the host crashed")
@@ -63,7 +70,7 @@ def test_scripted_drill_detect_mitigate_end(lab: Lab) -> None:
     assert "acquirer restarted" in out
     mitigated_at = next(e["t"] for e in read_jsonl(files.timeline) if e["event"] == "mitigation")
     good_run_since(files, mitigated_at, n=4)
-    out = lab.ok("drill", "end")
+    out = lab.ok("drill", "end", "--keep")
     assert "time to detect" in out and "restart_acquirer: right" in out
 
     report = postmortem(files)
@@ -114,10 +121,15 @@ def test_scripted_drill_detect_mitigate_end(lab: Lab) -> None:
     assert "baseline looks normal" in md
     assert 'id="incident-chart"' in files.postmortem_html.read_text(encoding="utf-8")
 
-    # Everything stopped, nothing left pointing at the drill.
-    assert files.read_state().status == ENDED
-    assert not lab.state.exists() and not any(_alive(p) for p in pids)
+    # --keep: the stack runs on, healthy and clean (no fault, no toxic, every link up).
+    assert files.read_state().status == ENDED and files.read_state().keep_stack
     assert not (lab.runs / ".drill").exists()
+    health = json.loads(lab.ok("status", f"--state={lab.state}", "--json"))
+    assert health["ok"], health
+    assert all(p["enabled"] and not p["toxics"] for p in health["proxies"].values())
+    kept = stack_pids(lab.state)
+    lab.ok("down", f"--state={lab.state}")
+    assert not any(_alive(p) for p in {*pids, *kept})
     journal = [e["event"] for e in read_jsonl(files.journal)]
     assert journal.count("fault_injected") == 1 and "rollback" in journal
     assert (files.run_dir / "run.json").is_file()
@@ -259,3 +271,21 @@ def test_end_after_the_controller_was_killed(lab: Lab) -> None:
     assert after.status == ENDED and after.end_reason == "ended without its controller"
     assert files.postmortem_json.is_file()
     assert read_jsonl(files.journal)[-1]["event"] == "run_finished"
+
+
+def test_the_drill_ends_by_itself_at_its_maximum_length(lab: Lab) -> None:
+    files = lab.start("day-end-cutover", 2, "--max-minutes=0.5", "--delay-window=0:0")
+    state = files.read_state()
+    assert state.controller is not None and state.max_end_at is not None
+    assert state.max_end_at - state.created_at < 35
+    pids = stack_pids(lab.state)
+    until("the drill to end by itself", lambda: files.read_state().status == ENDED, timeout=70)
+    until("the controller to exit", lambda: not _alive(state.controller.pid))  # type: ignore[union-attr]
+    ended = files.read_state()
+    assert ended.end_reason == "the drill reached its maximum length"
+    assert ended.ended_at is not None and ended.ended_at >= state.max_end_at
+    assert not lab.state.exists() and not any(_alive(p) for p in pids)
+    report = postmortem(files)
+    assert report["plan"]["scenarios"] == ["day-end-cutover"]
+    assert report["detection"]["t"] is None and report["recovered_at"] is None
+    assert any(i.startswith("Nobody declared the incident") for i in report["action_items"])
