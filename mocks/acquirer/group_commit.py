@@ -65,7 +65,9 @@ class GroupCommitter:
         *,
         fsync: bool,
         on_commit: Callable[[int, float], None] | None = None,
+        on_fsync: Callable[[int, float], None] | None = None,
     ) -> None:
+        self._on_fsync = on_fsync
         self._conn = conn
         self._path = path
         self._fsync = fsync
@@ -142,8 +144,9 @@ class GroupCommitter:
         while it runs wait for the next one (one fsync in flight at a time)."""
         covered, self._unsynced = self._unsynced, []
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         self._syncing = loop.run_in_executor(self._syncer, self._sync_wal)
-        self._syncing.add_done_callback(lambda done: self._after_sync(done, covered))
+        self._syncing.add_done_callback(lambda done: self._after_sync(done, covered, started))
 
     def _sync_wal(self) -> None:
         if self._wal_fd is None:
@@ -154,8 +157,13 @@ class GroupCommitter:
         self,
         done: asyncio.Future[None],
         covered: list[tuple[list[asyncio.Future[Any]], list[tuple[bool, Any]]]],
+        started: float,
     ) -> None:
         self._syncing = None
+        if self._on_fsync is not None:
+            self._on_fsync(
+                sum(len(futures) for futures, _ in covered), time.perf_counter() - started
+            )
         error = done.exception()
         if error is not None:
             log.error("ledger fsync failed: %s", error)

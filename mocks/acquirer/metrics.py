@@ -57,6 +57,8 @@ class Metrics:
         self.ledger_commits = 0
         self.ledger_items = 0
         self.ledger_commit = Histogram((0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1))
+        self.ledger_fsync = Histogram((0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
+        self.ledger_fsynced_items = 0
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
 
     def request(self, mti: str, rc: str, seconds: float) -> None:
@@ -70,6 +72,10 @@ class Metrics:
         self.ledger_commits += 1
         self.ledger_items += items
         self.ledger_commit.observe(seconds)
+
+    def fsynced(self, items: int, seconds: float) -> None:
+        self.ledger_fsynced_items += items
+        self.ledger_fsync.observe(seconds)
 
     def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
         self.gauges[name] = (help_text, read)
@@ -107,6 +113,12 @@ class Metrics:
             "# HELP acquirer_ledger_commit_seconds duration of one group commit",
             "# TYPE acquirer_ledger_commit_seconds histogram",
             *self.ledger_commit.lines("acquirer_ledger_commit_seconds", ""),
+            "# HELP acquirer_ledger_fsync_seconds one fsync of the WAL (ledger FULL)",
+            "# TYPE acquirer_ledger_fsync_seconds histogram",
+            *self.ledger_fsync.lines("acquirer_ledger_fsync_seconds", ""),
+            "# HELP acquirer_ledger_fsynced_items_total requests made durable by fsyncs",
+            "# TYPE acquirer_ledger_fsynced_items_total counter",
+            f"acquirer_ledger_fsynced_items_total {self.ledger_fsynced_items}",
         ]
         for name, (help_text, read) in sorted(self.gauges.items()):
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {read():g}"]

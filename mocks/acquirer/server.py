@@ -107,7 +107,11 @@ async def run(options: Options) -> int:
     calendar = _calendar(conn, config)
     metrics = Metrics()
     committer = GroupCommitter(
-        conn, options.db, fsync=config.ledger_synchronous == "FULL", on_commit=metrics.committed
+        conn,
+        options.db,
+        fsync=config.ledger_synchronous == "FULL",
+        on_commit=metrics.committed,
+        on_fsync=metrics.fsynced,
     )
     registry = Registry(world)
     registry.restore(state.provisioned, state.retired)
