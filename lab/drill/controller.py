@@ -31,7 +31,7 @@ import sys
 import time
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -60,6 +60,11 @@ from lab.scenario.rundir import export_ledger
 from lab.scenario.schedule import FaultSchedule, ScenarioClock
 from lab.stack.commands import ServiceFiles
 
+if TYPE_CHECKING:  # imported when the drill starts: the stack and fleet are heavy
+    from lab.drill.runtime import DrillRuntime
+    from lab.fleet import Fleet
+    from lab.stack.stack import Stack
+
 log = logging.getLogger("lab.drill.controller")
 
 _STOP_GRACE_S = 10.0
@@ -78,9 +83,9 @@ class Controller:
         self.events = RunEvents()
         self.journal: RunJournal | None = None
         self.plan: DrillPlan | None = None
-        self.stack: Any = None
-        self.fleet: Any = None
-        self.runtime: Any = None
+        self.stack: Stack | None = None
+        self.fleet: Fleet | None = None
+        self.runtime: DrillRuntime | None = None
         self.clock: ScenarioClock | None = None
         self.server: DashboardServer | None = None
         self.started_at = time.time()
@@ -90,6 +95,7 @@ class Controller:
         self._end = asyncio.Event()
         self._mitigating = asyncio.Lock()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._starting: asyncio.Task[None] | None = None
 
     # -- the participants' API (lab.drill.dashboard.server.DrillActions) -------------
 
@@ -116,12 +122,14 @@ class Controller:
 
     async def check(self, area: str) -> dict[str, Any]:
         self._require_running()
+        assert self.runtime is not None  # running
         report = await run_check(area, self.runtime)
         self.timeline.append("check", area=area, verdict=report.verdict)
         return report.to_dict()
 
     async def mitigate(self, action: str, raw: Mapping[str, object]) -> dict[str, Any]:
         self._require_running()
+        assert self.runtime is not None  # running
         mitigation = mitigations.lookup(action)
         params = mitigation.parse(raw, self.runtime)
         async with self._mitigating:  # one at a time: two restarts must not interleave
@@ -159,6 +167,8 @@ class Controller:
             self.end_at = time.time()
             self.end_reason = reason
             self._end.set()
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()  # a start waiting on the stack or the load stops at once
 
     # -- the drill --------------------------------------------------------------------
 
@@ -172,7 +182,13 @@ class Controller:
         )
         error: str | None = None
         try:
-            await self._start()
+            self._starting = asyncio.create_task(self._start())
+            try:
+                await self._starting
+            except asyncio.CancelledError:
+                if not self._end.is_set():
+                    raise
+                # Ended while starting: whatever had started is stopped below.
             await self._run()
         except Exception as exc:
             log.exception("the drill failed")
@@ -259,7 +275,9 @@ class Controller:
 
     async def _run(self) -> None:
         """Until the end is asked for, the maximum length passes, or a task fails."""
-        assert self.state.max_end_at is not None
+        if self._end.is_set():
+            return  # ended while starting
+        assert self.state.max_end_at is not None and self.fleet is not None
         deadline = asyncio.create_task(asyncio.sleep(self.state.max_end_at - time.time()))
         ended = asyncio.create_task(self._end.wait())
         watched = {deadline, ended, *self._tasks}
@@ -275,7 +293,7 @@ class Controller:
                     error = None if task.cancelled() else task.exception()
                     if error is not None:
                         raise error
-                if not self.fleet.running:
+                if not self.fleet.running:  # its shape ended, or it died
                     self._request_end("the background load stopped")
         finally:
             deadline.cancel()
@@ -295,7 +313,7 @@ class Controller:
         if self.runtime is not None:
             await self._attempt("clearing the faults", self._clear_everything())
         if self.fleet is not None and self.fleet.process is not None:
-            await self._attempt("draining the load", self._drain())
+            await self._attempt("draining the load", self._drain(self.fleet))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -336,9 +354,10 @@ class Controller:
         clear_current(self.files.run_dir.parent, self.files.run_dir)
 
     async def _clear_everything(self) -> None:
+        assert self.runtime is not None
         injector = self.runtime.injector
-        if self.fleet.running:  # fleet mitigations (and faults) end with the drill
-            self.fleet.control("clear", {"all": True})
+        if self.runtime.fleet.running:  # fleet mitigations (and faults) end with the drill
+            self.runtime.fleet.control("clear", {"all": True})
         for active in list(injector.active.values()):
             try:
                 await injector.clear(active.fault, reason="drill_end")
@@ -347,14 +366,14 @@ class Controller:
         await injector.rollback()  # fleet mitigations too, and the proxy verified clean
         await injector.close()
 
-    async def _drain(self) -> None:
+    async def _drain(self, fleet: Fleet) -> None:
         """The load runs on a little so pending reversals land; then it stops."""
         until = time.monotonic() + self.secret.drain_s
-        while self.fleet.running and time.monotonic() < until:
+        while fleet.running and time.monotonic() < until:
             await asyncio.sleep(0.25)
         self.events.load_stopped.fire(scenario="drill", shape="steady", users=self.secret.terminals)
-        if self.fleet.running:
-            await asyncio.to_thread(self.fleet.stop, _STOP_GRACE_S)
+        if fleet.running:
+            await asyncio.to_thread(fleet.stop, _STOP_GRACE_S)
         pending = 0 if self.runtime is None else self.runtime.seconds.money.pending_reversals
         self.events.drain_finished.fire(scenario="drill", pending_reversals=pending)
 

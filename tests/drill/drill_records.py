@@ -95,9 +95,15 @@ def mitigation(at: float, action: str, ok: bool = True) -> dict[str, Any]:
 def facilitator(**given: Any) -> FacilitatorFile:
     """A facilitator file: a host crash hidden at T+10 s of a two-minute drill."""
     fields: dict[str, Any] = {
-        "seed": 4, "scenario": "acquirer-crash-restart", "delay_window_s": (10, 10),
-        "max_s": 120, "drain_s": 2, "terminals": 12, "think_time_s": 1,
-        "policy": "resilient", "regions": list(REGIONS),
-    }  # fmt: skip
+        "seed": 4,
+        "scenario": "acquirer-crash-restart",
+        "delay_window_s": (10, 10),
+        "max_s": 120,
+        "drain_s": 2,
+        "terminals": 12,
+        "think_time_s": 1,
+        "policy": "resilient",
+        "regions": list(REGIONS),
+    }
     fields.update(given)
     return FacilitatorFile(**fields)

@@ -13,6 +13,8 @@ import json
 import os
 import signal
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -289,3 +291,45 @@ def test_the_drill_ends_by_itself_at_its_maximum_length(lab: Lab) -> None:
     assert report["plan"]["scenarios"] == ["day-end-cutover"]
     assert report["detection"]["t"] is None and report["recovered_at"] is None
     assert any(i.startswith("Nobody declared the incident") for i in report["action_items"])
+
+
+def test_sigterm_while_starting_stops_what_had_started(tmp_path: Path) -> None:
+    from lab.drill.launch import DrillRequest, prepare
+
+    runs = tmp_path / "runs"
+    files, _ = prepare(
+        DrillRequest(
+            scenario="acquirer-outage",
+            seed=1,
+            terminals=6,
+            think_time_s=1.0,
+            policy="resilient",
+            delay_window_s=(1, 1),
+            max_s=120,
+            drain_s=1,
+            world_seed=42,
+            port=0,
+            runs_dir=runs,
+            stack_state=runs / ".stack.json",
+        )
+    )
+    with files.controller_log.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lab.drill.controller", str(files.run_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        # The stack's state file appears as soon as its first service is spawned.
+        until("the stack to begin starting", (runs / ".stack.json").exists, timeout=30)
+        pids = until("a service to be spawned", lambda: stack_pids(runs / ".stack.json"))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    state = files.read_state()
+    assert state.status == ENDED and state.end_reason == "signal SIGTERM"
+    assert not (runs / ".stack.json").exists() and not any(_alive(p) for p in pids)
+    assert state.load is None  # the load never started

@@ -223,8 +223,16 @@ def test_backup_agent_pinned_judges_the_backup() -> None:
 
 def test_one_region_slower_than_its_own_baseline() -> None:
     def north(p99: float) -> dict[str, dict[str, object]]:
-        return {"north": {"tps": 2, "approved": 2, "declined": 0, "success_ratio": 1.0,
-                          "p99_ms": p99, "rc": {}}}  # fmt: skip
+        return {
+            "north": {
+                "tps": 2,
+                "approved": 2,
+                "declined": 0,
+                "success_ratio": 1.0,
+                "p99_ms": p99,
+                "rc": {},
+            }
+        }
 
     samples = [sample(i) for i in range(10)]  # every region's p99 40 ms before the fault
     samples += [sample(10, regions=north(200.0)), sample(11, regions=north(600.0))]
