@@ -250,7 +250,7 @@ def note(runs_dir: Path, drill_dir: Path | None, text: str) -> None:
 @_which_drill
 @click.argument("text")
 def detect(runs_dir: Path, drill_dir: Path | None, text: str) -> None:
-    """Declare what you think is wrong (starts the time to detect's clock stop)."""
+    """Declare what you think is wrong (stops the time-to-detect clock)."""
     _client(runs_dir, drill_dir).post("/api/detect", {"text": text})
     click.echo(f"detection recorded at {time.strftime('%H:%M:%S')}")
 
@@ -273,7 +273,13 @@ def check(runs_dir: Path, drill_dir: Path | None, area: str) -> None:
 @drill.command()
 @_which_drill
 @click.argument("action", required=False)
-@click.option("--param", "pairs", multiple=True, metavar="KEY=VALUE", help="Repeatable.")
+@click.option(
+    "--param",
+    "pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A parameter, e.g. regions=north (repeatable).",
+)
 @click.option("--list", "listing", is_flag=True, help="List the mitigations and their params.")
 def mitigate(
     runs_dir: Path,
