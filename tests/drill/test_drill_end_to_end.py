@@ -42,7 +42,7 @@ def lab(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Iterator[Lab]:
     # Whatever a failed test left behind is stopped: the drill first, then any stack.
     runner("drill", "end", "--timeout=60")
     if runner.state.exists():
-        runner.ok("down", f"--state={runner.state}")
+        runner("down", f"--state={runner.state}")
 
 
 def test_scripted_drill_detect_mitigate_end(lab: Lab) -> None:
