@@ -1,9 +1,15 @@
 """The codec: :class:`IsoMessage` <-> CUP payload bytes (without the length prefix).
 
-``encode`` and ``decode`` sit on ``pyiso8583`` and add only what it does not
-check: field types, decimal-only BCD, the TPDU/header objects, and a bitmap
-limited to the fields the CUP spec knows. ``decode`` is the boundary for bytes
-from the network and raises :class:`DecodeError` and nothing else.
+``encode_reference`` and ``decode_reference`` sit on ``pyiso8583`` and add only
+what it does not check: field types, decimal-only BCD, the TPDU/header objects,
+and a bitmap limited to the fields the CUP spec knows. ``encode`` and
+``decode`` -- what everything calls -- first try the codec compiled from the
+same spec (:mod:`.compiled_codec`, about 5x cheaper) and hand anything it does
+not plainly accept to the reference path, so errors are the library's own.
+``use_codec(CodecPath.PYISO8583)`` makes the library do all the work (a
+server's ``--codec pyiso8583``, the benchmarks' comparison). ``decode`` is the
+boundary for bytes from the network and raises :class:`DecodeError` and
+nothing else.
 """
 
 from __future__ import annotations
@@ -11,24 +17,31 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Iterable, Mapping
+from enum import Enum
 from typing import Any
 
 import iso8583
 
+from .compiled_codec import CompiledCodec, compile_codec
 from .errors import DecodeError, EncodeError, FieldError
 from .framing import TPDU_LEN, Header, ProcessingRequirement, Tpdu
 from .spec import ALLOWED_BITMAP_MASK, CUP_SPEC, FIELD_KINDS, HEADER_AND_TPDU_LEN, FieldKind
 
 __all__ = [
     "ECHOED_FIELDS",
+    "CodecPath",
     "FieldValue",
     "IsoMessage",
+    "codec_in_use",
     "decode",
+    "decode_reference",
     "encode",
+    "encode_reference",
     "is_reply_to",
     "mask_pan",
     "reply_to",
     "response_mti",
+    "use_codec",
 ]
 
 FieldValue = str | bytes
@@ -47,6 +60,30 @@ _NUMBERS: dict[str, int] = {key: number for number, key in _KEYS.items()}
 # Enum attribute access costs ~150 ns on 3.11; the codec loops read these a
 # dozen times per message, so they are bound once here.
 _NUMERIC, _TRACK, _BINARY = FieldKind.NUMERIC, FieldKind.TRACK, FieldKind.BINARY
+_COMPILED = compile_codec(CUP_SPEC, FIELD_KINDS)
+
+
+class CodecPath(Enum):
+    """Which code turns messages into bytes and back (same bytes, same errors)."""
+
+    COMPILED = "compiled"  # compiled from CUP_SPEC, falling back to pyiso8583
+    PYISO8583 = "pyiso8583"  # the library alone: the reference
+
+
+_active: CompiledCodec | None = _COMPILED
+
+
+def use_codec(path: CodecPath | str) -> CodecPath:
+    """Select the codec path for this process; returns the one it replaces.
+    ``COMPILED`` is refused only if CUP_SPEC's layout could not be compiled."""
+    global _active
+    previous = codec_in_use()
+    _active = _COMPILED if CodecPath(path) is CodecPath.COMPILED else None
+    return previous
+
+
+def codec_in_use() -> CodecPath:
+    return CodecPath.COMPILED if _active is not None else CodecPath.PYISO8583
 
 
 def mask_pan(pan: str) -> str:
@@ -112,8 +149,13 @@ class IsoMessage:
 
 
 @functools.lru_cache(maxsize=1024)
+def _prefix_bytes(tpdu: Tpdu, header: Header) -> bytes:
+    return tpdu.to_bytes() + header.to_bytes()
+
+
+@functools.lru_cache(maxsize=1024)
 def _prefix_hex(tpdu: Tpdu, header: Header) -> str:
-    return (tpdu.to_bytes() + header.to_bytes()).hex()
+    return _prefix_bytes(tpdu, header).hex()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -127,6 +169,33 @@ def _is_digits(value: str) -> bool:
 
 def encode(msg: IsoMessage, spec: SpecDict = CUP_SPEC) -> bytes:
     """The payload for ``msg`` (TPDU onwards, no length prefix; see ``framing.frame``)."""
+    codec = _active
+    if codec is not None and spec is CUP_SPEC:
+        payload = codec.encode(msg.mti, msg.fields, _prefix_bytes(msg.tpdu, msg.header))
+        if payload is not None:
+            return payload
+    return encode_reference(msg, spec)
+
+
+def decode(payload: bytes | bytearray | memoryview, spec: SpecDict = CUP_SPEC) -> IsoMessage:
+    """Parse one payload (as returned by ``Framer.feed``). Raises only :class:`DecodeError`."""
+    codec = _active
+    if codec is not None and spec is CUP_SPEC:
+        if type(payload) is not bytes and isinstance(payload, bytearray | memoryview):
+            payload = bytes(payload)
+        parsed = codec.decode(payload) if type(payload) is bytes else None
+        if parsed is not None:
+            try:
+                tpdu, header = _parse_prefix(payload[:HEADER_AND_TPDU_LEN])
+            except DecodeError:
+                pass  # the reference path raises it, after the checks it makes first
+            else:
+                return IsoMessage(parsed[0], parsed[1], tpdu, header)
+    return decode_reference(payload, spec)
+
+
+def encode_reference(msg: IsoMessage, spec: SpecDict = CUP_SPEC) -> bytes:
+    """``encode`` done by pyiso8583 itself (the reference for the compiled codec)."""
     mti = msg.mti
     if not (len(mti) == 4 and _is_digits(mti)):
         raise EncodeError(f"MTI must be 4 digits, got {mti!r}")
@@ -155,8 +224,10 @@ def encode(msg: IsoMessage, spec: SpecDict = CUP_SPEC) -> bytes:
     return bytes(encoded)
 
 
-def decode(payload: bytes | bytearray | memoryview, spec: SpecDict = CUP_SPEC) -> IsoMessage:
-    """Parse one payload (as returned by ``Framer.feed``). Raises only :class:`DecodeError`."""
+def decode_reference(
+    payload: bytes | bytearray | memoryview, spec: SpecDict = CUP_SPEC
+) -> IsoMessage:
+    """``decode`` done by pyiso8583 itself. Raises only :class:`DecodeError`."""
     try:
         data = bytes(payload)
     except TypeError:
