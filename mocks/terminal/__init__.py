@@ -7,7 +7,8 @@ state machine of a real terminal under failure.
 - :class:`TerminalConfig` / :class:`Policy` — timeouts, retries, the
   ``resilient`` and ``naive`` policies.
 - :class:`TerminalStore` — the per-process SQLite "flash" (reversals,
-  counters, batch log).
+  counters, batch log) and :class:`SafQueue`, the store-and-forward queue of
+  refunds the host has not answered yet (resilient terminals).
 - :class:`TxnRecord` — the fleet journal record (docs/run-directory.md).
 
 Plain sockets only: no asyncio, no gevent import (Locust's monkey-patching
@@ -32,6 +33,7 @@ from .errors import (
 from .host_paths import Address, HostPaths, PathName, parse_address
 from .link import Channel, SocketChannel
 from .records import Outcome, TxnRecord, TxnType, outcome_for_rc
+from .saf_queue import SafEntry, SafQueue
 from .shopper import CardPresented, Shopper, TerminalProfile
 from .terminal import RecentSale, Terminal
 from .terminal_store import (
@@ -66,6 +68,8 @@ __all__ = [
     "ReversalPending",
     "ReversalRecord",
     "ReversalStore",
+    "SafEntry",
+    "SafQueue",
     "Shopper",
     "SignOnFailed",
     "SocketChannel",

@@ -5,9 +5,11 @@ defaults compressed to lab time (a real terminal waits 60-70 s for a reply; the
 lab waits seconds). The two policies differ only in what they name:
 
 - ``resilient`` (default): jittered exponential backoff, failover to the backup
-  host path, reversals in the durable store, retries of 90/91/96 and of
-  sign-on;
-- ``naive``: no jitter, no failover, reversals kept only in memory, no retry.
+  host path, reversals in the durable store with their tries spaced out (only
+  tries that left the terminal count), refunds without an answer kept in a
+  durable store-and-forward queue, retries of 90/91/96 and of sign-on;
+- ``naive``: no jitter, no failover, reversals kept only in memory and every
+  attempt counted at once, no store-and-forward, no retry.
   Everything else (it still signs on when asked, still reverses what it
   remembers) is the same, so a score difference is the policy's doing.
 """
@@ -69,6 +71,12 @@ class TerminalConfig:
     connect_tries: int = 3
     # reversal tries before "冲正不成功" (acquirers push this down via TMS)
     reversal_tries: int = 3
+    # resilient: the tries of one reversal are spaced by exponential backoff,
+    # half of each step fixed and half jittered, so the three tries span at
+    # least 1.5 × base — longer than a host restart — while the fleet's
+    # retries stay spread (the pending reversal blocks the till meanwhile)
+    reversal_backoff_base_s: float = 2.5
+    reversal_backoff_cap_s: float = 10.0
     # sign-on attempts each time one is needed (pos-domain: default 3 retries)
     sign_on_tries: int = 4
     # exponential backoff: base * 2**n, capped, with full jitter when resilient
@@ -103,7 +111,12 @@ class TerminalConfig:
             object.__setattr__(self, "connection", ConnectionMode(self.connection))
         except ValueError as exc:
             raise ConfigError(f"terminal config: {exc}") from None
-        for name in ("response_timeout_s", "connect_timeout_s", "backoff_base_s"):
+        for name in (
+            "response_timeout_s",
+            "connect_timeout_s",
+            "backoff_base_s",
+            "reversal_backoff_base_s",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"terminal config: {name} must be > 0")
         for name in ("failover_after", "connect_tries", "reversal_tries", "sign_on_tries"):
@@ -113,6 +126,10 @@ class TerminalConfig:
             raise ConfigError("terminal config: rc_retries ≥ 0 and settle_every ≥ 1 required")
         if self.backoff_cap_s < self.backoff_base_s:
             raise ConfigError("terminal config: backoff_cap_s is below backoff_base_s")
+        if self.reversal_backoff_cap_s < self.reversal_backoff_base_s:
+            raise ConfigError(
+                "terminal config: reversal_backoff_cap_s is below reversal_backoff_base_s"
+            )
         for name in ("pin_share", "operator_error_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"terminal config: {name} must be a share between 0 and 1")
@@ -135,6 +152,16 @@ class TerminalConfig:
 
     @property
     def retries(self) -> bool:
+        return self.policy is Policy.RESILIENT
+
+    @property
+    def spaced_reversals(self) -> bool:
+        """Count only reversal tries that left the terminal, and space them."""
+        return self.policy is Policy.RESILIENT
+
+    @property
+    def store_and_forward(self) -> bool:
+        """Keep unanswered refunds (0220) in a durable queue and retransmit them."""
         return self.policy is Policy.RESILIENT
 
     # -- from the fleet config ------------------------------------------

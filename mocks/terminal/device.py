@@ -1,7 +1,8 @@
 """The terminal as a device: memory, flash, a link to the host, and power.
 
 :class:`Device` holds what every transaction needs — the session (working
-keys, batch), the STAN counter, the host paths and the reversal store — and
+keys, batch), the STAN counter, the host paths, the reversal store and the
+store-and-forward queue — and
 the lifecycle the fleet faults act on: :meth:`boot`, :meth:`crash`,
 :meth:`reboot`. What the merchant does with it lives in
 :mod:`mocks.terminal.terminal`; the online-transaction engine in
@@ -30,9 +31,11 @@ from .exchange import Exchanger, Reply
 from .host_paths import Address, HostPaths
 from .link import Channel, SocketChannel
 from .records import Outcome, TxnRecord, TxnType
+from .saf_queue import SafQueue
 from .shopper import TerminalProfile
 from .sign_on import Session
 from .terminal_store import (
+    BatchEntry,
     Counters,
     DurableReversals,
     MemoryReversals,
@@ -91,9 +94,19 @@ class Device:
         if reversals is None:
             reversals = DurableReversals(store) if config.durable_reversals else MemoryReversals()
         self.reversals = reversals
+        # naive terminals have no store-and-forward: a refund without an answer stays failed
+        self.saf = SafQueue(store) if config.store_and_forward else None
         self.layout = KeyLayout.for_mode(config.key_mode)
         self.backoff = Backoff(
             config.backoff_base_s, config.backoff_cap_s, jitter=config.jitter, rng=self.rng
+        )
+        # half of each step fixed: the tries of one reversal span a known minimum
+        self.reversal_backoff = Backoff(
+            config.reversal_backoff_base_s,
+            config.reversal_backoff_cap_s,
+            jitter=config.jitter,
+            rng=self.rng,
+            floor=0.5,
         )
         self.paths = HostPaths(
             primary,
@@ -124,6 +137,8 @@ class Device:
         self.tms_requested = False
         # False once a flush found nothing left: spares a store lookup per sale
         self.reversals_maybe_pending = True
+        self.saf_maybe_pending = True
+        self.batch_count = 0  # approved entries in the open batch's log
         self.software = self.profile.software_version
         self.batch = _FIRST_BATCH
         self._stan = 1
@@ -183,6 +198,11 @@ class Device:
     def set_batch(self, batch: str) -> None:
         self.batch = batch
         self.save_counters()
+
+    def log_approved(self, batch: str, entry: BatchEntry) -> None:
+        """Add an approved transaction to the batch log (flash) and count it."""
+        self.store.log_add(self.tid, batch, entry)
+        self.batch_count += 1
 
     def set_software(self, version: str) -> None:
         """Run ``version`` from now on (a TMS update, or a fleet fault). Before

@@ -84,6 +84,8 @@ class TxnRecord:
     reversal: str | None = None
     orig_stan: str | None = None
     orig_batch: str | None = None
+    saf: str | None = None  # refunds: "pending" while held in store-and-forward
+    retransmission: bool = False  # a store-and-forward resend of an earlier refund
     ts_end: float = 0.0
     # not journaled: what Locust reports
     request_mti: str = ""
@@ -121,6 +123,8 @@ class TxnRecord:
             "reversal": self.reversal,
             "orig_stan": self.orig_stan,
             "orig_batch": self.orig_batch,
+            "saf": self.saf,
+            "retransmission": self.retransmission,
             "latency_ms": self.latency_ms,
             "policy": self.policy,
         }

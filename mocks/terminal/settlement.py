@@ -1,6 +1,8 @@
 """Batch settlement (批结算) from the terminal's side.
 
-1. deliver pending reversals first (they change the totals the host holds);
+1. deliver pending reversals and queued refunds (store-and-forward) first:
+   they change the totals the host holds, so a queue that is not empty
+   afterwards fails the settlement (tried again later);
 2. 0500 with the batch totals in field 48: debits are sales (voided ones
    included), credits are voids and refunds — the same definition the host
    uses for its ``host_*`` totals (docs/run-directory.md);
@@ -115,6 +117,9 @@ def settle(dev: Device) -> TxnRecord:
             prepare(dev)
         except (SignOnFailed, ReversalPending) as exc:
             record.reason = exc.reason
+            return record
+        if dev.saf is not None and dev.saf_maybe_pending:
+            record.reason = "saf_pending"  # forward_saf left a refund unanswered
             return record
         entries = dev.store.log_entries(dev.tid, dev.batch)
         record.batch = dev.batch

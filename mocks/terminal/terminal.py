@@ -15,6 +15,7 @@ killed the device mid-transaction; call :meth:`reboot` to bring it back.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections import deque
@@ -37,12 +38,21 @@ from .errors import ReversalPending, SignOnFailed
 from .exchange import Reply
 from .online import flush_reversals, journaled, prepare, sign_on, transact
 from .records import Outcome, TxnRecord, TxnType
+from .reversal_delivery import next_reversal_due
 from .settlement import MAX_BATCH_ENTRIES, settle
 from .shopper import CardPresented, Shopper, TerminalProfile
+from .store_and_forward import forward_saf
 from .terminal_store import BatchEntry
 from .tms import NoAgent, TmsClient, target_version
 
-__all__ = ["RecentSale", "Terminal"]
+__all__ = ["DRAIN_BUDGET_S", "RecentSale", "Terminal"]
+
+#: How long a terminal being switched off may keep delivering what is pending
+#: (a reversal waiting for its next try, a queued refund). Locust waits for a
+#: stopping user for ``--stop-timeout`` (17 s with the lab's default timeouts).
+DRAIN_BUDGET_S = 12.0
+#: Passes of the drain: each sends what is due (a reversal has 3 tries).
+_DRAIN_PASSES = 8
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,7 +85,6 @@ class Terminal(Device):
     def _reset_memory(self) -> None:
         super()._reset_memory()
         self.recent_sales: deque[RecentSale] = deque(maxlen=16)
-        self.batch_count = 0
         self._settle_at_count = self.config.settle_every
         self._batch_opened_at = time.monotonic()
         self._signed_on_at = 0.0
@@ -84,9 +93,10 @@ class Terminal(Device):
     # -- lifecycle -------------------------------------------------------------
 
     def boot(self, delay_s: float = 0.0) -> None:
-        """Power on: read flash, sign on, deliver what was left pending. A host
-        that does not answer is not an error here — the next transaction
-        signs on again. ``delay_s``: how long the device takes to come up."""
+        """Power on: read flash, sign on, deliver what was left pending
+        (reversals, then queued refunds). A host that does not answer is not
+        an error here — the next transaction signs on again. ``delay_s``: how
+        long the device takes to come up."""
         self.sleep(delay_s)
         self.load()
         self.batch_count = len(self.store.log_entries(self.tid, self.batch))
@@ -95,6 +105,7 @@ class Terminal(Device):
             sign_on(self)
             self._signed_on_at = time.monotonic()
             flush_reversals(self)
+            forward_saf(self)
         except (SignOnFailed, ReversalPending):
             pass
         finally:
@@ -104,17 +115,34 @@ class Terminal(Device):
         self.revive()
         self.boot(delay_s)
 
-    def drain(self) -> None:
+    def drain(self, budget_s: float = DRAIN_BUDGET_S) -> None:
         """Before the device is switched off at the end of a run: sign on if
-        needed and deliver pending reversals (one pass, errors recorded)."""
+        needed, deliver pending reversals and queued refunds — waiting for a
+        reversal's next try when it is due within ``budget_s`` (errors are
+        recorded, never raised)."""
         if self.crashed or not self.booted:
             return
+        deadline = time.monotonic() + budget_s
         try:
-            prepare(self)
-        except (SignOnFailed, ReversalPending):
-            pass
+            for _ in range(_DRAIN_PASSES):
+                with contextlib.suppress(SignOnFailed, ReversalPending):
+                    prepare(self)
+                self.end_transaction()
+                wait = self._pending_wait()
+                if wait is None or time.monotonic() + wait > deadline:
+                    return
+                self.sleep(wait)
         finally:
             self.end_transaction()
+
+    def _pending_wait(self) -> float | None:
+        """Seconds until something pending can be sent again; None if nothing is."""
+        due = next_reversal_due(self)
+        if due is not None:
+            return due
+        if self.saf is not None and self.saf.pending(self.tid):
+            return self.config.backoff_base_s
+        return None
 
     def force_sign_on(self) -> None:
         self.needs_sign_on = True
@@ -208,11 +236,13 @@ class Terminal(Device):
         def build(stan: str, batch: str) -> IsoMessage:
             return refund_request(self.identity, stan, batch, amount, card.read, sale.rrn, original)
 
-        reply = self._online(record, build, reversible=False)
-        if reply is not None and record.outcome is Outcome.APPROVED:
+        reply = self._online(record, build, reversible=False, forwardable=True)
+        approved = reply is not None and record.outcome is Outcome.APPROVED
+        if reply is not None and approved:
             self._log(record, reply, "refund", sale.pan)
-            if sale in self.recent_sales:
-                self.recent_sales.remove(sale)  # one refund per sale at this till
+        if (approved or record.saf == "pending") and sale in self.recent_sales:
+            # one refund per sale at this till; a queued one is on its way
+            self.recent_sales.remove(sale)
         return record
 
     def balance(self, card: CardPresented | None = None) -> TxnRecord:
@@ -266,10 +296,15 @@ class Terminal(Device):
     # -- helpers ---------------------------------------------------------------
 
     def _online(
-        self, record: TxnRecord, build: Callable[[str, str], IsoMessage], *, reversible: bool
+        self,
+        record: TxnRecord,
+        build: Callable[[str, str], IsoMessage],
+        *,
+        reversible: bool,
+        forwardable: bool = False,
     ) -> Reply | None:
         try:
-            return transact(self, record, build, reversible=reversible)
+            return transact(self, record, build, reversible=reversible, forwardable=forwardable)
         finally:
             self.end_transaction()
 
@@ -292,8 +327,7 @@ class Terminal(Device):
             date=reply.msg.text(13) or session_date,
             orig_stan=orig_stan,
         )
-        self.store.log_add(self.tid, record.batch, entry)
-        self.batch_count += 1
+        self.log_approved(record.batch, entry)
         return entry
 
     def _voidable(self) -> BatchEntry | None:

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS reversals (
     tid TEXT NOT NULL, stan TEXT NOT NULL, batch TEXT NOT NULL,
     type TEXT NOT NULL, amount INTEGER NOT NULL, pan TEXT, fields TEXT NOT NULL,
     reason TEXT NOT NULL, tries INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL,
+    retry_at REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (tid, stan, batch));
 CREATE TABLE IF NOT EXISTS counters (
     tid TEXT PRIMARY KEY, stan_ceiling INTEGER NOT NULL, batch TEXT NOT NULL,
@@ -73,7 +74,9 @@ class ReversalRecord:
     """A reversal waiting to be sent. ``fields`` are the 0400's fields as
     JSON (:func:`fields_to_json`): no track data, PIN block or MAC — it is
     signed at send time, under whatever MAC key the terminal holds then.
-    ``pan`` is masked; the fields carry the real one for the host."""
+    ``pan`` is masked; the fields carry the real one for the host.
+    ``tries`` counts tries that left the terminal (resilient) or every attempt
+    (naive); ``retry_at`` (epoch) is when a spaced reversal may go again."""
 
     tid: str
     stan: str
@@ -85,6 +88,7 @@ class ReversalRecord:
     reason: str
     tries: int = 0
     created_at: float = 0.0
+    retry_at: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -114,7 +118,10 @@ class ReversalStore(Protocol):
     def put(self, record: ReversalRecord) -> None: ...
     def pending(self, tid: str) -> list[ReversalRecord]: ...
     def set_reason(self, tid: str, stan: str, batch: str, reason: str) -> None: ...
-    def count_try(self, tid: str, stan: str, batch: str) -> int: ...
+    def count_try(self, tid: str, stan: str, batch: str, retry_at: float = 0.0) -> int:
+        """One more try; the reversal may go again from ``retry_at`` (epoch).
+        Returns the tries so far (0 when the record is gone)."""
+
     def delete(self, tid: str, stan: str, batch: str) -> None: ...
     def crash(self, tid: str) -> None:
         """The device lost power: forget whatever was not durable."""
@@ -133,6 +140,13 @@ class TerminalStore:
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        # A flash file written before reversals were spaced lacks retry_at.
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(reversals)")}
+        if "retry_at" not in columns:
+            self._db.execute("ALTER TABLE reversals ADD COLUMN retry_at REAL NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         with self._lock:
@@ -230,8 +244,8 @@ class DurableReversals:
     def put(self, record: ReversalRecord) -> None:
         self._store.execute(
             "INSERT OR REPLACE INTO reversals "
-            "(tid, stan, batch, type, amount, pan, fields, reason, tries, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "(tid, stan, batch, type, amount, pan, fields, reason, tries, created_at, retry_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.tid,
                 record.stan,
@@ -243,13 +257,14 @@ class DurableReversals:
                 record.reason,
                 record.tries,
                 record.created_at,
+                record.retry_at,
             ),
         )
 
     def pending(self, tid: str) -> list[ReversalRecord]:
         rows = self._store.execute(
-            "SELECT tid, stan, batch, type, amount, pan, fields, reason, tries, created_at "
-            "FROM reversals WHERE tid = ? ORDER BY created_at",
+            "SELECT tid, stan, batch, type, amount, pan, fields, reason, tries, created_at, "
+            "retry_at FROM reversals WHERE tid = ? ORDER BY created_at",
             (tid,),
         )
         return [
@@ -264,6 +279,7 @@ class DurableReversals:
                 reason=str(r[7]),
                 tries=int(r[8]),
                 created_at=float(r[9]),
+                retry_at=float(r[10]),
             )
             for r in rows
         ]
@@ -274,11 +290,11 @@ class DurableReversals:
             (reason, tid, stan, batch),
         )
 
-    def count_try(self, tid: str, stan: str, batch: str) -> int:
+    def count_try(self, tid: str, stan: str, batch: str, retry_at: float = 0.0) -> int:
         rows = self._store.execute(
-            "UPDATE reversals SET tries = tries + 1 WHERE tid = ? AND stan = ? AND batch = ? "
-            "RETURNING tries",
-            (tid, stan, batch),
+            "UPDATE reversals SET tries = tries + 1, retry_at = ? "
+            "WHERE tid = ? AND stan = ? AND batch = ? RETURNING tries",
+            (retry_at, tid, stan, batch),
         )
         return int(rows[0][0]) if rows else 0
 
@@ -311,11 +327,12 @@ class MemoryReversals:
         if record is not None:
             record.reason = reason
 
-    def count_try(self, tid: str, stan: str, batch: str) -> int:
+    def count_try(self, tid: str, stan: str, batch: str, retry_at: float = 0.0) -> int:
         record = self._by_tid.get(tid, {}).get((stan, batch))
         if record is None:
             return 0
         record.tries += 1
+        record.retry_at = retry_at
         return record.tries
 
     def delete(self, tid: str, stan: str, batch: str) -> None:

@@ -226,3 +226,83 @@ def test_mismatch_is_resolved_by_the_batch_upload(hosts: PaymentHosts, fleet: Fl
     batch = next(b for b in hosts.batches(term.tid) if b["batch"] == "000001")
     assert batch["uploaded"] == 6
     assert batch["recon_code"] == 1  # balanced after the host re-reconciled the details
+
+
+def test_a_lost_refund_reply_is_forwarded_and_the_host_replays_its_answer(
+    hosts: PaymentHosts, fleet: Fleet
+) -> None:
+    primary = hosts.add_proxy("region-lost-refund")
+    term = fleet.terminal(8, primary)
+    term.boot()
+    assert term.sale(6_000, good_card(term)).outcome is Outcome.APPROVED
+    hosts.add_toxic("region-lost-refund", "iso_drop", {"mti": 230, "rc": 0}, "downstream")
+    try:
+        refund = term.refund(term.recent_sales[-1], 2_500)
+    finally:
+        hosts.remove_toxics("region-lost-refund")
+    assert (refund.outcome, refund.reason, refund.saf) == (Outcome.FAILED, "timeout", "pending")
+    booked = hosts.ledger_row(term.tid, refund.stan, refund.batch)
+    assert booked is not None and booked["status"] == "approved"  # the customer is credited
+    assert term.balance(good_card(term)).outcome is Outcome.APPROVED
+    resend = [r for r in of_type(fleet.records, "refund") if r.retransmission]
+    assert len(resend) == 1
+    # the host's duplicate check replayed its original answer: same RRN, booked once
+    assert (resend[0].outcome, resend[0].rc, resend[0].rrn) == (
+        Outcome.APPROVED,
+        "00",
+        booked["rrn"],
+    )
+    refunds = [
+        r
+        for r in hosts.export("transactions")
+        if r["tid"] == term.tid and r["type"] == "refund" and r["stan"] == refund.stan
+    ]
+    assert len(refunds) == 1
+    settled = term.settle()
+    assert settled.outcome is Outcome.APPROVED
+    batch = next(b for b in hosts.batches(term.tid) if b["batch"] == refund.batch)
+    assert batch["recon_code"] == 1 and batch["uploaded"] == 0  # balanced: refund counted once
+    assert batch["terminal_totals"]["credit_amount"] == 2_500
+
+
+@pytest.mark.parametrize(("index", "policy"), [(9, "resilient"), (10, "naive")])
+def test_a_host_outage_burns_the_naive_reversal_tries_not_the_resilient_ones(
+    hosts: PaymentHosts, fleet: Fleet, index: int, policy: str
+) -> None:
+    name = f"region-outage-{policy}"
+    primary = hosts.add_proxy(name)
+    term = fleet.terminal(index, primary, policy=policy, reversal_backoff_base_s=1.0)
+    term.boot()
+    hosts.add_toxic(name, "iso_drop", {"mti": 210, "rc": 0}, "downstream")
+    try:
+        sale = term.sale(4_400, good_card(term))
+    finally:
+        hosts.remove_toxics(name)
+    assert sale.reversal == "pending"
+    # For 1.2 s the host resets every connection once the request is in (as a
+    # proxy in front of a restarting host does) while customers keep coming.
+    hosts.add_toxic(name, "reset_peer", {"timeout": 0}, "upstream")
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 1.2:
+            term.balance(good_card(term))
+            time.sleep(0.05)
+    finally:
+        hosts.remove_toxics(name)
+    reversals = of_type(fleet.records, "reversal")
+    reversals = [r for r in reversals if r.tid == term.tid]
+    if policy == "naive":
+        # every attempt counted, none spaced: given up inside the outage (冲正不成功)
+        assert reversals[-1].outcome is Outcome.UNRESOLVED
+        row = hosts.ledger_row(term.tid, sale.stan, sale.batch)
+        assert row is not None and row["status"] == "approved"  # the customer stays debited
+        return
+    # spaced: at most two delivered tries fit in 1.2 s (they span ≥ 1.5 × base)
+    assert {(r.outcome, r.reason) for r in reversals} == {(Outcome.FAILED, "reset")}
+    assert 1 <= max(r.attempts for r in reversals) <= 2
+    pending = term.reversals.pending(term.tid)[0]
+    time.sleep(max(0.0, pending.retry_at - time.time()))
+    assert term.balance(good_card(term)).outcome is Outcome.APPROVED
+    assert of_type(fleet.records, "reversal")[-1].outcome is Outcome.APPROVED
+    row = hosts.ledger_row(term.tid, sale.stan, sale.batch)
+    assert row is not None and row["status"] == "reversed"

@@ -163,10 +163,10 @@ def test_retry_later_codes_are_retried_with_backoff_only_when_resilient(
     assert failed.reversal is None  # 91 is a definite "not booked"
 
 
-def test_reversal_gives_up_after_the_configured_tries(
+def test_naive_reversal_counts_every_attempt_and_gives_up_at_once(
     make_terminal: MakeTerminal, fake_host: FakeHost, records: list[TxnRecord]
 ) -> None:
-    term = make_terminal(config=config(reversal_tries=3, response_timeout_s=0.2))
+    term = make_terminal(config=config(policy="naive", reversal_tries=3, response_timeout_s=0.2))
     term.boot()
     fake_host.script = lambda msg: Act(drop=True) if msg.mti in ("0200", "0400") else None
     sale = term.sale(900)
@@ -183,6 +183,78 @@ def test_reversal_gives_up_after_the_configured_tries(
     # a blocked transaction never left the till, yet it names a STAN of its own
     till = [r.stan for r in records if r.type.value in ("sale", "balance")]
     assert len(set(till)) == len(till) == 4
+
+
+def test_resilient_reversal_tries_are_spaced_by_backoff(
+    make_terminal: MakeTerminal, fake_host: FakeHost, records: list[TxnRecord]
+) -> None:
+    base = 0.3
+    term = make_terminal(
+        config=config(reversal_tries=3, response_timeout_s=0.2, reversal_backoff_base_s=base)
+    )
+    term.boot()
+    fake_host.script = lambda msg: Act(drop=True) if msg.mti in ("0200", "0400") else None
+    sale = term.sale(900)
+    assert sale.reversal == "pending"
+    tried_at = []
+    for step in (1, 2):
+        blocked = term.balance()  # the try that is due: sent, lost, counted
+        assert blocked.reason == "reversal_pending"
+        tried_at.append(time.time())
+        pending = term.reversals.pending(term.tid)[0]
+        assert pending.tries == step
+        wait = pending.retry_at - tried_at[-1]
+        # half of the step is fixed, half jittered: step n waits base·2^(n-1) · [0.5, 1]
+        ceiling = base * 2 ** (step - 1)
+        assert ceiling / 2 - 0.05 <= wait <= ceiling + 0.01, (step, wait)
+        sent = fake_host.mtis().count("0400")
+        early = term.balance()  # not due yet: the till stays blocked, nothing is sent
+        assert early.reason == "reversal_pending" and fake_host.mtis().count("0400") == sent
+        time.sleep(max(0.0, pending.retry_at - time.time()) + 0.02)
+    fake_host.script = lambda msg: Act(drop=True) if msg.mti == "0400" else None
+    last = term.balance()  # third delivered try lost: 冲正不成功, then the inquiry goes
+    assert last.outcome is Outcome.APPROVED
+    reversals = of_type(records, "reversal")
+    assert [r.outcome for r in reversals] == [Outcome.FAILED, Outcome.FAILED, Outcome.UNRESOLVED]
+    assert [r.attempts for r in reversals] == [1, 2, 3]
+    assert reversals[2].ts_start - reversals[0].ts_end >= 1.5 * base - 0.05  # the tries span time
+
+
+def test_resilient_reversal_tries_that_never_left_do_not_count(
+    small_world: World, make_terminal: MakeTerminal, records: list[TxnRecord]
+) -> None:
+    tmks = {t.tid: bytes.fromhex(t.tmk) for t in small_world.terminals}
+    host = FakeHost(tmks)
+    port = host.port
+    term = make_terminal(
+        primary=host.address,
+        config=config(reversal_tries=2, response_timeout_s=0.2, reversal_backoff_base_s=0.05),
+    )
+    term.boot()
+    host.script = once("0200", Act(drop=True))
+    sale = term.sale(1_200)
+    assert sale.reversal == "pending" and host.status(term.tid, sale.stan) == "approved"
+    host.close()  # the host is gone: connections are refused, nothing can leave
+    try:
+        blocked = [term.balance() for _ in range(4)]
+        assert all(b.reason == "reversal_pending" for b in blocked)
+        undelivered = of_type(records, "reversal")
+        assert len(undelivered) == 4 and {r.reason for r in undelivered} == {"connect"}
+        assert [r.outcome for r in undelivered] == [Outcome.FAILED] * 4  # never given up
+        assert term.reversals.pending(term.tid)[0].tries == 0
+        back = FakeHost(tmks, port=port)  # restarted, with no session for the terminal
+        back.ledger = host.ledger
+        try:
+            after = term.balance()
+            # A0 (no keys) is not a try either: sign on, send it again, reversed
+            assert after.outcome is Outcome.APPROVED
+            assert back.mtis() == ["0400", "0800", "0400", "0200"]
+            assert back.status(term.tid, sale.stan) == "reversed"
+            assert of_type(records, "reversal")[-1].outcome is Outcome.APPROVED
+        finally:
+            back.close()
+    finally:
+        term.channel.close()
 
 
 def test_failover_to_the_backup_path_and_back(

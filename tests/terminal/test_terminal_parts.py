@@ -17,6 +17,8 @@ from mocks.terminal import (
     PathName,
     Policy,
     ReversalRecord,
+    SafEntry,
+    SafQueue,
     TerminalConfig,
     TerminalStore,
     TxnRecord,
@@ -27,12 +29,13 @@ from mocks.terminal import (
 )
 from mocks.terminal.backoff import Backoff
 from mocks.terminal.settlement import batch_totals, next_batch
+from mocks.terminal.store_and_forward import is_definite
 from mocks.terminal.terminal_store import Counters, fields_from_json, fields_to_json
 
 CONTRACT_FIELDS = {
     "ts_start", "ts_end", "tid", "mid", "region", "type", "stan", "batch", "amount", "pan",
     "rc", "outcome", "attempts", "path", "rrn", "reason", "reversal", "orig_stan",
-    "orig_batch", "latency_ms", "policy",
+    "orig_batch", "saf", "retransmission", "latency_ms", "policy",
 }  # fmt: skip
 
 
@@ -49,6 +52,18 @@ def test_backoff_with_jitter_spreads_inside_the_ceiling() -> None:
     assert len({round(d, 6) for d in draws}) > 150  # a storm is spread, not repeated
     with pytest.raises(ValueError):
         b.delay(0)
+
+
+def test_backoff_with_a_floor_keeps_that_share_of_each_step() -> None:
+    b = Backoff(1.0, 8.0, jitter=True, rng=random.Random(3), floor=0.5)
+    for attempt, ceiling in ((1, 1.0), (2, 2.0), (3, 4.0)):
+        draws = [b.delay(attempt) for _ in range(200)]
+        assert all(ceiling / 2 <= d <= ceiling for d in draws), attempt
+        assert len({round(d, 6) for d in draws}) > 150  # still spread across the fleet
+    # three spaced tries span at least 1.5 steps, whatever the draws
+    assert min(b.delay(1) + b.delay(2) for _ in range(500)) >= 1.5
+    with pytest.raises(ValueError):
+        Backoff(1.0, 8.0, jitter=True, rng=random.Random(3), floor=1.5)
 
 
 class FakeClock:
@@ -132,13 +147,66 @@ def test_durable_reversals_survive_reopening_the_file(tmp_path: Path) -> None:
     reopened.delete("10000001", "000001", "000001")
     assert [r.stan for r in reopened.pending("10000001")] == ["000002"]
     assert reopened.count_try("10000001", "999999", "000001") == 0
+    # the next try's time is kept in flash with the count
+    assert reopened.count_try("10000001", "000002", "000001", retry_at=1234.5) == 2
+    store.close()
+    again = DurableReversals(TerminalStore(tmp_path / "t.sqlite"))
+    assert [(r.tries, r.retry_at) for r in again.pending("10000001")] == [(2, 1234.5)]
+
+
+def test_a_flash_file_from_before_spaced_reversals_gains_retry_at(tmp_path: Path) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "old.sqlite")
+    old.execute(
+        "CREATE TABLE reversals (tid TEXT NOT NULL, stan TEXT NOT NULL, batch TEXT NOT NULL, "
+        "type TEXT NOT NULL, amount INTEGER NOT NULL, pan TEXT, fields TEXT NOT NULL, "
+        "reason TEXT NOT NULL, tries INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, "
+        "PRIMARY KEY (tid, stan, batch))"
+    )
+    old.execute(
+        "INSERT INTO reversals VALUES ('10000001', '000009', '000001', 'sale', 5, NULL, "
+        "'[]', '98', 1, 1.0)"
+    )
+    old.commit()
+    old.close()
+    reversals = DurableReversals(TerminalStore(tmp_path / "old.sqlite"))
+    assert [(r.stan, r.tries, r.retry_at) for r in reversals.pending("10000001")] == [
+        ("000009", 1, 0.0)
+    ]
+
+
+def test_the_saf_queue_is_a_durable_fifo(tmp_path: Path) -> None:
+    store = TerminalStore(tmp_path / "t.sqlite")
+    queue = SafQueue(store)
+    for stan, created in (("000005", 5.0), ("000003", 3.0)):
+        queue.put(SafEntry("10000001", stan, "000001", "refund", 700, "622202******1234", "[]",
+                           created_at=created))  # fmt: skip
+    assert queue.count_try("10000001", "000005", "000001") == 1
+    store.close()
+    reopened = SafQueue(TerminalStore(tmp_path / "t.sqlite"))
+    assert [(e.stan, e.tries) for e in reopened.pending("10000001")] == [
+        ("000003", 0),
+        ("000005", 1),
+    ]
+    reopened.delete("10000001", "000003", "000001")
+    assert [e.stan for e in reopened.pending("10000001")] == ["000005"]
+    assert reopened.pending("10000002") == []
+    assert reopened.count_try("10000001", "999999", "000001") == 0
+
+
+def test_which_answers_settle_a_queued_refund() -> None:
+    for definite in ("00", "13", "25", "12", "94", "77", "97", "C9"):
+        assert is_definite(definite), definite
+    for still_open in ("90", "91", "96", "98", "A0", "99"):
+        assert not is_definite(still_open), still_open
 
 
 def test_memory_reversals_die_with_the_device() -> None:
     reversals = MemoryReversals()
     reversals.put(_reversal("000001", 1.0))
-    assert reversals.count_try("10000001", "000001", "000001") == 1
-    assert reversals.pending("10000001")[0].tries == 1
+    assert reversals.count_try("10000001", "000001", "000001", retry_at=9.0) == 1
+    assert [(r.tries, r.retry_at) for r in reversals.pending("10000001")] == [(1, 9.0)]
     reversals.crash("10000001")
     assert reversals.pending("10000001") == []
 
@@ -185,13 +253,29 @@ def test_config_policies_and_validation() -> None:
         resilient.failover,
         resilient.durable_reversals,
         resilient.retries,
-    ) == (True,) * 4
-    assert (naive.jitter, naive.failover, naive.durable_reversals, naive.retries) == (False,) * 4
+        resilient.spaced_reversals,
+        resilient.store_and_forward,
+    ) == (True,) * 6
+    assert (
+        naive.jitter,
+        naive.failover,
+        naive.durable_reversals,
+        naive.retries,
+        naive.spaced_reversals,
+        naive.store_and_forward,
+    ) == (False,) * 6
     built = TerminalConfig.from_dict(
         {"policy": "naive", "connection": "kept", "mac_algorithm": "x9.19", "mix": {"sale": 1.0}}
     )
     assert built.policy is Policy.NAIVE and built.mix.void == 0.05
-    for bad in ({"nope": 1}, {"policy": "brave"}, {"response_timeout_s": 0}, {"pin_share": 2}):
+    for bad in (
+        {"nope": 1},
+        {"policy": "brave"},
+        {"response_timeout_s": 0},
+        {"pin_share": 2},
+        {"reversal_backoff_base_s": 0},
+        {"reversal_backoff_base_s": 4, "reversal_backoff_cap_s": 2},
+    ):
         with pytest.raises(ConfigError):
             TerminalConfig.from_dict(bad)
 
