@@ -80,7 +80,13 @@ def scan_fleet(
                 scan.bad_records += 1
                 continue
             i = int((ts - t0) // 1)
-            if typ in FINANCIAL_TYPES:
+            if typ in FINANCIAL_TYPES and r.get("retransmission"):
+                # A store-and-forward resend of an earlier refund: no customer
+                # waited for it (its time shows in the transaction it preceded),
+                # but its answer is the terminal's final belief about that refund.
+                if recon is not None:
+                    recon.money(r, file_no, offset)
+            elif typ in FINANCIAL_TYPES:
                 lat = r.get("latency_ms")
                 if not isinstance(lat, int | float):
                     end = r.get("ts_end")

@@ -10,6 +10,13 @@ was a failed sale's reversal acknowledged later, which ledger rows no terminal
 knows — is settled in :meth:`Reconciler.finish`. Only the few records that end
 up as examples are ever read back whole.
 
+A transaction is judged by the terminal's *final* belief: a refund whose
+reply was lost stays ``failed`` with ``saf: "pending"`` in the journal, and a
+later store-and-forward retransmission (``retransmission: true``, same
+tid/stan/batch) that got the host's answer replaces it. One still pending at
+the end — no retransmission was ever answered — is unresolved: the host may
+have credited the customer while the merchant sees a failed refund.
+
 Where a transaction fits two findings it is counted once, under the most
 specific one: a sale the terminal reversed (host acknowledged) that the ledger
 still holds is a *reversal that never landed*, not a generic *unreversed
@@ -133,6 +140,8 @@ class Reconciler:
     files: list[Path]
     claims: dict[str, int] = field(default_factory=dict)
     pending: dict[str, Seen] = field(default_factory=dict)
+    #: refunds whose latest record says they wait in store-and-forward
+    saf_open: dict[str, Seen] = field(default_factory=dict)
     unresolved: dict[str, tuple[str, Seen]] = field(default_factory=dict)
     reversals: dict[str, _Reversal] = field(default_factory=dict)
     suspects: list[tuple[str, int]] = field(default_factory=list)
@@ -145,6 +154,10 @@ class Reconciler:
         outcome = rec.get("outcome")
         if rec.get("reversal") == "pending":
             self.pending[key] = _seen(rec)
+        if rec.get("saf") == "pending":
+            self.saf_open[key] = _seen(rec)
+        elif rec.get("retransmission"):
+            self.saf_open.pop(key, None)  # the host answered the queued refund
         if outcome == "unresolved":
             self.unresolved[key] = (str(rec.get("type")), _seen(rec))
         code = _OUTCOME_CODES.get(outcome, 0)  # type: ignore[arg-type]
@@ -227,6 +240,12 @@ class Reconciler:
         for key, rev in self.reversals.items():
             if not rev.approved and key not in found:
                 found[key] = seen_example(key, rev.seen, "reversal never acknowledged by the host")
+        for key, seen in self.saf_open.items():
+            detail = (
+                "refund still in store-and-forward, never answered: the customer may be "
+                "credited while the merchant sees it failed"
+            )
+            found.setdefault(key, seen_example(key, seen, detail))
         check = self.checks["unresolved"]
         for example in found.values():
             check.add(example)

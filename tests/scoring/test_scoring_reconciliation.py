@@ -190,3 +190,51 @@ def test_issuer_holds_in_any_documented_shape(tmp_path: Path) -> None:
     check = next(c for c in s.checks if c.kind == "issuer_holds_without_sale")
     assert (check.status, check.count) == (FAILED, 2)
     assert all(e.tid and e.stan and e.pan for e in check.examples)
+
+
+def test_a_refund_is_judged_by_the_terminal_s_final_answer(make_run: MakeRun) -> None:
+    """Store-and-forward: the original refund stays failed with ``saf: pending``; a later
+    retransmission (same tid/stan/batch) carries the host's answer and decides."""
+    refund = fin(1.0, "failed", typ="refund", stan="000009", saf="pending", lat=3000.0)
+    lost_again = fin(4.0, "failed", typ="refund", stan="000009", saf="pending",
+                     retransmission=True)  # fmt: skip
+    answered = fin(6.5, "approved", typ="refund", stan="000009", retransmission=True)
+    declined = {**answered, "outcome": "declined", "rc": "13"}
+    booked = {"transactions": [ledger_row(refund)]}  # the host credited the customer
+
+    def failed(records: list[dict[str, object]], ledger: object = None) -> dict[str, int]:
+        run = make_run(
+            records + seconds(6, 19, typ="balance"), ledger=ledger or {"transactions": []}
+        )
+        s = score_run(run).scenarios[0]
+        return {c.kind: c.count for c in s.checks if c.status == FAILED}
+
+    assert failed([refund, lost_again, answered], booked) == {}  # resolved: all square
+    assert failed([refund, answered], booked) == {}
+    # a definite "no" and nothing booked: the merchant rightly sees a failed refund
+    assert failed([refund, lost_again, declined]) == {}
+    # never answered by the end: the customer is credited, the merchant thinks it failed
+    assert failed([refund], booked) == {"unresolved": 1, "unreversed_failures": 1}
+    assert failed([refund, lost_again], booked) == {"unresolved": 1, "unreversed_failures": 1}
+    # still queued, and the host never got it: no money moved, yet the terminal does not know
+    assert failed([refund, lost_again]) == {"unresolved": 1}
+    # a naive terminal has no queue: a lost reply is a plain failure the ledger contradicts
+    naive = {**refund, "saf": None, "policy": "naive"}
+    assert failed([naive], booked) == {"unreversed_failures": 1}
+    run = make_run([refund, lost_again] + seconds(6, 19, typ="balance"), ledger=booked)
+    unresolved = next(c for c in score_run(run).scenarios[0].checks if c.kind == "unresolved")
+    assert "store-and-forward" in unresolved.examples[0].detail
+    assert unresolved.examples[0].stan == "000009"
+
+
+def test_retransmissions_are_not_customer_attempts(make_run: MakeRun) -> None:
+    resends = [
+        fin(10 + i / 10, "failed", typ="refund", stan=f"9{i:05d}", saf="pending",
+            retransmission=True, lat=3000.0)
+        for i in range(5)
+    ]  # fmt: skip
+    s = score_run(make_run(seconds(6, 19) + resends)).scenarios[0]
+    series = s.series[0]
+    assert series.attempts[10] == 10 and series.good[10] is True
+    assert series.good[11] is True  # not "stuck" behind the slow resends either
+    assert s.counts["refund"] == {"failed": 5}  # still counted as records
