@@ -23,6 +23,7 @@ from typing import Any
 
 from lab.errors import ConfigError
 from lab.fleet.config import FleetConfig
+from lab.fleet.load_marker import write_load_started
 from lab.world import World
 from lab.world import load as load_world
 from mocks.terminal import (
@@ -225,6 +226,12 @@ class FleetRuntime:
 
     def mark_started(self) -> None:
         self.started_at = time.monotonic()
+
+    def mark_load_started(self, t: float) -> None:
+        """The shape's clock started at ``t`` (epoch): the lab's marker file."""
+        write_load_started(
+            self.config.journal_dir, t, shape=self.config.shape.name, terminals=len(self.tids)
+        )
 
     def intensity(self) -> float:
         tick = self.shape.at(time.monotonic() - self.started_at)

@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import random
+import signal
 import time
 from typing import Any
 
@@ -31,7 +32,7 @@ import gevent.event
 from locust import LoadTestShape, User, constant, events, task
 from locust.env import Environment
 from locust.exception import StopUser
-from locust.runners import MasterRunner
+from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner
 from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
 from lab.fleet.config import CONFIG_ENV, FleetConfig
@@ -98,6 +99,8 @@ class TerminalUser(User):
             self._state = LOCUST_STATE_STOPPING
             self._wake.set()
             return False
+        if not force and self._state == LOCUST_STATE_STOPPING:
+            return False  # asked twice (a SIGTERM's quit racing the shape's): already leaving
         return bool(super().stop(force))
 
     def on_start(self) -> None:
@@ -190,6 +193,16 @@ class TerminalUser(User):
 class FleetShape(LoadTestShape):
     abstract = False
 
+    def reset_time(self) -> None:
+        """The shape's clock starts: tell the lab (``fleet/load-started.json``),
+        so a scenario's clock can start at the same instant."""
+        super().reset_time()  # type: ignore[no-untyped-call]
+        started = time.time() - (time.perf_counter() - self.start_time)
+        try:
+            RUNTIME.mark_load_started(started)
+        except OSError:
+            log.exception("cannot write the load-started marker")
+
     def tick(self) -> tuple[int, float] | None:
         found = RUNTIME.shape.at(self.get_run_time())  # type: ignore[no-untyped-call]
         return None if found is None else (found.users, found.spawn_rate)
@@ -217,8 +230,24 @@ def _flush_loop(environment: Environment) -> None:
                 log.exception("agent outbox: flush failed")
 
 
+def _stop_gracefully(environment: Environment) -> None:
+    """SIGTERM (the lab ending a run): stop the users so that each terminal
+    drains what it holds — a reversal, a queued refund — into the journal.
+
+    Headless Locust with a load shape waits for the shape *before* it installs
+    its own SIGTERM handler, so until the shape ends a SIGTERM would kill the
+    process outright: no on_stop, no last journal flush. Once the runner is
+    stopping (or Locust's handler has taken over) this does nothing."""
+    runner = environment.runner
+    if runner is None or runner.state in (STATE_CLEANUP, STATE_STOPPING, STATE_STOPPED):
+        return
+    log.warning("SIGTERM: stopping the terminals; they drain what is pending first")
+    gevent.spawn(runner.quit)
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
+    gevent.signal_handler(signal.SIGTERM, _stop_gracefully, environment)
     if isinstance(environment.runner, MasterRunner):
         return  # the master runs no users: no terminals, no journal
     gevent.spawn(_control_loop)
@@ -247,4 +276,12 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
+    # On SIGTERM Locust fires ``quitting`` *before* it stops the users, whose
+    # on_stop still drains reversals and queued refunds into the journal and
+    # the flash file: flush here, close only at ``quit`` (after the users).
+    RUNTIME.journal.flush()
+
+
+@events.quit.add_listener
+def _on_quit(exit_code: int, **_: Any) -> None:
     RUNTIME.close()

@@ -10,7 +10,8 @@
 Standard library only, and never ``locust``/``gevent`` (they monkey-patch
 whatever imports them). The files between the two sides are contracts:
 ``fleet/config.json`` (:mod:`lab.fleet.config`), ``fleet/control.jsonl``
-(:mod:`lab.fleet.control`), ``fleet/<host>-<pid>.jsonl``
+(:mod:`lab.fleet.control`), ``fleet/load-started.json``
+(:mod:`lab.fleet.load_marker`), ``fleet/<host>-<pid>.jsonl``
 (docs/run-directory.md) and ``locust/locust_stats.csv``.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from .config import CONFIG_ENV, FLEET_CONFIG_FORMAT, POLICIES, SHAPES, FleetConfig, ShapeSpec
 from .control import FLEET_ACTIONS, INSTANT_ACTIONS, ControlWriter
+from .load_marker import LOAD_STARTED_FILE, read_load_started, write_load_started
 from .readers import iter_journal, journal_files, read_locust_stats
 from .runner import DEFAULT_LOCUSTFILE, Fleet, FleetError, LocustOptions
 
@@ -27,6 +29,7 @@ __all__ = [
     "FLEET_ACTIONS",
     "FLEET_CONFIG_FORMAT",
     "INSTANT_ACTIONS",
+    "LOAD_STARTED_FILE",
     "POLICIES",
     "SHAPES",
     "ControlWriter",
@@ -37,5 +40,7 @@ __all__ = [
     "ShapeSpec",
     "iter_journal",
     "journal_files",
+    "read_load_started",
     "read_locust_stats",
+    "write_load_started",
 ]

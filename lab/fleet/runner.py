@@ -29,6 +29,7 @@ from lab.errors import StackError
 
 from .config import CONFIG_ENV, FleetConfig
 from .control import ControlWriter
+from .load_marker import LOAD_STARTED_FILE, read_load_started
 from .readers import iter_journal, read_locust_stats
 
 __all__ = ["DEFAULT_LOCUSTFILE", "Fleet", "FleetError", "LocustOptions"]
@@ -119,6 +120,8 @@ class Fleet:
         self.fleet_dir.mkdir(parents=True, exist_ok=True)
         self.locust_dir.mkdir(parents=True, exist_ok=True)
         Path(config.journal_dir).mkdir(parents=True, exist_ok=True)
+        # a marker of an earlier load in this directory must not start this one's clock
+        (Path(config.journal_dir) / LOAD_STARTED_FILE).unlink(missing_ok=True)
         config_path = config.write(self.fleet_dir / "config.json")
         env = dict(os.environ if self.env is None else self.env)
         env[CONFIG_ENV] = str(config_path)
@@ -217,6 +220,12 @@ class Fleet:
 
     def journal(self) -> Iterator[dict[str, Any]]:
         return iter_journal(self.fleet_dir)
+
+    def load_started(self) -> float | None:
+        """The load shape's zero (epoch) once Locust has started it, else None."""
+        if self.config is None:
+            return None
+        return read_load_started(self.config.journal_dir)
 
     def stats(self) -> list[dict[str, str]]:
         return read_locust_stats(self.csv_prefix)

@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 
 from lab.errors import ConfigError
-from lab.fleet import Fleet, FleetError, LocustOptions, ShapeSpec, journal_files
+from lab.fleet import (
+    Fleet,
+    FleetError,
+    LocustOptions,
+    ShapeSpec,
+    journal_files,
+    read_load_started,
+)
 from lab.world import World
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "terminal"))
@@ -43,6 +50,8 @@ FIELDS: dict[str, tuple[type, ...]] = {
     "reversal": (str, type(None)),
     "orig_stan": (str, type(None)),
     "orig_batch": (str, type(None)),
+    "saf": (str, type(None)),
+    "retransmission": (bool,),
     "latency_ms": (float, int),
     "policy": (str,),
 }
@@ -65,6 +74,8 @@ def check_record(record: dict[str, Any]) -> None:
     expected = (record["ts_end"] - record["ts_start"]) * 1000.0
     assert abs(record["latency_ms"] - expected) < 0.01
     assert record["reversal"] in (None, "pending")
+    assert record["saf"] in (None, "pending")
+    assert not record["retransmission"] or record["type"] == "refund"
     if record["type"] == "reversal":
         assert (record["orig_stan"], record["orig_batch"]) == (record["stan"], record["batch"])
 
@@ -129,6 +140,10 @@ def test_headless_run_in_two_processes_writes_a_valid_journal(
     assert len(records) > 100
     for record in records:
         check_record(record)
+    # the shape's zero, written once by the process that runs the shape
+    load_started = read_load_started(tmp_path / "run" / "fleet")
+    assert load_started is not None and started < load_started
+    assert load_started <= min(r["ts_start"] for r in records)
     # one journal per worker process, each with its own terminals
     per_file = [
         {json.loads(line)["tid"] for line in path.read_text().splitlines()}
@@ -164,6 +179,62 @@ def test_headless_run_in_two_processes_writes_a_valid_journal(
     stats = {row["Name"]: row for row in fleet.stats()}
     assert int(stats["sale"]["Request Count"]) > 50
     assert int(stats["sign_on"]["Request Count"]) >= 12
+
+
+@pytest.mark.timeout(90)
+def test_sigterm_lets_the_terminals_drain_into_the_journal(
+    hosts: PaymentHosts, locust_world: tuple[World, Path], tmp_path: Path
+) -> None:
+    """Every approved sale reply is lost, so terminals always hold a reversal;
+    on SIGTERM each user still delivers its reversal in on_stop, and those
+    records reach the journal (Locust fires ``quitting`` before it stops users)."""
+    world, world_file = locust_world
+    regions = {}
+    for region in world.regions:
+        name = f"drain-{region}"
+        host, port = hosts.add_proxy(name)
+        hosts.add_toxic(name, "iso_drop", {"mti": 210, "rc": 0}, "downstream")
+        regions[region] = f"{host}:{port}"
+    fleet = Fleet(tmp_path / "run")
+    config = fleet.config_for(
+        world=str(world_file),
+        regions=regions,
+        seed=34,
+        think_time_s=0.3,
+        response_timeout_s=1.0,
+        connect_timeout_s=1.0,
+        shape=ShapeSpec("steady", {"duration_s": 60.0, "spawn_rate": 50.0}),
+        terminal={"mix": {"sale": 1.0, "balance": 0.0, "void": 0.0, "refund": 0.0}},
+    )
+    fleet.start(config, timeout_s=60)
+    try:
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline:
+            reversed_ = [r for r in fleet.journal() if r["type"] == "reversal"]
+            if len(reversed_) >= 5:
+                break
+            time.sleep(0.2)
+        stopped_at = time.time()
+        code = fleet.stop(grace_s=20.0)
+    finally:
+        if fleet.running:
+            fleet.stop()
+    assert code == 0, fleet.log_tail()
+    records = list(fleet.journal())
+    for record in records:
+        check_record(record)
+    left = {(r["tid"], r["stan"], r["batch"]) for r in records if r["reversal"] == "pending"}
+    acked = {
+        (r["tid"], r["orig_stan"], r["orig_batch"])
+        for r in records
+        if r["type"] == "reversal" and r["outcome"] == "approved"
+    }
+    assert left and left <= acked, sorted(left - acked)[:5]
+    drained = [r for r in records if r["type"] == "reversal" and r["ts_start"] >= stopped_at]
+    assert drained, "no reversal was delivered while the users stopped"
+    ledger = hosts.export("transactions")
+    mine = {(r["tid"], r["stan"], r["batch"]): r["status"] for r in ledger}
+    assert all(mine.get(key) in ("reversed", None) for key in left)
 
 
 def test_an_overstaying_locust_is_killed_with_its_whole_group(tmp_path: Path) -> None:
