@@ -74,7 +74,7 @@ EVENTS: dict[str, tuple[str, bool]] = {
     "sample": ("one second of fleet figures for live views: second, tps, ratio, p99", False),
     "abort": ("an abort condition held: reason", True),
     "rollback": ("every fault undone and the proxy verified clean: ok, detail", True),
-    "drain_finished": ("the drain period ended: pending_reversals", True),
+    "drain_finished": ("the drain period ended: pending_reversals, pending_saf", True),
     "scenario_finished": ("status completed/aborted/error/interrupted, detail", True),
     "run_finished": ("the run's verdict: status, exit_code", True),
 }

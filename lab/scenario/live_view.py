@@ -158,8 +158,13 @@ class LiveView:
     def _rollback(self, *, scenario: str, ok: bool, detail: str, **_: Any) -> None:
         self._say(f"[{scenario}] rollback {'ok' if ok else 'INCOMPLETE'}: {detail}")
 
-    def _drained(self, *, scenario: str, pending_reversals: int, **_: Any) -> None:
-        self._say(f"[{scenario}] drain finished: {pending_reversals} reversal(s) still pending")
+    def _drained(
+        self, *, scenario: str, pending_reversals: int, pending_saf: int = 0, **_: Any
+    ) -> None:
+        self._say(
+            f"[{scenario}] drain finished: {pending_reversals} reversal(s) still pending, "
+            f"{pending_saf} refund(s) in store-and-forward"
+        )
 
     def _finished(self, *, scenario: str, status: str, detail: str, **_: Any) -> None:
         self.state.progress = 1.0

@@ -113,11 +113,14 @@ Key = tuple[str, str, str]  # tid, stan, batch
 
 @dataclass
 class FleetMoney:
-    """What the fleet journal says about money so far: pending reversals and suspects."""
+    """What the fleet journal says about money so far: pending reversals,
+    refunds held in store-and-forward, and suspects."""
 
     pending: set[Key] = field(default_factory=set)
     reversed_ok: set[Key] = field(default_factory=set)
     given_up: set[Key] = field(default_factory=set)
+    #: refunds whose latest record says they wait in store-and-forward
+    saf_open: set[Key] = field(default_factory=set)
     #: originals of reversals the terminal gave up on, not yet confirmed or cleared
     suspects: dict[Key, str] = field(default_factory=dict)
 
@@ -135,14 +138,24 @@ class FleetMoney:
                     f"({record.get('amount', 0)} fen)"
                 )
             return
+        key = (tid, str(record.get("stan")), str(record.get("batch")))
         if record.get("reversal") == "pending":
-            self.pending.add((tid, str(record.get("stan")), str(record.get("batch"))))
+            self.pending.add(key)
+        if record.get("saf") == "pending":
+            self.saf_open.add(key)
+        elif record.get("retransmission"):
+            self.saf_open.discard(key)  # the host answered the queued refund
 
     @property
     def pending_reversals(self) -> int:
         """Reversals still waiting in a terminal's store (given-up ones are not:
         they are unresolved, which scoring counts on its own)."""
         return len(self.pending - self.reversed_ok - self.given_up)
+
+    @property
+    def pending_saf(self) -> int:
+        """Refunds still waiting in a terminal's store-and-forward queue."""
+        return len(self.saf_open)
 
 
 class LedgerOracle:
@@ -204,8 +217,8 @@ class SloProbe:
     def feed(self, records: Iterable[dict[str, Any]]) -> None:
         for record in records:
             self.money.add(record)
-            if record.get("type") not in FINANCIAL:
-                continue
+            if record.get("type") not in FINANCIAL or record.get("retransmission"):
+                continue  # a store-and-forward resend is housekeeping, not a customer
             ts_end = record.get("ts_end")
             if not isinstance(ts_end, int | float):
                 continue

@@ -8,9 +8,10 @@ For every scenario, in order (Chaos Toolkit's phases: steady state → method
 
 1. a fresh stack in ``scenarios/<s>/`` (services' logs in its ``services/``)
    and a proxy reset;
-2. the fleet (Locust, seeded) starts; the scenario clock's zero is the moment
-   its first transaction reaches the fleet journal, so every planned offset
-   is measured on a running load;
+2. the fleet (Locust, seeded) starts; the scenario clock's zero is the load
+   shape's own zero, which the fleet writes to ``fleet/load-started.json``
+   (:mod:`lab.fleet.load_marker`) — for a load that writes no marker, the
+   moment its first transaction reaches the fleet journal;
 3. the steady state: ``good_seconds`` good seconds in a row (and every
    service healthy) by ``within`` — otherwise the scenario is aborted before
    any fault, since a fault on a sick stack proves nothing;
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lab.errors import LabError, StackError
-from lab.fleet import Fleet, FleetConfig, ShapeSpec
+from lab.fleet import Fleet, FleetConfig, ShapeSpec, read_load_started
 from lab.proxy.client import ToxiproxyClient
 from lab.scenario.faults import FaultInjector, FleetControl, ProcessControl
 from lab.scenario.fleet_draws import resolve_fleet_draws
@@ -63,9 +64,11 @@ JOURNAL_FLUSH_S = 0.5
 _FLUSH_LATE_S = 0.15
 #: Seconds the load may take from its process start to its first transaction.
 LOAD_READY_TIMEOUT_S = 45.0
-#: The shape runs this much longer than the judged duration: the clock starts
-#: on the load's first transaction, a moment after the shape's own clock.
-SHAPE_SLACK_S = 3.0
+#: The shape runs this much longer than the judged duration. The fleet's
+#: load-started marker makes the scenario clock the shape's own, so none is
+#: needed for it; half a second covers a load without the marker, whose clock
+#: starts at its first transaction, a moment after its own start.
+SHAPE_SLACK_S = 0.5
 _STOP_GRACE_S = 10.0
 #: Mean pause between one terminal's customers. Scenarios compress an incident
 #: into tens of seconds, so customers arrive compressed too: every terminal must
@@ -253,8 +256,8 @@ class ScenarioRun:
         timeout = self.scenario.duration_s + self.scenario.drain_s + LOAD_READY_TIMEOUT_S + 60
         self.load.start(config, timeout_s=timeout)
         self.tail = FleetTail(self.load.fleet_dir)
-        first = await self._await_first_transaction(self.load, self.tail)
-        self.clock = clock = ScenarioClock.start()
+        self.clock, first = await self._await_load_start(self.load, self.tail)
+        clock = self.clock
         self.events.scenario_started.fire(t=clock.t0, scenario=self.name, t0=clock.t0)
         self.events.load_started.fire(
             scenario=self.name, shape=self.scenario.load.shape.value, users=config.terminals
@@ -314,14 +317,20 @@ class ScenarioRun:
         fields.update(self.runner.plan.fleet)
         return load.config_for(**fields)
 
-    async def _await_first_transaction(
+    async def _await_load_start(
         self, load: LoadLike, tail: FleetTail
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[ScenarioClock, list[dict[str, Any]]]:
+        """The scenario clock, and the records journaled so far. The clock's
+        zero is the load shape's own (its marker, written before any user
+        spawns); a load without the marker starts it at its first transaction."""
         deadline = time.monotonic() + LOAD_READY_TIMEOUT_S
         while time.monotonic() < deadline:
+            started = read_load_started(load.fleet_dir)
+            if started is not None:
+                return ScenarioClock.at(started), tail.read()
             records = tail.read()
             if records:
-                return records
+                return ScenarioClock.start(), records
             if not load.running:
                 raise LoadFailed(
                     f"the fleet exited before its first transaction:\n{load.log_tail(20)}"
@@ -485,7 +494,9 @@ class ScenarioRun:
             await asyncio.to_thread(load.stop, _STOP_GRACE_S)
         probe.feed(tail.read())
         self.events.drain_finished.fire(
-            scenario=self.name, pending_reversals=probe.money.pending_reversals
+            scenario=self.name,
+            pending_reversals=probe.money.pending_reversals,
+            pending_saf=probe.money.pending_saf,
         )
 
     async def _cleanup(self) -> None:

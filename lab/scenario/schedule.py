@@ -36,6 +36,12 @@ class ScenarioClock:
     def start(cls) -> ScenarioClock:
         return cls(t0=time.time(), t0_mono=time.monotonic())
 
+    @classmethod
+    def at(cls, t0: float) -> ScenarioClock:
+        """A clock whose zero was the epoch time ``t0`` (e.g. the load's own start)."""
+        now_mono, now = time.monotonic(), time.time()
+        return cls(t0=t0, t0_mono=now_mono - (now - t0))
+
     def epoch(self, offset_s: float) -> float:
         """The epoch time of an offset (for plans written to the journal)."""
         return self.t0 + offset_s
