@@ -74,6 +74,8 @@ class IssuerTimeout(Params):
 
 class MinSoftware(Params):
     version: SoftwareVersion
+    # the host no longer serves older versions: their financial requests get 96
+    refuse: bool = False
 
 
 class IssuerSlow(Params):

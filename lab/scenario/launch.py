@@ -25,6 +25,7 @@ from rich.console import Console
 
 from lab.scenario.journal import RunEvents, RunJournal
 from lab.scenario.live_view import LiveView
+from lab.scenario.resolved import ResolvedScenario
 from lab.scenario.rundir import RunDirectory
 from lab.scenario.runner import LoadFactory, Runner, RunOutcome, RunPlan, StackFactory
 
@@ -44,8 +45,14 @@ def default_stack_factory(plan: RunPlan) -> StackFactory:
     """A fresh embedded (or external, per the topology) stack per scenario."""
     from lab.stack.stack import Stack
 
-    def make(scenario_dir: Path, world_file: Path) -> Stack:
-        return Stack(plan.topology, world_file, scenario_dir, seed=plan.settings.seed)
+    def make(scenario_dir: Path, world_file: Path, scenario: ResolvedScenario) -> Stack:
+        return Stack(
+            plan.topology,
+            world_file,
+            scenario_dir,
+            seed=plan.settings.seed,
+            acquirer_config=scenario.acquirer or None,
+        )
 
     return make
 

@@ -219,6 +219,40 @@ class SteadyStateDoc(_Doc):
     health: bool = True  # every service's health check answers
 
 
+class AcquirerDoc(_Doc):
+    """The acquirer's business calendar for this scenario (``AcquirerConfig`` names,
+    handed to the host as ``--config``). Only an embedded acquirer can take them.
+
+    A lab business day of the default 30 s lets no T+1 payout fall due in a run
+    of under a minute; a scenario whose money must reach the merchants within
+    the run shortens the day (it is a timeline duration: ``--time-scale``
+    scales it like the faults' offsets).
+    """
+
+    day_seconds: PositiveDuration | None = None
+    day_cut: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] | None = None
+    payout_lag_days: int | None = Field(default=None, ge=0, le=30)
+    d0_lag_days: int | None = Field(default=None, ge=0, le=30)
+    batch_max_days: int | None = Field(default=None, ge=1, le=365)
+
+
+class TerminalDoc(_Doc):
+    """The terminals' own settings for this scenario (``TerminalConfig`` names).
+
+    ``settle_interval``: a terminal settles (0500) its open batch this long
+    after it opened, at its next customer — the lab's compressed "end of the
+    business day"; like the think time it is scaled by the fleet with
+    ``--time-scale``. ``settle_every``: or after this many transactions.
+    ``tms_retry``: a terminal whose software download failed tries again this
+    long after (scaled by the fleet too).
+    """
+
+    settle_interval: PositiveDuration | None = None
+    settle_every: int | None = Field(default=None, ge=1, le=999)
+    # how long a terminal whose software download failed waits before trying again
+    tms_retry: PositiveDuration | None = None
+
+
 class ScenarioDoc(_Doc):
     """One scenario file."""
 
@@ -237,6 +271,8 @@ class ScenarioDoc(_Doc):
     unavoidable: list[WindowDoc] = Field(default_factory=list)
     abort: list[AbortDoc] = Field(default_factory=list)
     steady_state: SteadyStateDoc | None = Field(default_factory=SteadyStateDoc)
+    acquirer: AcquirerDoc = Field(default_factory=AcquirerDoc)
+    terminal: TerminalDoc = Field(default_factory=TerminalDoc)
 
 
 class SuiteEntryDoc(_Doc):

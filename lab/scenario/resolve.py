@@ -47,7 +47,7 @@ from lab.scenario.resolved import (
 )
 from lab.scenario.source import Loc
 from lab.scoring import EXPECTATION_KINDS, validate_expectation
-from lab.stack.topology import Topology
+from lab.stack.topology import Mode, Topology
 
 #: Expectation params that name regions (checked against the world).
 _REGION_PARAMS = ("regions", "affected")
@@ -174,6 +174,37 @@ class _Resolver(FaultResolver):
             )
         return SteadyState(within_s=within, good_seconds=good, health=doc.health)
 
+    def acquirer(self) -> dict[str, JsonValue]:
+        """The acquirer's settings; only a service the lab starts can be given them."""
+        doc = self.doc.acquirer
+        settings: dict[str, JsonValue] = {
+            k: v for k, v in doc.model_dump(exclude_none=True).items() if k != "day_seconds"
+        }
+        if doc.day_seconds is not None:
+            # Days pass on the scenario clock: a shorter run has shorter days.
+            day = self.s(doc.day_seconds)
+            settings["day_seconds"] = day
+            if day <= 0:
+                self.found.add(("acquirer", "day_seconds"), f"rounds to nothing{self.suffix}")
+        if settings and self.topology.service("acquirer").mode is not Mode.EMBEDDED:
+            self.found.add(
+                ("acquirer",),
+                "the acquirer is external: the lab cannot start it with other settings",
+            )
+        return settings
+
+    def terminal(self) -> dict[str, JsonValue]:
+        """TerminalConfig overrides, in the fleet config's names and (unscaled) seconds."""
+        doc = self.doc.terminal
+        settings: dict[str, JsonValue] = {}
+        if doc.settle_interval is not None:
+            settings["settle_interval_s"] = doc.settle_interval
+        if doc.settle_every is not None:
+            settings["settle_every"] = doc.settle_every
+        if doc.tms_retry is not None:
+            settings["tms_retry_s"] = doc.tms_retry
+        return settings
+
     def recovery_room(self, faults: Sequence[Fault], recovery: Recovery) -> None:
         last = max(faults, key=lambda f: f.end_s, default=None)
         if last is None:
@@ -204,6 +235,8 @@ def resolve_scenario(
         expectations=tuple(r.expectations()),
         abort=tuple(r.abort()),
         steady_state=r.steady_state(faults),
+        acquirer=r.acquirer(),
+        terminal=r.terminal(),
     )
     if r.found.items:
         return None, r.found.items

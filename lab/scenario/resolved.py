@@ -174,6 +174,12 @@ class ResolvedScenario(_Resolved):
     unavoidable: tuple[Window, ...]  # merged, sorted; from `unavoidable` and faults
     expectations: tuple[Expectation, ...]
     abort: tuple[AbortCondition, ...]
+    # AcquirerConfig overrides the acquirer starts with (``--config``), durations
+    # scaled like the timeline; empty: the host's defaults.
+    acquirer: dict[str, JsonValue] = Field(default_factory=dict)
+    # TerminalConfig overrides as the fleet config takes them: business
+    # intervals in the file's seconds, which the fleet multiplies by ``time_scale``.
+    terminal: dict[str, JsonValue] = Field(default_factory=dict)
 
     @property
     def last_fault_end_s(self) -> float | None:

@@ -20,8 +20,10 @@ For every scenario, in order (Chaos Toolkit's phases: steady state → method
    (:mod:`lab.scenario.probes`), abort conditions checked as seconds complete;
 5. rollback (:meth:`FaultInjector.rollback`) — at the end of the load, on an
    abort, on any exception, on Ctrl-C and SIGTERM; then the drain (the
-   fleet finishes in-flight transactions and reversals), the ledger export,
-   and the stack is stopped.
+   fleet finishes in-flight transactions and reversals, and the acquirer's
+   settlement what falls due by the drain's end:
+   :mod:`lab.scenario.settlement_drain`), the ledger export, and the stack
+   is stopped.
 
 A stack that will not start ends the whole run (:attr:`RunOutcome.stack_failure`
 holds the service's error with its log tail; the CLI exits 2). Cancelling the
@@ -49,6 +51,7 @@ from lab.scenario.probes import FleetTail, LedgerOracle, SloProbe
 from lab.scenario.resolved import ResolvedScenario
 from lab.scenario.rundir import RunDirectory, RunSettings, export_ledger
 from lab.scenario.schedule import FaultSchedule, ScenarioClock
+from lab.scenario.settlement_drain import NotReported, SettlementDrain
 from lab.scenario.timeline import build_timeline
 from lab.stack.commands import ServiceFiles
 from lab.stack.state import StackAddresses
@@ -109,7 +112,9 @@ class LoadLike(FleetControl, Protocol):
     def running(self) -> bool: ...
 
 
-StackFactory = Callable[[Path, Path], StackLike]  # (scenario dir, world file) -> stack
+#: (scenario dir, world file, the scenario) -> a stack not yet up; the scenario
+#: carries the settings its services start with (``ResolvedScenario.acquirer``).
+StackFactory = Callable[[Path, Path, ResolvedScenario], StackLike]
 LoadFactory = Callable[[Path], LoadLike]  # scenario dir -> load
 
 
@@ -241,7 +246,9 @@ class ScenarioRun:
 
     async def _run(self) -> tuple[str, str]:
         self._phase("stack")
-        self.stack = self.runner.stack_factory(self.dir, self.runner.rundir.world_json)
+        self.stack = self.runner.stack_factory(
+            self.dir, self.runner.rundir.world_json, self.scenario
+        )
         await self.stack.up()
         self.stack_started = True
         addresses = self.stack.addresses
@@ -314,7 +321,10 @@ class ScenarioRun:
             "journal_flush_s": JOURNAL_FLUSH_S,
             "think_time_s": THINK_TIME_S,
         }
-        fields.update(self.runner.plan.fleet)
+        run_wide = dict(self.runner.plan.fleet)
+        # The scenario's terminal settings, under any the whole run sets.
+        fields["terminal"] = {**s.terminal, **run_wide.pop("terminal", {})}
+        fields.update(run_wide)
         return load.config_for(**fields)
 
     async def _await_load_start(
@@ -493,11 +503,30 @@ class ScenarioRun:
         if load.running:
             await asyncio.to_thread(load.stop, _STOP_GRACE_S)
         probe.feed(tail.read())
+        await self._settlement(clock, end)
         self.events.drain_finished.fire(
             scenario=self.name,
             pending_reversals=probe.money.pending_reversals,
             pending_saf=probe.money.pending_saf,
         )
+
+    async def _settlement(self, clock: ScenarioClock, end_s: float) -> None:
+        """Settlement finishes what falls due by the drain's end (before the export)."""
+        assert self.stack is not None
+        admin = self.stack.addresses.admin.get("acquirer")
+        if admin is None:
+            return  # an external acquirer without an admin API: nothing to ask
+        self._phase("settlement")
+        try:
+            done, detail = await SettlementDrain(admin).wait(
+                by=clock.epoch(end_s), deadline_mono=clock.t0_mono + end_s
+            )
+        except NotReported as exc:
+            done, detail = False, str(exc)
+        self.events.probe.fire(
+            t=clock.now(), scenario=self.name, name="settlement", ok=done, value=None,
+            detail=detail,
+        )  # fmt: skip
 
     async def _cleanup(self) -> None:
         """Rollback, stop the load, export the ledger, stop the stack — each attempted,

@@ -4,20 +4,23 @@
     issuer    python -m mocks.issuer   --world W --host H --port P --admin-port A
                                        --db FILE [--seed N] --ready-file F
     acquirer  python -m mocks.acquirer --world W --host H --port P --admin-port A
-                                       --db FILE --issuer HOST:PORT --ready-file F
+                                       --db FILE --issuer HOST:PORT [--config FILE]
+                                       --ready-file F
     agent-*   python -m mocks.agent    --world W --host H --port P --db FILE
                                        --name primary|backup --acquirer-admin URL
                                        [--seed N] --ready-file F
 
 Files of a service live under ``<run dir>/services/``: ``<name>.log`` (stdout
-and stderr), ``<name>.sqlite`` (its database; a restart reuses it) and
-``<name>.ready.json``. Which program runs a service can be swapped (tests run
-throwaway services obeying the same contract; a team can run its own build):
-see :data:`Programs`.
+and stderr), ``<name>.sqlite`` (its database; a restart reuses it),
+``<name>.ready.json`` and, when the run gives it settings, ``<name>.config.json``
+(the acquirer's ``--config``: a restart reads the same file). Which program
+runs a service can be swapped (tests run throwaway services obeying the same
+contract; a team can run its own build): see :data:`Programs`.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +54,7 @@ class ServiceFiles:
     log: Path
     db: Path
     ready: Path
+    config: Path
 
     @classmethod
     def under(cls, run_dir: Path, name: str) -> ServiceFiles:
@@ -59,6 +63,7 @@ class ServiceFiles:
             log=services / f"{name}.log",
             db=services / f"{name}.sqlite",
             ready=services / f"{name}.ready.json",
+            config=services / f"{name}.config.json",
         )
 
 
@@ -117,12 +122,28 @@ def acquirer_spec(
     issuer: Endpoint,
     *,
     programs: Programs | None = None,
+    config: Path | None = None,
 ) -> ServiceSpec:
-    """The acquirer host; ``issuer`` is where it reaches the issuer (the proxy)."""
+    """The acquirer host; ``issuer`` is where it reaches the issuer (the proxy),
+    ``config`` a file of ``AcquirerConfig`` overrides (see :func:`write_config`)."""
     files = ServiceFiles.under(run_dir, ServiceName.ACQUIRER.value)
     argv = [*_program(ServiceName.ACQUIRER, programs), "--world", str(world), "--host", host]
     argv += ["--db", str(files.db), "--issuer", str(issuer)]
+    if config is not None:
+        argv += ["--config", str(config)]
     return _mock_spec(ServiceName.ACQUIRER, argv, files, host)
+
+
+def write_config(run_dir: Path, name: str, settings: Mapping[str, object]) -> Path:
+    """Write a service's settings where it reads them (``services/<name>.config.json``)."""
+    path = ServiceFiles.under(run_dir, name).config
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        text = json.dumps(dict(settings), indent=2, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} settings are not JSON: {exc}") from None
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
 
 
 def agent_spec(
@@ -192,11 +213,13 @@ def spec_for(
     programs: Programs | None = None,
     issuer: Endpoint | None = None,
     acquirer_admin: str | None = None,
+    acquirer_config: Path | None = None,
 ) -> ServiceSpec:
     """The spec of one embedded service of the topology.
 
     ``issuer`` (for the acquirer) and ``acquirer_admin`` (for the agents) are
-    the addresses they depend on, known once those are up.
+    the addresses they depend on, known once those are up; ``acquirer_config``
+    the acquirer's settings file, if the run gives it any.
     """
     host = service.address.host
     name = service.name
@@ -207,7 +230,9 @@ def spec_for(
     if name is ServiceName.ACQUIRER:
         if issuer is None:
             raise ValueError("the acquirer needs the issuer's address")
-        return acquirer_spec(run_dir, world, host, issuer, programs=programs)
+        return acquirer_spec(
+            run_dir, world, host, issuer, programs=programs, config=acquirer_config
+        )
     if acquirer_admin is None:
         raise ConfigError(
             f"{name.value} needs the acquirer's admin API: give services.acquirer.admin "

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from lab.errors import ConfigError, StackError
 from lab.proxy.client import ToxiproxyClient
-from lab.stack.commands import Programs, fixed_ports, spec_for
+from lab.stack.commands import Programs, fixed_ports, spec_for, write_config
 from lab.stack.compose import ComposeProject
 from lab.stack.health import Prober, until_ok
 from lab.stack.process import DEFAULT_GRACE_S, ServiceProcess
@@ -88,6 +88,7 @@ class Stack:
         proxy_upstreams: Mapping[str, str] | None = None,
         admin_token: str | None = None,
         compose: ComposeProject | None = None,
+        acquirer_config: Mapping[str, object] | None = None,
     ) -> None:
         """Describe a stack; :meth:`up` (or ``async with``) starts it.
 
@@ -100,6 +101,9 @@ class Stack:
         another network than the lab (containers); ``admin_token`` is the
         bearer token of admin APIs bound beyond 127.0.0.1; ``compose`` is the
         project whose containers kill/restart/stop act on (container mode).
+        ``acquirer_config`` (``AcquirerConfig`` names → values) is written to
+        ``services/acquirer.config.json`` and given to the embedded acquirer
+        as ``--config``; an external acquirer cannot take it (ConfigError).
         """
         self.topology = topology
         self.world_file = world_file.resolve()
@@ -121,9 +125,16 @@ class Stack:
         self.proxy_upstreams = dict(proxy_upstreams or {})
         self.admin_token = admin_token
         self.compose = compose
+        self.acquirer_config = dict(acquirer_config) if acquirer_config else None
+        acquirer = topology.service(ServiceName.ACQUIRER)
+        if self.acquirer_config and (acquirer.mode is not Mode.EMBEDDED or compose is not None):
+            raise ConfigError(
+                "the acquirer is not a process the lab starts: it cannot be given settings"
+            )
         self._prober = Prober(admin_token)
         self._started = False
         self._stopped = False
+        self._acquirer_config_file: Path | None = None
 
     # -- bringing it up ----------------------------------------------------
 
@@ -152,6 +163,10 @@ class Stack:
     async def _bring_up(self) -> None:
         began = time.monotonic()
         (self.run_dir / "services").mkdir(parents=True, exist_ok=True)
+        if self.acquirer_config:
+            self._acquirer_config_file = write_config(
+                self.run_dir, ServiceName.ACQUIRER.value, self.acquirer_config
+            )
         self._save()
         if self.compose is not None:
             # Container mode: the containers' own healthchecks gate this; the
@@ -209,6 +224,7 @@ class Stack:
             programs=self.programs,
             issuer=issuer,
             acquirer_admin=acquirer_admin,
+            acquirer_config=self._acquirer_config_file,
         )
 
     async def _await_external(self, service: Service, deadline: float) -> None:

@@ -14,6 +14,7 @@
 ``GET /admin/batches?status=open``          batches (open / closed / all)
 ``GET /admin/payouts``                      payouts made so far
 ``GET /admin/export/<name>``                stream ``transactions``/``batches``/``payouts`` JSONL
+``GET /admin/settlement?by=T``              what settlement will still do by epoch T
 ``POST /admin/settlement/run``              one settlement tick now (409 while stalled)
 ==========================================  =====================================
 
@@ -40,7 +41,7 @@ from .group_commit import Op
 from .host import Host
 from .ledger import INSERT_RETIRED, INSERT_TERMINAL, REVOKE_SESSION, UPSERT_SESSION, reader
 from .registry import ProvisionError, validate_provision
-from .settlement_worker import SettlementWorker
+from .settlement_worker import PAYOUTS_DUE_BY, SettlementWorker
 from .terminal_server import IsoServer
 
 __all__ = ["build_app"]
@@ -292,6 +293,38 @@ class AdminApi:
         await response.write_eof()
         return response
 
+    async def settlement(self, request: web.Request) -> web.Response:
+        """What the settlement worker will still do by ``by`` (epoch; default now):
+        settled batches to close, batches the day cuts will close host-side,
+        rows whose payout falls due. A run's drain waits for all three to be 0
+        before it exports the ledger, so every payout due in the run is in it."""
+        raw = request.query.get("by")
+        try:
+            by = time.time() if raw is None else float(raw)
+        except ValueError:
+            return _error(400, f"by must be epoch seconds, got {raw!r}")
+        if by != by or by in (float("inf"), float("-inf")):
+            return _error(400, "by must be a finite number")
+        payouts_due = await asyncio.to_thread(self._count, PAYOUTS_DUE_BY, (by,))
+        backlog, cut_closes = self.worker.backlog(), self.worker.cut_closes_by(by)
+        return web.json_response(
+            {
+                "by": by,
+                "stalled": self.host.faults.stall_settlement,
+                "backlog": backlog,
+                "cut_closes": cut_closes,
+                "payouts_due": payouts_due,
+                "done": not (backlog or cut_closes or payouts_due),
+            }
+        )
+
+    def _count(self, sql: str, params: tuple[Any, ...]) -> int:
+        conn = reader(self.host.db_path)
+        try:
+            return int(conn.execute(sql, params).fetchone()[0])
+        finally:
+            conn.close()
+
     async def run_settlement(self, request: web.Request) -> web.Response:
         if self.host.faults.stall_settlement:
             return _error(409, "settlement is stalled (fault stall_settlement)")
@@ -356,6 +389,7 @@ def build_app(
             web.get("/admin/batches", api.batches),
             web.get("/admin/payouts", api.payouts),
             web.get("/admin/export/{name}", api.export),
+            web.get("/admin/settlement", api.settlement),
             web.post("/admin/settlement/run", api.run_settlement),
         ]
     )

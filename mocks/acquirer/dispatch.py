@@ -9,7 +9,8 @@ or booked from a message that should not have been trusted:
 3. unknown or retired terminal → 97; merchant not the terminal's → 03;
 4. MAC (on the MTIs the acquirer MACs, or whenever F64 is there): no valid
    session or a wrong MAC → A0 with header nibble 3 (sign on again);
-5. software below the minimum → header nibble 6 (the request still runs);
+5. software below the minimum → header nibble 6 (the request still runs,
+   unless ``min_software`` refuses outdated versions: financial requests 96);
 6. a transaction type the terminal may not do → 58;
 7. the day-end cut fault → 90 for 0200/0220 (reversals still run: they only
    ever give the cardholder money back);
@@ -227,6 +228,12 @@ async def _route(host: Host, msg: IsoMessage, payload: bytes) -> tuple[IsoMessag
         return _reply(msg, "58", requirement), mak
     if host.faults.day_end_cut and msg.mti in ("0200", "0220"):
         return _reply(msg, "90", requirement), mak
+    if (
+        host.faults.refuse_outdated
+        and requirement == ProcessingRequirement.TMS_DOWNLOAD
+        and msg.mti in ("0200", "0220")
+    ):
+        return _reply(msg, "96", requirement), mak
     request = Request(msg, payload, terminal, session, now, requirement)
     fields = await HANDLERS[kind](host, request)
     return _answer(msg, fields, request.requirement), mak

@@ -15,8 +15,17 @@ stall_settlement   –                                        the worker closes 
 force_mismatch     share 0..1                               that share of 0500s → 2
 day_end_cut        –                                        financial requests → 90
 issuer_timeout     ms                                       the issuer deadline
-min_software       version (6 digits)                       below it → header nibble 6
+min_software       version (6 digits), refuse (bool, false) below it → header nibble 6;
+                                                            with refuse, their financial
+                                                            requests → 96 (+ nibble 6)
 =================  =======================================  ==========================
+
+``min_software`` with ``refuse`` is row 12 of failure-modes.md ("outdated
+software cannot talk to the host"): the host no longer serves a version below
+the minimum, so a terminal that cannot download the update (its agent is
+away) is stuck until it can; reversals, settlement and sign-on still pass, so
+no money is left hanging. 96 (system malfunction, retry later) because for
+the merchant it is the system failing, not the customer being declined.
 
 Key faults act once, when set (the keys are gone; clearing the fault does not
 bring them back); the others last until cleared. Bad parameters raise
@@ -86,11 +95,14 @@ def _timeout(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _version(params: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(params) - {"version"})
+    unknown = sorted(set(params) - {"version", "refuse"})
     version = params.get("version")
     if unknown or not (isinstance(version, str) and len(version) == 6 and version.isdigit()):
-        raise FaultError("expects version: 6 digits (MMmmpp)")
-    return {"version": version}
+        raise FaultError("expects version: 6 digits (MMmmpp), and optionally refuse: true/false")
+    refuse = params.get("refuse", False)
+    if not isinstance(refuse, bool):
+        raise FaultError("refuse must be true or false")
+    return {"version": version, "refuse": refuse}
 
 
 FAULTS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
@@ -114,6 +126,7 @@ class FaultState:
         self.stall_settlement = False
         self.issuer_timeout_s: float | None = None
         self.min_software: str | None = None
+        self.refuse_outdated = False
 
     @staticmethod
     def validate(name: str, params: object) -> dict[str, Any]:
@@ -152,3 +165,4 @@ class FaultState:
         self.issuer_timeout_s = timeout["ms"] / 1000 if timeout else None
         software = active.get("min_software")
         self.min_software = software["version"] if software else None
+        self.refuse_outdated = bool(software and software.get("refuse"))

@@ -35,7 +35,7 @@ from .host import Host
 from .journal import CLOSED, Batch, contribution
 from .ledger import batch_op, meta_value
 
-__all__ = ["SettlementWorker"]
+__all__ = ["PAYOUTS_DUE_BY", "SettlementWorker"]
 
 log = logging.getLogger("acquirer.settlement")
 
@@ -44,6 +44,8 @@ _DUE_ROWS = (
     "SELECT id, mid, settle_date, type, amount, status, card_kind, paid_gross, paid_fee "
     "FROM transactions WHERE payout_dirty = 1 AND due_at <= ?"
 )
+#: Rows whose payout (or adjustment) falls due by a time and is not made yet.
+PAYOUTS_DUE_BY = "SELECT COUNT(*) FROM transactions WHERE payout_dirty = 1 AND due_at <= ?"
 _MARK_PAID = (
     "UPDATE transactions SET paid_gross = ?, paid_fee = ?, payout_dirty = 0, "
     "settled = MAX(settled, ?) WHERE id = ?"
@@ -83,6 +85,24 @@ class SettlementWorker:
 
     def backlog(self) -> int:
         return len(self.host.journal.settle_backlog())
+
+    def cut_closes_by(self, by: float) -> int:
+        """Open batches the day cuts passing from now until ``by`` will close host-side.
+
+        With the payouts due by then (:data:`PAYOUTS_DUE_BY`), what a run
+        waits for before it exports the ledger: the work that will be done
+        by ``by`` is done when both are 0 and the backlog is empty.
+        """
+        calendar = self.host.calendar
+        last = calendar.last_cut_before(by)
+        if last <= self.last_cut_day:
+            return 0
+        oldest = last - (self.host.config.batch_max_days - 1)
+        return sum(
+            1
+            for b in self.host.journal.open_batches()
+            if b.settle_requested_at is None and calendar.day_of(b.opened_at) <= oldest
+        )
 
     async def tick(self, now: float | None = None) -> None:
         host = self.host

@@ -174,3 +174,42 @@ def test_acquirer_variants_x919_mac_and_another_key_layout(tmp_path: Path) -> No
         assert cup.sale(card, 1_500).text(39) == "A0"
     finally:
         stack.stop()
+
+
+def test_refusing_outdated_software_until_it_updates(host: Stack) -> None:
+    """``min_software`` with ``refuse``: the host no longer serves older versions
+    (failure-modes row 12) — their financial requests get 96 and the TMS
+    nibble, while reversals and settlement still pass and nothing is booked."""
+    terminal = host.take()
+    old = host.client(terminal, software="010000")
+    old.sign_on()
+    card = host.cards(terminal)[0]
+    before = old.sale(card, 300)
+    assert before.text(39) == "00"  # below the world's minimum: asked, still served
+    before_request = old.last_request
+    assert before_request is not None
+    host.acquirer.fault("min_software", version="020100", refuse=True)
+    try:
+        assert host.acquirer.get("/admin/faults").json()["active"]["min_software"] == {
+            "version": "020100",
+            "refuse": True,
+        }
+        refused = old.sale(card, 400)
+        refused_request = old.last_request
+        assert refused_request is not None
+        assert refused.text(39) == "96"
+        assert refused.header.processing_requirement == ProcessingRequirement.TMS_DOWNLOAD
+        assert old.balance(card).text(39) == "96"
+        # money already moved can still be given back, and the batch settled
+        assert old.reverse(refused_request).text(39) == "25"  # never booked
+        assert old.reverse(before_request).text(39) == "00"
+        current = host.signed_on()
+        assert current.sale(host.cards(current.terminal)[0], 500).text(39) == "00"
+        updated = host.client(terminal, software="020100")  # the download done
+        updated._stan = old._stan  # the same device: its trace numbers go on
+        updated.sign_on()
+        assert updated.sale(card, 600).text(39) == "00"
+    finally:
+        host.acquirer.delete("/admin/faults/min_software")
+    stans = {r["stan"] for r in host.acquirer.export("transactions") if r["tid"] == terminal.tid}
+    assert refused.require(11) not in stans

@@ -413,3 +413,53 @@ def test_the_scorer_accepts_the_exports(fast: Stack, tmp_path: Path) -> None:
     for kind, check in side.checks.items():
         assert (check.status, check.count) == ("passed", 0), (kind, check.examples, check.note)
     assert side.state.payouts_available
+
+
+def test_settlement_reports_the_work_due_by_a_time_until_it_is_done(fast: Stack) -> None:
+    """``GET /admin/settlement?by=T``: what a run's drain waits for before the export."""
+    terminal = fast.world.terminals[35]
+    client = TerminalClient(fast.acquirer.main, terminal)
+    client.sign_on()
+    reply = _sale_until_booked(client, fast.cards(terminal)[0], 4_200)
+    assert reply.text(39) == "00"
+    # Two days and a tick from now: the batch (never settled) is cut host-side
+    # and the sale's T+1 payout falls due, whatever the phase of the day.
+    by = time.time() + 3 * FAST_DAYS["day_seconds"] + 0.2
+    first = fast.acquirer.get("/admin/settlement", params={"by": by}).json()
+    assert first["by"] == by and first["stalled"] is False
+    assert first["cut_closes"] >= 1 and first["payouts_due"] >= 1 and first["done"] is False
+    # Nothing booked now is due at once: T+1 is a day away at least.
+    now = fast.acquirer.get("/admin/settlement", params={"by": time.time()}).json()
+    assert now["payouts_due"] == 0 or now["payouts_due"] < first["payouts_due"]
+    done = _wait_for(
+        "the settlement due by then",
+        lambda: (
+            (s := fast.acquirer.get("/admin/settlement", params={"by": by}).json())["done"] and s
+        ),
+        timeout=15,
+    )
+    assert (done["backlog"], done["cut_closes"], done["payouts_due"]) == (0, 0, 0)
+    assert time.time() <= by + 2.0, "done only once the work was really done, not long after"
+    row = next(r for r in fast.acquirer.export("transactions") if r["rrn"] == reply.require(37))
+    assert row["settle_date"] is not None
+    batch = _batch(fast, terminal.tid, reply.require(60)[2:8])
+    assert batch is not None and batch["status"] == "closed"
+
+
+def test_settlement_counts_the_backlog_of_settled_batches(host: Stack) -> None:
+    client = host.signed_on()
+    _, totals = _ring_up(client, host)
+    host.acquirer.fault("stall_settlement")
+    try:
+        assert _codes(client.settle(totals).require(48)) == (1, 1)
+        state = host.acquirer.get("/admin/settlement").json()
+        assert state["stalled"] is True and state["backlog"] >= 1 and state["done"] is False
+    finally:
+        host.acquirer.delete("/admin/faults/stall_settlement")
+    _wait_for(
+        "the backlog to be closed",
+        lambda: host.acquirer.get("/admin/settlement").json()["backlog"] == 0,
+    )
+    for bad in ("soon", "nan", "inf"):
+        answer = host.acquirer.get("/admin/settlement", params={"by": bad})
+        assert answer.status_code == 400 and "by must be" in answer.json()["error"]

@@ -23,6 +23,7 @@ from typing import Any
 
 from lab.fleet import ControlWriter, FleetConfig
 from lab.proxy.client import ProxyInfo
+from lab.scenario.resolved import ResolvedScenario
 from lab.stack.commands import Programs
 from lab.stack.stack import Stack
 from lab.stack.topology import default_topology
@@ -167,13 +168,14 @@ class Photographed:
 def make_stack_factory(
     stacks: list[Photographed], programs: Programs | None = None, seed: int = 7
 ) -> Any:
-    def make(scenario_dir: Path, world_file: Path) -> Photographed:
+    def make(scenario_dir: Path, world_file: Path, scenario: ResolvedScenario) -> Photographed:
         stack = Stack(
             default_topology(),
             world_file,
             scenario_dir,
             seed=seed,
             programs=fake_programs() if programs is None else programs,
+            acquirer_config=scenario.acquirer or None,
         )
         wrapped = Photographed(stack)
         stacks.append(wrapped)

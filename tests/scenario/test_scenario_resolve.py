@@ -197,3 +197,31 @@ def test_toxics_are_the_proxys_own(write_scenario: WriteScenario) -> None:
         {"mti": 210, "rc": 0},
         {"mti": "0200", "rc": "A0"},
     ]
+
+
+SERVICE_SETTINGS = (
+    "acquirer:\n  day_seconds: 6s\n  day_cut: '12:00'\n  batch_max_days: 2\n"
+    "terminal:\n  settle_interval: 5s\n  settle_every: 40\n  tms_retry: 2s\n"
+)
+
+
+def test_service_settings_reach_the_resolved_scenario_and_run_json(
+    write_scenario: WriteScenario,
+) -> None:
+    path = write_scenario(BASE + SERVICE_SETTINGS)
+    s = resolve_text(path)
+    assert s.acquirer == {"day_seconds": 6.0, "day_cut": "12:00", "batch_max_days": 2}
+    # the fleet scales business intervals itself: the file's seconds go through
+    assert s.terminal == {"settle_interval_s": 5.0, "settle_every": 40, "tms_retry_s": 2.0}
+    dumped = s.dump_resolved()
+    assert dumped["acquirer"] == s.acquirer and dumped["terminal"] == s.terminal
+    # a lab day is a timeline duration: --time-scale scales it (the terminals'
+    # interval is scaled by the fleet, with the think time)
+    half = resolve_text(path, options=RunOptions(time_scale=0.5))
+    assert half.acquirer["day_seconds"] == 3.0
+    assert half.terminal == s.terminal
+
+
+def test_no_service_settings_means_the_services_defaults(write_scenario: WriteScenario) -> None:
+    s = resolve_text(write_scenario(BASE))
+    assert s.acquirer == {} and s.terminal == {}

@@ -503,6 +503,38 @@ def test_external_services_limit_what_can_be_injected(write_scenario: WriteScena
     assert_problem(problems, line_of(text, "# <-c"), "faults[2].toxic.type", "embedded proxy")
 
 
+SETTINGS_CASES = [
+    pytest.param("acquirer:\n  day_seconds: 0s  # <-\n", "acquirer.day_seconds",
+                 ("greater than 0",), id="day-of-nothing"),
+    pytest.param("acquirer:\n  day_cut: '24:00'  # <-\n", "acquirer.day_cut", ("match",),
+                 id="day-cut-not-a-time"),
+    pytest.param("acquirer:\n  batch_max_days: 0  # <-\n", "acquirer.batch_max_days",
+                 ("greater than or equal to 1",), id="batch-max-days"),
+    pytest.param("acquirer:\n  settlement_tick_s: 1  # <-\n", "acquirer.settlement_tick_s",
+                 ("unknown field",), id="not-a-scenario-setting"),
+    pytest.param("terminal:\n  settle_interval: soon  # <-\n", "terminal.settle_interval",
+                 ("bad duration",), id="settle-interval"),
+    pytest.param("terminal:\n  settle_every: 0  # <-\n", "terminal.settle_every",
+                 ("greater than or equal to 1",), id="settle-every"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("block", "field", "words"), SETTINGS_CASES)
+def test_bad_service_settings(
+    write_scenario: WriteScenario, block: str, field: str, words: tuple[str, ...]
+) -> None:
+    _check(write_scenario, BASE + block, "# <-", field, *words)
+
+
+def test_an_external_acquirer_takes_no_settings(write_scenario: WriteScenario) -> None:
+    topology = topology_from_mapping(
+        {"services": {"acquirer": {"mode": "external", "address": "10.0.0.5:5000"}}}
+    )
+    text = BASE + "acquirer:\n  day_seconds: 6s  # <-\n"
+    problems = problems_of(write_scenario(text), topology)
+    assert_problem(problems, line_of(text, "# <-"), "acquirer", "external")
+
+
 def test_time_scale_that_shrinks_a_window_to_nothing(write_scenario: WriteScenario) -> None:
     text = BASE.replace("recovery: {target: 5s", "recovery: {target: 20s") + fault_block(
         "kind: network\ntarget: issuer\nat: 5s\nfor: 500ms  # <-\ndown: true"

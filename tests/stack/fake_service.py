@@ -115,4 +115,11 @@ if __name__ == "__main__":
     parser.add_argument("--issuer")
     parser.add_argument("--acquirer-admin")
     parser.add_argument("--seed")
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    parser.add_argument("--config", type=Path, help="read like the acquirer's: JSON or exit 2")
+    options = parser.parse_args()
+    if options.config is not None:
+        try:
+            json.loads(options.config.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            parser.error(f"--config {options.config}: {exc}")
+    sys.exit(asyncio.run(main(options)))

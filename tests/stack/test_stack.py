@@ -220,3 +220,40 @@ async def test_with_the_real_embedded_proxy(
         assert health.unhealthy() == ["proxy:agent"], "only the downed path is unhealthy"
         pids = _pids(stack)
     assert not [p for p in pids if _alive(p)]
+
+
+async def test_acquirer_settings_are_its_config_file_across_a_restart(
+    tmp_path: Path, world_file: Path, fake_programs: Programs
+) -> None:
+    settings = {"day_seconds": 6.0, "batch_max_days": 2}
+    stack = await _stack(world_file, tmp_path / "run", fake_programs, acquirer_config=settings).up()
+    try:
+        config = tmp_path / "run" / "services" / "acquirer.config.json"
+        assert json.loads(config.read_text()) == settings
+        before = stack.state().services["acquirer"].process
+        assert before is not None
+        assert before.argv[before.argv.index("--config") + 1] == str(config)
+        for name in ("issuer", "agent-primary", "agent-backup", "proxy"):
+            process = stack.state().services[name].process
+            assert process is not None and "--config" not in process.argv
+        await stack.restart("acquirer")  # the same settings after a restart
+        after = stack.state().services["acquirer"].process
+        assert after is not None and after.argv == before.argv
+    finally:
+        await stack.stop()
+
+
+def test_no_settings_no_config_option_and_an_external_acquirer_takes_none(
+    tmp_path: Path, world_file: Path
+) -> None:
+    from lab.errors import ConfigError
+    from lab.stack.commands import acquirer_spec
+    from lab.stack.topology import Endpoint, topology_from_mapping
+
+    spec = acquirer_spec(tmp_path, world_file, "127.0.0.1", Endpoint(host="127.0.0.1", port=9))
+    assert "--config" not in spec.argv
+    external = topology_from_mapping(
+        {"services": {"acquirer": {"mode": "external", "address": "10.0.0.5:5000"}}}
+    )
+    with pytest.raises(ConfigError, match="cannot be given settings"):
+        Stack(external, world_file, tmp_path, acquirer_config={"day_seconds": 6.0})
