@@ -12,14 +12,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from lab.iso8583 import ProcessingRequirement, ResponseClass
+from lab.iso8583 import IsoMessage, ProcessingRequirement, ResponseClass
 
 from .device import Device
-from .errors import TerminalCrashed, TerminalError
+from .errors import BadReply, LinkError, TerminalCrashed, TerminalError
 from .exchange import Reply
 from .records import Outcome, TxnRecord
 
-__all__ = ["RC_REASON", "host_asks", "journaled", "note_reply"]
+__all__ = ["RC_REASON", "host_asks", "journaled", "note_reply", "send_stored"]
 
 # The journal's ``reason`` for a final code that is a system answer, not a decline.
 RC_REASON = {
@@ -66,3 +66,21 @@ def host_asks(dev: Device, reply: Reply) -> None:
         dev.needs_sign_on = True
     elif nibble == ProcessingRequirement.TMS_DOWNLOAD:
         dev.tms_requested = True
+
+
+def send_stored(dev: Device, record: TxnRecord, msg: IsoMessage) -> tuple[Reply | None, bool]:
+    """Send a message the terminal kept in flash (a reversal, a queued refund).
+    Returns the reply — None when none usable came back, the record then
+    holding why — and whether the message may have reached the host (a
+    connection that never opened means it cannot have)."""
+    record.request_mti = msg.mti
+    try:
+        reply = dev.exchange(msg)
+    except (LinkError, BadReply) as exc:
+        record.reason, record.path = exc.reason, dev.exchanger.last_path.value
+        if isinstance(exc, BadReply) and exc.bad_mac:
+            dev.needs_sign_on = True
+        return None, not isinstance(exc, LinkError) or exc.sent
+    note_reply(record, reply)
+    host_asks(dev, reply)
+    return reply, True

@@ -38,9 +38,9 @@ from lab.iso8583 import (
 )
 
 from .device import Device
-from .errors import BadReply, LinkError, ReversalPending
+from .errors import ReversalPending
 from .records import Outcome, TxnRecord, TxnType
-from .replies import RC_REASON, host_asks, journaled, note_reply
+from .replies import RC_REASON, journaled, send_stored
 from .terminal_store import ReversalRecord, fields_from_json, fields_to_json
 
 __all__ = ["flush_reversals", "next_reversal_due", "send_reversal", "store_reversal"]
@@ -89,18 +89,10 @@ def send_reversal(dev: Device, pending: ReversalRecord) -> None:
     fields = fields_from_json(pending.fields)
     fields[39] = pending.reason
     msg = IsoMessage("0400", fields, dev.identity.tpdu, dev.identity.header())
-    record.request_mti = msg.mti
     with journaled(dev, record):
-        try:
-            reply = dev.exchange(msg)
-        except (LinkError, BadReply) as exc:
-            record.reason, record.path = exc.reason, dev.exchanger.last_path.value
-            if isinstance(exc, BadReply) and exc.bad_mac:
-                dev.needs_sign_on = True
-            delivered = not isinstance(exc, LinkError) or exc.sent
-        else:
-            note_reply(record, reply)
-            host_asks(dev, reply)
+        # a try counts when the 0400 may have reached the host ...
+        reply, counts = send_stored(dev, record, msg)
+        if reply is not None:
             if reversal_is_settled(reply.rc):
                 dev.reversals.delete(dev.tid, pending.stan, pending.batch)
                 record.outcome = Outcome.APPROVED
@@ -109,9 +101,10 @@ def send_reversal(dev: Device, pending: ReversalRecord) -> None:
             if cls is ResponseClass.SIGN_ON:
                 dev.needs_sign_on = True
             record.reason = RC_REASON.get(cls, f"rc_{reply.rc}")
-            delivered = cls is not ResponseClass.SIGN_ON
+            # ... and the host did not refuse to read it (A0, 99: sign on, send again)
+            counts = cls is not ResponseClass.SIGN_ON
         counted = not spaced
-        if spaced and delivered:
+        if spaced and counts:
             retry_at = time.time() + dev.reversal_backoff.delay(pending.tries + 1)
             tries = dev.reversals.count_try(dev.tid, pending.stan, pending.batch, retry_at)
             record.attempts, counted = tries, True

@@ -34,10 +34,9 @@ import time
 from lab.iso8583 import IsoMessage, Rc, ResponseClass, is_success, lookup
 
 from .device import Device
-from .errors import BadReply, LinkError
 from .exchange import Reply
 from .records import Outcome, TxnRecord, TxnType, outcome_for_rc
-from .replies import RC_REASON, host_asks, journaled, note_reply
+from .replies import RC_REASON, journaled, send_stored
 from .saf_queue import SafEntry, SafQueue
 from .terminal_store import BatchEntry, fields_from_json, fields_to_json
 
@@ -110,21 +109,13 @@ def _forward(dev: Device, saf: SafQueue, entry: SafEntry) -> bool:
     record = _retransmission(dev, entry)
     fields = fields_from_json(entry.fields)
     msg = IsoMessage("0220", fields, dev.identity.tpdu, dev.identity.header())
-    record.request_mti = msg.mti
     with journaled(dev, record):
-        try:
-            reply = dev.exchange(msg)
-        except (LinkError, BadReply) as exc:
-            record.reason, record.path = exc.reason, dev.exchanger.last_path.value
-            if isinstance(exc, BadReply) and exc.bad_mac:
-                dev.needs_sign_on = True
-            if not isinstance(exc, LinkError) or exc.sent:
-                record.attempts = saf.count_try(dev.tid, entry.stan, entry.batch)
+        reply, delivered = send_stored(dev, record, msg)
+        if delivered:
+            record.attempts = saf.count_try(dev.tid, entry.stan, entry.batch)
+        if reply is None:
             record.saf = "pending"
             return False
-        record.attempts = saf.count_try(dev.tid, entry.stan, entry.batch)
-        note_reply(record, reply)
-        host_asks(dev, reply)
         if lookup(reply.rc).cls is ResponseClass.SIGN_ON:
             dev.needs_sign_on = True
         if not is_definite(reply.rc):
