@@ -3,9 +3,10 @@
 `lab verify-gate` runs a two-scenario gate twice — resilient terminals, then
 naive ones (no jitter, no failover, no durable reversal) — and exits 0 only
 when the first passes and the second fails. Then the reasons are checked:
-with naive terminals lost approvals leave customers debited without a sale
-(an integrity failure: a crash forgets the pending reversal), and after a key
-expiry approvals come back later (a worse recovery) than with resilient ones.
+with naive terminals lost replies leave money moved that the merchant believes
+failed (an integrity failure: a crash forgets the pending reversal, a refund
+whose reply was lost is never sent again), and after a key expiry approvals
+come back later (a worse recovery) than with resilient ones.
 """
 
 from __future__ import annotations
@@ -19,37 +20,14 @@ from e2e_helpers import run_lab
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
-# Row 3 of failure-modes.md, as the catalogue's response-timeout-reversal, with
-# the lost replies narrowed to *approved* 0210s (the lab's iso_drop toxic): the
-# question is only whether a sale the host booked gets reversed — refunds,
-# which are not reversible, are left out of it.
-LOST_REPLIES = """\
-name: lost-approvals
-description: approved sale replies lost on a quarter of the connections; 10% of terminals crash
-load: {terminals: 150, duration: 30s}
-drain: 8s
-faults:
-  - id: replies-lost
-    kind: network
-    regions: all
-    toxic: {type: iso_drop, toxicity: 0.25, attributes: {mti: 210, rc: 0}}
-    at: 6s
-    for: 14s
-    unavoidable: true
-  - {id: terminals-crash, kind: fleet, action: crash, params: {share: 0.1}, at: 12s, for: 5s}
-slo: {success_ratio: 0.95, p99_ms: 2000}
-recovery: {target: 6s, good_seconds: 3}
-expectations:
-  - {name: every-timeout-reversed, kind: reversals_resolved}
-  - {kind: no_unresolved}
-"""
-
+# The catalogue's own scenarios: lost replies (sales reversed, refunds sent
+# again from store-and-forward) with crashes, then the sign-on storm.
 SUITE = """\
 name: discrimination
 description: money first (lost replies), then the sign-on storm
 min_score: 80
 scenarios:
-  - lost-approvals.yaml
+  - response-timeout-reversal
   - working-key-expiry
 """
 
@@ -64,7 +42,6 @@ def _scenario(result: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_the_gate_passes_resilient_terminals_and_fails_naive_ones(tmp_path: Path) -> None:
-    (tmp_path / "lost-approvals.yaml").write_text(LOST_REPLIES, encoding="utf-8")
     suite = tmp_path / "discrimination.yaml"  # a name resolves in scenarios/, a file beside it
     suite.write_text(SUITE, encoding="utf-8")
     runs = tmp_path / "runs"
@@ -80,12 +57,12 @@ def test_the_gate_passes_resilient_terminals_and_fails_naive_ones(tmp_path: Path
     assert naive["gate"]["status"] == "failed"
     assert code == 0, log[-3000:]
 
-    # why naive fails: lost replies are never reversed (integrity) ...
-    lost = _scenario(naive, "lost-approvals")
+    # why naive fails: lost replies are never reversed or sent again (integrity) ...
+    lost = _scenario(naive, "response-timeout-reversal")
     assert lost["integrity_ok"] is False and lost["score"] == 0
     failed = {c["kind"] for c in lost["checks"] if c["status"] == "failed"}
     assert failed & {"unreversed_failures", "unresolved", "reversals_not_landed"}, failed
-    assert _scenario(resilient, "lost-approvals")["integrity_ok"] is True
+    assert _scenario(resilient, "response-timeout-reversal")["integrity_ok"] is True
 
     # ... and after the keys expire it recovers worse than the resilient fleet
     keys_naive = _scenario(naive, "working-key-expiry")
