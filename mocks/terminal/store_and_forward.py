@@ -86,12 +86,14 @@ def _retransmission(dev: Device, entry: SafEntry) -> TxnRecord:
     record.pan = entry.pan  # already masked in the queue
     record.stan, record.batch = entry.stan, entry.batch
     record.retransmission = True
+    record.saf = "pending"  # until the host answers (a crash mid-send leaves it queued)
     return record
 
 
 def _resolved(dev: Device, saf: SafQueue, entry: SafEntry, record: TxnRecord, reply: Reply) -> None:
     """The host's definite answer: the queue lets go, an approval joins the batch."""
     saf.delete(dev.tid, entry.stan, entry.batch)
+    record.saf = None
     record.outcome = outcome_for_rc(reply.rc)
     cls = lookup(reply.rc).cls
     record.reason = RC_REASON.get(cls) if record.outcome is Outcome.FAILED else None
@@ -114,13 +116,11 @@ def _forward(dev: Device, saf: SafQueue, entry: SafEntry) -> bool:
         if delivered:
             record.attempts = saf.count_try(dev.tid, entry.stan, entry.batch)
         if reply is None:
-            record.saf = "pending"
             return False
         if lookup(reply.rc).cls is ResponseClass.SIGN_ON:
             dev.needs_sign_on = True
         if not is_definite(reply.rc):
             record.reason = RC_REASON.get(lookup(reply.rc).cls, f"rc_{reply.rc}")
-            record.saf = "pending"
             return False
         _resolved(dev, saf, entry, record, reply)
         return True

@@ -163,6 +163,24 @@ def test_a_queued_refund_survives_a_crash_and_goes_at_boot(
     assert fake_host.mtis()[-2:] == ["0800", "0220"]
 
 
+def test_a_crash_during_a_retransmission_leaves_the_refund_queued(
+    make_terminal: MakeTerminal, fake_host: FakeHost, records: list[TxnRecord]
+) -> None:
+    term = _refundable(_terminal(make_terminal))
+    fake_host.script = lambda msg: Act(drop=True) if msg.mti == "0220" else None
+    refund = term.refund(term.recent_sales[-1], 1_000)
+    fake_host.script = lambda msg: None
+    term.exchanger.on_sent.append(lambda msg: term.crash() if msg.mti == "0220" else None)
+    with pytest.raises(TerminalCrashed):
+        term.sale(100)
+    term.exchanger.on_sent.clear()
+    cut = [r for r in of_type(records, "refund") if r.retransmission]
+    assert [(r.outcome, r.reason, r.saf) for r in cut] == [(Outcome.FAILED, "crash", "pending")]
+    term.reboot()
+    resend = [r for r in of_type(records, "refund") if r.retransmission][-1]
+    assert (resend.stan, resend.outcome, resend.saf) == (refund.stan, Outcome.APPROVED, None)
+
+
 def test_naive_terminals_have_no_queue(
     make_terminal: MakeTerminal, fake_host: FakeHost, records: list[TxnRecord]
 ) -> None:
