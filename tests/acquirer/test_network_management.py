@@ -203,7 +203,8 @@ def test_refusing_outdated_software_until_it_updates(host: Stack) -> None:
         # money already moved can still be given back, and the batch settled
         assert old.reverse(refused_request).text(39) == "25"  # never booked
         assert old.reverse(before_request).text(39) == "00"
-        current = host.signed_on()
+        current = host.client(host.take(), software="020100")
+        current.sign_on()
         assert current.sale(host.cards(current.terminal)[0], 500).text(39) == "00"
         updated = host.client(terminal, software="020100")  # the download done
         updated._stan = old._stan  # the same device: its trace numbers go on
