@@ -133,8 +133,12 @@ def render_timeline(scenario: ResolvedScenario) -> str:
         f"  SLO success ratio ≥ {s.slo.success_ratio:.1%}, p99 ≤ {s.slo.p99_ms:g} ms; "
         f"recovered = {s.recovery.good_seconds} good s in a row, "
         f"target {format_duration(s.recovery.target_s)}",
-        "  timeline:",
     ]
+    for service, settings in (("acquirer", s.acquirer), ("terminals", s.terminal)):
+        if settings:
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))
+            lines.append(f"  {service} settings: {shown}")
+    lines.append("  timeline:")
     for step in build_timeline(s):
         ident = f" [{step.fault_id}]" if step.fault_id else ""
         offset = "+" + format_duration(step.offset_s)

@@ -53,6 +53,17 @@ def test_dry_run_text(write_scenario: WriteScenario) -> None:
     assert "+45s  drain_end" in text
     assert "no-unresolved: no_unresolved" in text
     assert "abort when: any integrity breach" in text
+    assert "settings" not in text  # none set: the services' own defaults
+
+
+def test_dry_run_shows_the_service_settings(write_scenario: WriteScenario) -> None:
+    text = render_timeline(
+        resolve_text(
+            write_scenario(TEXT + "acquirer: {day_seconds: 6s}\nterminal: {settle_interval: 5s}\n")
+        )
+    )
+    assert "  acquirer settings: day_seconds=6.0" in text
+    assert "  terminals settings: settle_interval_s=5.0" in text
 
 
 def test_dry_run_opens_no_socket(monkeypatch: pytest.MonkeyPatch) -> None:
