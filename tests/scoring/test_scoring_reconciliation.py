@@ -221,7 +221,7 @@ def test_a_refund_is_judged_by_the_terminal_s_final_answer(make_run: MakeRun) ->
     # a naive terminal has no queue: a lost reply is a plain failure the ledger contradicts
     naive = {**refund, "saf": None, "policy": "naive"}
     assert failed([naive], booked) == {"unreversed_failures": 1}
-    run = make_run([refund, lost_again] + seconds(6, 19, typ="balance"), ledger=booked)
+    run = make_run([refund, lost_again, *seconds(6, 19, typ="balance")], ledger=booked)
     unresolved = next(c for c in score_run(run).scenarios[0].checks if c.kind == "unresolved")
     assert "store-and-forward" in unresolved.examples[0].detail
     assert unresolved.examples[0].stan == "000009"
