@@ -16,6 +16,7 @@ import click
 
 from lab.proxy.client import ToxiproxyClient
 from lab.proxy.server import DEFAULT_HOST, DEFAULT_PORT, serve
+from lab.server_runtime import LOOP_ENV, LoopChoice
 
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 
@@ -55,6 +56,14 @@ def proxy() -> None:
     default="INFO",
     show_default=True,
 )
+@click.option(
+    "--loop",
+    type=click.Choice([choice.value for choice in LoopChoice]),
+    envvar=LOOP_ENV,
+    default=LoopChoice.AUTO.value,
+    show_default=True,
+    help=f"Event loop (env {LOOP_ENV}); auto = uvloop when installed.",
+)
 def serve_command(
     host: str,
     port: int,
@@ -64,6 +73,7 @@ def serve_command(
     runtime_metrics: bool,
     ready_file: Path | None,
     log_level: str,
+    loop: str,
 ) -> None:
     """Run the embedded Toxiproxy-compatible server until interrupted."""
     logging.basicConfig(
@@ -77,6 +87,7 @@ def serve_command(
         proxy_metrics=proxy_metrics,
         runtime_metrics=runtime_metrics,
         ready_file=ready_file,
+        loop=loop,
     )
 
 

@@ -2,7 +2,8 @@
 
 Flags follow ``toxiproxy-server``'s (``-host``, ``-port``, ``-config``,
 ``-seed``, ``-proxy-metrics``, ``-runtime-metrics``, ``-version``), also
-accepted with two dashes.
+accepted with two dashes; ``-loop asyncio|uvloop|auto`` (default
+``$LAB_EVENT_LOOP``, else auto: uvloop when installed) is the lab's own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+from lab import server_runtime
 from lab.errors import LabError
 from lab.proxy.api import TOXIPROXY_VERSION
 from lab.proxy.server import DEFAULT_HOST, DEFAULT_PORT, serve
@@ -38,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         ("version", "print the version and exit"),
     ):
         parser.add_argument(f"-{flag}", f"--{flag}", action="store_true", help=text)
+    server_runtime.add_loop_option(parser, "-loop", "--loop")
     return parser
 
 
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             proxy_metrics=args.proxy_metrics,
             runtime_metrics=args.runtime_metrics,
             ready_file=args.ready_file,
+            loop=args.loop,
         )
     except LabError as exc:
         print(f"lab.proxy: error: {exc}", file=sys.stderr)

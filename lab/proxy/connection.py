@@ -15,7 +15,7 @@ import contextlib
 import logging
 import socket
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from lab.proxy.addresses import split_host_port
 from lab.proxy.draws import StageDraws
@@ -31,6 +31,37 @@ log = logging.getLogger("lab.proxy")
 _LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
+class _Held:
+    """What a side feeds until its links exist. asyncio honours the
+    ``pause_reading`` of ``connection_made``; uvloop starts reading right
+    after it, so bytes (or EOF) can come before the upstream is dialled: they
+    are kept here, reading is paused, and they are replayed into the link."""
+
+    __slots__ = ("chunks", "eof", "side")
+
+    fast_dest: None = None  # never the fast path
+    received = sent = 0
+
+    def __init__(self, side: Side) -> None:
+        self.side = side
+        self.chunks: list[bytes] = []
+        self.eof = False
+
+    def feed(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.side.transport.pause_reading()
+
+    def feed_eof(self) -> None:
+        self.eof = True
+
+    def replay(self) -> None:
+        """Once ``side.out`` is the real link: as if read just now."""
+        for chunk in self.chunks:
+            self.side.data_received(chunk)
+        if self.eof:
+            self.side.eof_received()
+
+
 class Side(asyncio.Protocol):
     """One socket of a connection. ``out`` is the link it feeds, ``inbound``
     the link that writes to it."""
@@ -38,16 +69,18 @@ class Side(asyncio.Protocol):
     __slots__ = ("alive", "conn", "inbound", "out", "reading", "transport")
 
     transport: asyncio.Transport
-    out: Link
+    out: Link | _Held
     inbound: Link
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.alive = False
         self.reading = True
+        self.out = _Held(self)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
+        # A stream transport; uvloop's do not subclass asyncio.Transport.
+        transport = cast(asyncio.Transport, base)
         self.transport = transport
         self.alive = True
         self.conn.side_made(self)
@@ -157,6 +190,7 @@ class Connection:
             return
         up = Link(self, "upstream", self.client, self.upstream)
         down = Link(self, "downstream", self.upstream, self.client)
+        held = (self.client.out, self.upstream.out)
         self.client.out, self.client.inbound = up, down
         self.upstream.out, self.upstream.inbound = down, up
         self.links = {"upstream": up, "downstream": down}
@@ -164,6 +198,9 @@ class Connection:
             link = self.links[direction]
             for wrapper in self.proxy.toxics.chain(direction):
                 link.add_stage(wrapper.name, wrapper.toxic, wrapper.toxicity)
+        for early in held:
+            if isinstance(early, _Held):
+                early.replay()
         self.client.set_reading(True)
         self.upstream.set_reading(True)
 

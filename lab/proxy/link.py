@@ -16,6 +16,7 @@ respect to the data: nothing is dropped, nothing reordered.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
@@ -67,7 +68,7 @@ class Link:
         head = self.head
         if head is None:
             return  # the destination is gone or closed: nowhere to deliver
-        head.put_nowait(Chunk(data, asyncio.get_running_loop().time()))
+        head.put_nowait(Chunk(data, time.monotonic()))  # the stages' clock: Stage.now
         if head.full():
             self._flow()
 

@@ -20,6 +20,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from lab import server_runtime
 from lab.errors import ConfigError
 from lab.proxy.api import build_app
 from lab.proxy.api_error import ApiError
@@ -167,6 +168,7 @@ async def _serve(
             count = await server.populate_file(config)
             log.info("populated %d proxies from %s", count, config)
         await server.start(host, port)
+        log.info("serving on %s", server_runtime.describe())
         # Everything allocated so far (modules, the app) lives as long as the
         # process: keep it out of every later full collection.
         gc.freeze()
@@ -189,7 +191,11 @@ def serve(
     proxy_metrics: bool = False,
     runtime_metrics: bool = False,
     ready_file: Path | None = None,
+    loop: server_runtime.LoopChoice | str = server_runtime.LoopChoice.AUTO,
 ) -> None:
-    """Run the server in this process until SIGINT or SIGTERM. Once the API
-    listens, ``ready_file`` (if given) announces the bound port."""
-    asyncio.run(_serve(host, port, config, seed, proxy_metrics, runtime_metrics, ready_file))
+    """Run the server in this process until SIGINT or SIGTERM, on the event
+    ``loop`` chosen (see :mod:`lab.server_runtime`). Once the API listens,
+    ``ready_file`` (if given) announces the bound port."""
+    server_runtime.run(
+        _serve(host, port, config, seed, proxy_metrics, runtime_metrics, ready_file), loop
+    )

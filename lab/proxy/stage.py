@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from lab.proxy.channel import Channel, Chunk, Outlet
@@ -176,11 +177,15 @@ class Stage:
         self.output.put_nowait(None)
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        # Not loop.time(): uvloop's is libuv's clock, cached once per loop
+        # iteration in whole milliseconds, and its timers round to the
+        # millisecond, so a delay measured on it can end early. A toxic must
+        # never release anything early: stamps and sleeps use time.monotonic()
+        # (which is what asyncio's own loop.time() returns anyway).
+        return time.monotonic()
 
     async def sleep_until(self, when: float) -> None:
-        delay = when - asyncio.get_running_loop().time()
-        if delay > 0:
+        while (delay := when - time.monotonic()) > 0:
             await asyncio.sleep(delay)
 
     def reset_connection(self) -> None:

@@ -1,7 +1,8 @@
 """Command line of the acquirer (the contract lab/stack launches):
 
     python -m mocks.acquirer --world W --host 127.0.0.1 --port 0 --admin-port 0 \\
-        --db FILE --issuer HOST:PORT --ready-file F [--config FILE] [--admin-token T]
+        --db FILE --issuer HOST:PORT --ready-file F [--config FILE] [--admin-token T] \\
+        [--loop asyncio|uvloop|auto] [--codec compiled|pyiso8583]
     python -m mocks.acquirer export --db FILE --out DIR
 
 Logs go to stderr (PANs masked, keys never logged). Exit codes: 0 after a
@@ -11,13 +12,14 @@ clean stop, 2 for a configuration error (one line on stderr).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 from pathlib import Path
 
+from lab import server_runtime
 from lab.errors import ConfigError, LabError
+from lab.iso8583 import use_codec
 
 from .config import load_config
 from .export import export_all
@@ -49,6 +51,8 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="bearer token for the admin API (required off loopback)",
     )
     parser.add_argument("--log-level", default=os.environ.get("LAB_LOG_LEVEL", "INFO"))
+    server_runtime.add_loop_option(parser)
+    server_runtime.add_codec_option(parser)
     return parser
 
 
@@ -89,7 +93,8 @@ def main(argv: list[str]) -> int:
             config=load_config(args.config),
             admin_token=args.admin_token or None,
         )
-        return asyncio.run(run(options))
+        use_codec(args.codec)
+        return server_runtime.run(run(options), args.loop)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

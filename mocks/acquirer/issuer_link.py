@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from lab.iso8583 import (
     DecodeError,
@@ -103,8 +104,9 @@ class _Upstream(asyncio.Protocol):
         self._out: list[bytes] = []
         self._sweeper: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
+        # A stream transport; uvloop's do not subclass asyncio.Transport.
+        transport = cast(asyncio.Transport, base)
         self.transport = transport
         self._sweeper = self._loop.call_later(_SWEEP_S, self._sweep)
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from lab import server_runtime
 from lab.errors import ConfigError
 from lab.world import load
 
@@ -186,7 +187,7 @@ async def run(options: Options) -> int:
         write_ready_file(options.ready_file, {"main": main_port, "admin": admin_port})
     log.info(
         "acquirer ready: ISO %s:%d, admin %s:%d, %d terminals, %d ledger rows, "
-        "%d sessions restored, issuer %s:%d (%d links)",
+        "%d sessions restored, issuer %s:%d (%d links); %s",
         options.host,
         main_port,
         options.host,
@@ -197,6 +198,7 @@ async def run(options: Options) -> int:
         options.issuer[0],
         options.issuer[1],
         issuer.connected,
+        server_runtime.describe(),
     )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import cast
 
 from lab.iso8583 import Framer, FramingError, frame
 
@@ -46,8 +47,9 @@ class _TerminalConnection(asyncio.Protocol):
     def idle(self) -> bool:
         return self._inflight == 0
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
+        # A stream transport; uvloop's do not subclass asyncio.Transport.
+        transport = cast(asyncio.Transport, base)
         server = self._server
         metrics = server.host.metrics
         if len(server.connections) >= server.host.config.max_connections or server.stopping:

@@ -1,7 +1,8 @@
 """Command line of the issuer (the contract lab/stack launches):
 
     python -m mocks.issuer --world W --host 127.0.0.1 --port 0 --admin-port 0 \\
-        --db FILE --ready-file F [--zpk HEX] [--seed N] [--admin-token T]
+        --db FILE --ready-file F [--zpk HEX] [--seed N] [--admin-token T] \\
+        [--loop asyncio|uvloop|auto] [--codec compiled|pyiso8583]
     python -m mocks.issuer export --db FILE --out DIR      # writes issuer.jsonl
 
 Once both ports listen it writes the ready file
@@ -25,7 +26,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from lab import server_runtime
 from lab.errors import ConfigError, LabError
+from lab.iso8583 import use_codec
 from lab.world import load
 
 from .accounts import Accounts
@@ -56,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the decline fault's draws")
     parser.add_argument("--admin-token", default=os.environ.get("LAB_ADMIN_TOKEN"))
     parser.add_argument("--log-level", default=os.environ.get("LAB_LOG_LEVEL", "INFO"))
+    server_runtime.add_loop_option(parser)
+    server_runtime.add_codec_option(parser)
     return parser
 
 
@@ -91,11 +96,12 @@ async def _run(args: argparse.Namespace) -> int:
             out.write(data)
         os.replace(tmp, args.ready_file)
     log.info(
-        "issuer ready: port %d, admin %d, %d cards, %d authorisations restored",
+        "issuer ready: port %d, admin %d, %d cards, %d authorisations restored; %s",
         main_port,
         admin_port,
         len(world.cards),
         len(auths),
+        server_runtime.describe(),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -144,7 +150,8 @@ def main(argv: list[str]) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return asyncio.run(_run(args))
+        use_codec(args.codec)
+        return server_runtime.run(_run(args), args.loop)
     except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from typing import cast
 
 from lab.iso8583 import (
     DecodeError,
@@ -65,8 +66,9 @@ class _AcquirerConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
+        # A stream transport; uvloop's do not subclass asyncio.Transport.
+        transport = cast(asyncio.Transport, base)
         if self._server.faults.unavailable:
             transport.abort()
             return

@@ -16,7 +16,11 @@ from lab.proxy import EmbeddedProxyServer
 
 
 @pytest.fixture
-def anyio_backend() -> str:
+def anyio_backend() -> str | tuple[str, dict[str, bool]]:
+    # LAB_EVENT_LOOP=uvloop runs the in-process tests on uvloop too (the
+    # proxy processes the tests start follow the same variable).
+    if os.environ.get("LAB_EVENT_LOOP") == "uvloop":
+        return ("asyncio", {"use_uvloop": True})
     return "asyncio"
 
 

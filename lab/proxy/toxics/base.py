@@ -54,10 +54,10 @@ class ToxicStub(Protocol):
         """End the stream towards the destination; later input is discarded."""
 
     def now(self) -> float:
-        """The event loop's clock, the one chunk stamps use."""
+        """The clock chunk stamps use (``time.monotonic``, precise on any loop)."""
 
     async def sleep_until(self, when: float) -> None:
-        """Sleep until loop time ``when`` (returns at once if it has passed)."""
+        """Sleep until ``when`` on that clock, never less (at once if it has passed)."""
 
     def reset_connection(self) -> None:
         """Close both sockets of this connection with a TCP RST."""
