@@ -28,6 +28,17 @@ def _refundable(term: Terminal) -> Terminal:
     return term
 
 
+def _refund_unanswered(
+    make: MakeTerminal, fake_host: FakeHost, amount: int, act: Act | None = None, **config: Any
+) -> tuple[Terminal, TxnRecord]:
+    """A terminal that sold, then a refund of ``amount`` whose 0220 the host
+    meets with ``act`` (default: booked, reply lost) — until the test says otherwise."""
+    term = _refundable(_terminal(make, **config))
+    lost = act or Act(drop=True)
+    fake_host.script = lambda msg: lost if msg.mti == "0220" else None
+    return term, term.refund(term.recent_sales[-1], amount)
+
+
 def _refunds(fake_host: FakeHost) -> list[IsoMessage]:
     return [m for m in fake_host.received if m.mti == "0220"]
 
@@ -35,9 +46,7 @@ def _refunds(fake_host: FakeHost) -> list[IsoMessage]:
 def test_a_lost_refund_reply_is_retransmitted_unchanged_before_the_next_sale(
     make_terminal: MakeTerminal, fake_host: FakeHost, records: list[TxnRecord]
 ) -> None:
-    term = _refundable(_terminal(make_terminal))
-    fake_host.script = lambda msg: Act(drop=True) if msg.mti == "0220" else None
-    refund = term.refund(term.recent_sales[-1], 1_500)
+    term, refund = _refund_unanswered(make_terminal, fake_host, 1_500)
     assert (refund.outcome, refund.reason, refund.saf) == (Outcome.FAILED, "timeout", "pending")
     assert fake_host.status(term.tid, refund.stan) == "approved"  # the customer is credited
     assert term.recent_sales == type(term.recent_sales)()  # the merchant does not refund it again
@@ -71,9 +80,7 @@ def test_a_lost_refund_reply_is_retransmitted_unchanged_before_the_next_sale(
 def test_a_refund_the_host_never_saw_is_booked_when_forwarded(
     make_terminal: MakeTerminal, fake_host: FakeHost, records: list[TxnRecord]
 ) -> None:
-    term = _refundable(_terminal(make_terminal))
-    fake_host.script = lambda msg: Act(close=True) if msg.mti == "0220" else None
-    refund = term.refund(term.recent_sales[-1], 900)
+    term, refund = _refund_unanswered(make_terminal, fake_host, 900, Act(close=True))
     assert (refund.outcome, refund.reason, refund.saf) == (Outcome.FAILED, "reset", "pending")
     assert fake_host.status(term.tid, refund.stan) is None
     fake_host.script = lambda msg: None
@@ -133,9 +140,7 @@ def once_then(mti: str, first: Act, then: Act) -> Any:
 def test_settlement_sends_the_queue_first_and_waits_for_it(
     make_terminal: MakeTerminal, fake_host: FakeHost, records: list[TxnRecord]
 ) -> None:
-    term = _refundable(_terminal(make_terminal))
-    fake_host.script = lambda msg: Act(drop=True) if msg.mti == "0220" else None
-    refund = term.refund(term.recent_sales[-1], 2_000)
+    term, refund = _refund_unanswered(make_terminal, fake_host, 2_000)
     settled = term.settle()  # the refund is still unanswered: no 0500 with wrong totals
     assert (settled.outcome, settled.reason) == (Outcome.FAILED, "saf_pending")
     assert "0500" not in fake_host.mtis()
@@ -166,9 +171,7 @@ def test_a_queued_refund_survives_a_crash_and_goes_at_boot(
 def test_a_crash_during_a_retransmission_leaves_the_refund_queued(
     make_terminal: MakeTerminal, fake_host: FakeHost, records: list[TxnRecord]
 ) -> None:
-    term = _refundable(_terminal(make_terminal))
-    fake_host.script = lambda msg: Act(drop=True) if msg.mti == "0220" else None
-    refund = term.refund(term.recent_sales[-1], 1_000)
+    term, refund = _refund_unanswered(make_terminal, fake_host, 1_000)
     fake_host.script = lambda msg: None
     term.exchanger.on_sent.append(lambda msg: term.crash() if msg.mti == "0220" else None)
     with pytest.raises(TerminalCrashed):
@@ -184,10 +187,8 @@ def test_a_crash_during_a_retransmission_leaves_the_refund_queued(
 def test_naive_terminals_have_no_queue(
     make_terminal: MakeTerminal, fake_host: FakeHost, records: list[TxnRecord]
 ) -> None:
-    term = _refundable(_terminal(make_terminal, policy="naive"))
+    term, refund = _refund_unanswered(make_terminal, fake_host, 1_500, policy="naive")
     assert term.saf is None
-    fake_host.script = lambda msg: Act(drop=True) if msg.mti == "0220" else None
-    refund = term.refund(term.recent_sales[-1], 1_500)
     assert (refund.outcome, refund.saf) == (Outcome.FAILED, None)
     fake_host.script = lambda msg: None
     term.sale(300)
