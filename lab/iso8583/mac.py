@@ -15,7 +15,10 @@ an acquirer uses is configuration:
 
 from __future__ import annotations
 
+import functools
 import hmac
+import operator
+import sys
 from enum import Enum
 
 from . import des
@@ -54,11 +57,12 @@ def mac_block(encoded_payload: bytes) -> bytes:
 
 
 def _xor_blocks(block: bytes) -> bytes:
+    # XOR of the 8-byte blocks as machine words, folded in C (a Python loop
+    # over slices cost 6 µs a message, twice per sale on each side). Words
+    # read and written in the same byte order XOR exactly as bytes do.
     padded = block + bytes(-len(block) % des.BLOCK)
-    acc = 0
-    for start in range(0, len(padded), des.BLOCK):
-        acc ^= int.from_bytes(padded[start : start + des.BLOCK], "big")
-    return acc.to_bytes(des.BLOCK, "big")
+    folded: int = functools.reduce(operator.xor, memoryview(padded).cast("Q"), 0)
+    return folded.to_bytes(des.BLOCK, sys.byteorder)
 
 
 def _cup_ecb(block: bytes, key: bytes) -> bytes:

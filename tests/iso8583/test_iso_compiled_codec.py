@@ -186,6 +186,29 @@ def test_every_field_at_its_length_limits_matches_the_library(number: int) -> No
                     assert_decodes_alike(expected[1])
 
 
+PADDED = [
+    n
+    for n in sorted(FIELD_KINDS)
+    if CUP_SPEC[str(n)].get("len_count") == "nibbles"
+    and (CUP_SPEC[str(n)]["len_type"] or CUP_SPEC[str(n)]["max_len"] % 2)
+]
+
+
+@pytest.mark.parametrize("number", PADDED)
+def test_every_value_of_a_pad_nibble_matches_the_library(number: int) -> None:
+    spec = CUP_SPEC[str(number)]
+    digits = spec["max_len"] if spec["len_type"] == 0 else 3
+    payload = encode_reference(IsoMessage("0200", {number: "1" * digits}))
+    if spec.get("left_pad"):  # high nibble of the first data byte (the field is last)
+        at, shift = 21 + spec["len_type"], 4
+    else:  # low nibble of the last byte
+        at, shift = len(payload) - 1, 0
+    for nibble in range(16):
+        byte = payload[at] & ~(0xF << shift) | nibble << shift
+        assert_decodes_alike(payload[:at] + bytes([byte]) + payload[at + 1 :])
+    assert decode(payload).fields[number] == "1" * digits
+
+
 def mutations(payload: bytes, data: st.DataObject) -> Iterator[bytes]:
     mutable = bytearray(payload)
     for _ in range(data.draw(st.integers(1, 3))):
