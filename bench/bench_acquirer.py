@@ -4,26 +4,33 @@ Direct to the acquirer (no proxy), the issuer in the path, the ledger durable.
 The load generator is a separate process that signs every terminal on once,
 pre-builds all its sale frames with their MACs, then only writes bytes and
 reads field 39 of each reply with a minimal field walk, so it costs the two
-cores as little as possible. Two stacks are measured in the same run:
+cores as little as possible. Three stacks are measured in the same run:
 
 - ledger ``FULL`` (the default: every group commit fsynced before its replies
   leave): approved sales/s, the acquirer's and issuer's CPU µs per sale (from
   /proc/<pid>/stat over the window), and sign-ons/s (keys generated,
   encrypted under the TMK, check values);
 - ledger ``NORMAL`` (committed to the OS only: durable against the process
-  kill the lab injects, not a power cut): approved sales/s and CPU per sale.
+  kill the lab injects, not a power cut): approved sales/s and CPU per sale;
+- the *baseline* runtime (``--loop asyncio --codec pyiso8583`` on both
+  services: asyncio's own event loop and the library's codec), ledger
+  ``FULL``: sales/s and CPU per sale, against which the default runtime
+  (``auto`` = uvloop when installed, the compiled codec) is compared; with
+  ``--levers`` also each lever alone (codec only, loop only).
 
 Also printed: each phase's one-core ceiling (10⁶ µs / CPU µs per operation),
 because on this shared 2-core machine the measured rate depends on what else
-runs, and the same-run ratios FULL/NORMAL and sales/sign-ons.
+runs, and the same-run ratios FULL/NORMAL, sales/sign-ons and default/baseline.
 Goals (issue 4): ≥ 3,000 approved sales/s, ≥ 2,000 sign-ons/s.
-Usage: ``python bench/bench_acquirer.py [--seconds 6] [--connections 50] [--config F.json]``.
+Usage: ``python bench/bench_acquirer.py [--seconds 6] [--connections 50] [--config F.json]
+[--levers]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import multiprocessing as mp
 import os
@@ -223,6 +230,11 @@ def _measure(
     return result
 
 
+# The services' runtime: ``--loop`` and ``--codec`` of both (lab/server_runtime.py).
+DEFAULT_RUNTIME = ("auto", "compiled")
+BASELINE_RUNTIME = ("asyncio", "pyiso8583")
+
+
 def _start(module: str, d: Path, name: str, extra: list[str]) -> subprocess.Popen[bytes]:
     argv = [
         sys.executable,
@@ -255,10 +267,17 @@ def _wait_ready(path: Path, proc: subprocess.Popen[bytes]) -> dict[str, int]:
     raise SystemExit(f"{path} not written in time")
 
 
-def _phases(d: Path, args: argparse.Namespace, sync: str, *, sign_ons: bool) -> dict[str, Any]:
-    """Issuer + acquirer on fresh files with ledger ``sync``; measure sales
-    (and sign-ons when asked)."""
-    run = d / sync.lower()
+def _phases(
+    d: Path,
+    args: argparse.Namespace,
+    sync: str,
+    *,
+    sign_ons: bool,
+    runtime: tuple[str, str] = DEFAULT_RUNTIME,
+) -> dict[str, Any]:
+    """Issuer + acquirer on fresh files with ledger ``sync`` and ``runtime``
+    (loop, codec); measure sales (and sign-ons when asked)."""
+    run = d / f"{sync.lower()}-{runtime[0]}-{runtime[1]}"
     run.mkdir()
     save(
         generate(11, args.connections, low_funds_share=0.0, expired_share=0.0, lost_share=0.0),
@@ -267,11 +286,12 @@ def _phases(d: Path, args: argparse.Namespace, sync: str, *, sign_ons: bool) -> 
     config = run / "acquirer.json"
     overrides = json.loads(args.config.read_text()) if args.config else {}
     config.write_text(json.dumps({**overrides, "ledger_synchronous": sync}))
-    issuer = _start("mocks.issuer", run, "issuer", [])
+    flags = ["--loop", runtime[0], "--codec", runtime[1]]
+    issuer = _start("mocks.issuer", run, "issuer", flags)
     acquirer: subprocess.Popen[bytes] | None = None
     try:
         ip = _wait_ready(run / "issuer.ready", issuer)
-        extra = ["--issuer", f"127.0.0.1:{ip['main']}", "--config", str(config)]
+        extra = [*flags, "--issuer", f"127.0.0.1:{ip['main']}", "--config", str(config)]
         acquirer = _start("mocks.acquirer", run, "acquirer", extra)
         ap = _wait_ready(run / "acquirer.ready", acquirer)
         world = str(run / "world.json")
@@ -315,14 +335,30 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--config", type=Path, help="acquirer config overrides (JSON)")
+    parser.add_argument(
+        "--levers", action="store_true", help="also measure the codec and the loop alone"
+    )
     args = parser.parse_args()
+    loop_in_use = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    runtimes = {"baseline": BASELINE_RUNTIME}
+    if args.levers:
+        runtimes["codec only"] = ("asyncio", "compiled")
+        runtimes["loop only"] = ("auto", "pyiso8583")
     with tempfile.TemporaryDirectory(prefix="bench-acquirer-") as tmp:
         full = _phases(Path(tmp), args, "FULL", sign_ons=True)
         normal = _phases(Path(tmp), args, "NORMAL", sign_ons=False)
+        others = {
+            label: _phases(Path(tmp), args, "FULL", sign_ons=False, runtime=runtime)["sales"]
+            for label, runtime in runtimes.items()
+        }
     sales, signons = full["sales"], full["sign_ons"]
     print(
         f"connections: {args.connections}, window: {args.seconds:.0f} s per phase; "
         "one-core ceiling = 10^6 us / CPU us per operation"
+    )
+    print(
+        f"runtime of both services: event loop {loop_in_use} (--loop auto), codec compiled; "
+        f"baseline: --loop {BASELINE_RUNTIME[0]} --codec {BASELINE_RUNTIME[1]}"
     )
     _print_sales("FULL (fsync per group commit, the default)", sales)
     _print_sales("NORMAL (durable against a process kill only)", normal["sales"])
@@ -331,11 +367,20 @@ def main() -> int:
         f"  acquirer CPU per sign-on: {signons['acquirer_us']:.0f} us, one-core ceiling "
         f"{1e6 / max(signons['acquirer_us'], 1):.0f}/s"
     )
+    for label, other in others.items():
+        loop, codec = runtimes[label]
+        _print_sales(f"FULL, {label} (--loop {loop} --codec {codec})", other)
     print(
         "same-run ratios: sales FULL/NORMAL "
         f"{sales['rate'] / max(normal['sales']['rate'], 1):.2f}, "
         f"sales/sign-ons {sales['rate'] / max(signons['rate'], 1):.2f}"
     )
+    for label, other in others.items():
+        print(
+            f"  default / {label}: sales/s {sales['rate'] / max(other['rate'], 1):.2f}, "
+            f"acquirer CPU per sale {sales['acquirer_us'] / max(other['acquirer_us'], 1):.2f}, "
+            f"issuer CPU per sale {sales['issuer_us'] / max(other['issuer_us'], 1):.2f}"
+        )
     return 0
 
 

@@ -2,7 +2,10 @@
 
 Three processes on this 2-core machine, as the lab runs them:
 
-- the proxy: ``python -m lab.proxy`` (its own process and core);
+- the proxy: ``python -m lab.proxy`` (its own process and core) on its
+  default event loop (``-loop auto``: uvloop when installed); a second proxy
+  process on asyncio's own loop (``-loop asyncio``) is measured in the same
+  run for the latency and request/reply figures, and the ratios printed;
 - the upstream: an asyncio echo/sink server (its own process);
 - the load generator: this process.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -98,12 +102,13 @@ def upstream_main(pipe: Connection) -> None:
 
 
 class ProxyProcess:
-    def __init__(self, tmp: Path) -> None:
-        ready = tmp / "proxy.ready.json"
+    def __init__(self, tmp: Path, loop: str) -> None:
+        ready = tmp / f"proxy-{loop}.ready.json"
+        self.loop = loop
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "lab.proxy", "--host", "127.0.0.1", "--port", "0"),
-                *("--ready-file", str(ready), "--log-level", "WARNING"),
+                *("--ready-file", str(ready), "--log-level", "WARNING", "--loop", loop),
             ],
             cwd=REPO,
         )
@@ -279,18 +284,84 @@ def main() -> int:
     upstream = ctx.Process(target=upstream_main, args=(child,), daemon=True)
     upstream.start()
     echo_port, sink_port = parent.recv()
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     with tempfile.TemporaryDirectory() as tmp:
-        proxy = ProxyProcess(Path(tmp))
+        proxy = ProxyProcess(Path(tmp), "auto")
+        baseline = ProxyProcess(Path(tmp), "asyncio") if loop == "uvloop" else None
         try:
+            print(f"proxy event loop: {loop} (-loop auto)")
             echo_via = proxy.create("echo", echo_port)
             sink_via = proxy.create("sink", sink_port)
             held_via = proxy.create("held", echo_port)
             results(echo_port, echo_via, sink_port, sink_via, proxy, held_via, upstream.pid or 0)
+            if baseline is not None:
+                print("same run, a proxy on asyncio's own loop (-loop asyncio):")
+                compare_loops(echo_port, proxy, echo_via, baseline, upstream.pid or 0)
         finally:
             proxy.stop()
+            if baseline is not None:
+                baseline.stop()
             parent.send("stop")
             upstream.join(5)
     return 0
+
+
+def request_reply(echo_port: int, echo_via: int, proxy: ProxyProcess, upstream_pid: int) -> float:
+    """50 connections of small request/replies, direct then through ``proxy``:
+    prints rates and CPU per request, returns through/direct."""
+    pids = {"load": os.getpid(), "upstream": upstream_pid, "proxy": proxy.process.pid}
+    costs: dict[str, dict[str, float]] = {}
+    rates: dict[str, float] = {}
+    proxy_split = (0.0, 0.0)
+    for label, port in (("direct", echo_port), ("through", echo_via)):
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        proxy_before = cpu_split(proxy.process.pid)
+        started = time.perf_counter()
+        rates[label] = requests_per_s(port, CONCURRENT, 3.0)
+        elapsed = time.perf_counter() - started
+        done = rates[label] * elapsed
+        costs[label] = {n: (cpu_seconds(pid) - before[n]) / done * 1e6 for n, pid in pids.items()}
+        proxy_after = cpu_split(proxy.process.pid)
+        proxy_split = (
+            (proxy_after[0] - proxy_before[0]) / done * 1e6,
+            (proxy_after[1] - proxy_before[1]) / done * 1e6,
+        )
+    rps_direct, rps_through = rates["direct"], rates["through"]
+    ratio = rps_through / rps_direct
+    print(
+        f"request/reply ({REQUEST} B, {CONCURRENT} conns, proxy on {proxy.loop})  direct "
+        f"{rps_direct:8.0f}/s   through {rps_through:8.0f}/s   ratio {ratio:.2f}"
+    )
+    for label in ("direct", "through"):
+        split = "  ".join(f"{name} {us:5.1f}" for name, us in costs[label].items())
+        print(f"  CPU us per request, {label:7s}: {split}")
+    user, system = proxy_split
+    print(f"  the proxy's part: user (Python) {user:.1f} us + system {system:.1f} us")
+    return ratio
+
+
+def compare_loops(
+    echo_port: int,
+    proxy: ProxyProcess,
+    echo_via: int,
+    baseline: ProxyProcess,
+    upstream_pid: int,
+) -> None:
+    """The asyncio-loop proxy against the default one, back to back."""
+    base_via = baseline.create("echo", echo_port)
+    p50 = {}
+    for label, port in (("direct", echo_port), ("auto", echo_via), ("asyncio", base_via)):
+        p50[label] = _percentile(round_trips_us(port, 3000), 0.5)
+    print(
+        f"  added p50: -loop auto {p50['auto'] - p50['direct']:.1f} us, "
+        f"-loop asyncio {p50['asyncio'] - p50['direct']:.1f} us"
+    )
+    ratio_auto = request_reply(echo_port, echo_via, proxy, upstream_pid)
+    ratio_asyncio = request_reply(echo_port, base_via, baseline, upstream_pid)
+    print(
+        f"  50-connection ratio: auto {ratio_auto:.2f} vs asyncio {ratio_asyncio:.2f} "
+        f"(auto/asyncio {ratio_auto / ratio_asyncio:.2f})"
+    )
 
 
 def results(
@@ -330,34 +401,7 @@ def results(
         ("bulk through a latency toxic >= 100 MB/s (Toxiproxy's check)", bulk_latency >= 100)
     )
 
-    pids = {"load": os.getpid(), "upstream": upstream_pid, "proxy": proxy.process.pid}
-    costs: dict[str, dict[str, float]] = {}
-    rates: dict[str, float] = {}
-    proxy_split = (0.0, 0.0)
-    for label, port in (("direct", echo_port), ("through", echo_via)):
-        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        proxy_before = cpu_split(proxy.process.pid)
-        started = time.perf_counter()
-        rates[label] = requests_per_s(port, CONCURRENT, 3.0)
-        elapsed = time.perf_counter() - started
-        done = rates[label] * elapsed
-        costs[label] = {n: (cpu_seconds(pid) - before[n]) / done * 1e6 for n, pid in pids.items()}
-        proxy_after = cpu_split(proxy.process.pid)
-        proxy_split = (
-            (proxy_after[0] - proxy_before[0]) / done * 1e6,
-            (proxy_after[1] - proxy_before[1]) / done * 1e6,
-        )
-    rps_direct, rps_through = rates["direct"], rates["through"]
-    ratio = rps_through / rps_direct
-    print(
-        f"request/reply ({REQUEST} B, {CONCURRENT} conns)  direct {rps_direct:8.0f}/s   "
-        f"through {rps_through:8.0f}/s   ratio {ratio:.2f}"
-    )
-    for label in ("direct", "through"):
-        split = "  ".join(f"{name} {us:5.1f}" for name, us in costs[label].items())
-        print(f"  CPU us per request, {label:7s}: {split}")
-    user, system = proxy_split
-    print(f"  the proxy's part: user (Python) {user:.1f} us + system {system:.1f} us")
+    ratio = request_reply(echo_port, echo_via, proxy, upstream_pid)
     goals.append(("50-connection through/direct >= 0.6", ratio >= 0.6))
 
     held = held_connections(proxy, held_via)
