@@ -17,12 +17,21 @@ generator competes with the services it loads, so the figures are a floor.
    at the end (still rising: a run of seconds sees each till's first
    customers only).
 
-Run: ``python bench/bench_fleet.py`` (or ``make bench``).
+The services run on their default runtime (``--loop auto``: uvloop when
+installed; the compiled ISO codec). ``--baseline`` also brings up a second
+stack on the baseline runtime (``LAB_EVENT_LOOP=asyncio LAB_CODEC=pyiso8583``:
+asyncio's own loop, pyiso8583 alone; the Locust terminals keep the compiled
+codec) and repeats the throughput phase on it, printing the same-run ratios
+(~30 s more).
+
+Run: ``python bench/bench_fleet.py [--baseline]`` (or ``make bench``).
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
+import importlib.util
 import json
 import os
 import statistics
@@ -70,9 +79,16 @@ def rss_bytes(pid: int) -> tuple[int, int]:
     return found["VmRSS"], found["VmHWM"]
 
 
-def lab(*args: str) -> None:
+BASELINE_ENV = {"LAB_EVENT_LOOP": "asyncio", "LAB_CODEC": "pyiso8583"}
+
+
+def lab(*args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run(
-        [sys.executable, "-m", "lab", *args], cwd=REPO, check=True, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "lab", *args],
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -100,7 +116,8 @@ def during(fleet: Fleet, at_s: float, action: Callable[[], None]) -> None:
         action()
 
 
-def throughput(state: StackState, workdir: Path) -> None:
+def throughput(state: StackState, workdir: Path) -> dict[str, float]:
+    """Phase 1; returns approved/s, completed/s and CPU µs per sale by process."""
     fleet = Fleet(workdir / "throughput")
     config = config_for(
         fleet,
@@ -130,7 +147,7 @@ def throughput(state: StackState, workdir: Path) -> None:
     code = fleet.wait()
     if code != 0 or "end" not in marks:
         print(f"throughput run failed (exit {code}):\n{fleet.log_tail()}")
-        return
+        return {}
     (t0, cpu0), (t1, cpu1) = marks["start"], marks["end"]
     sales = [r for r in fleet.journal() if r["type"] == "sale" and t0 <= r["ts_end"] < t1]
     approved = [r for r in sales if r["outcome"] == "approved"]
@@ -144,15 +161,19 @@ def throughput(state: StackState, workdir: Path) -> None:
     if latencies:
         p99 = latencies[int(len(latencies) * 0.99)]
         print(f"   latency p50 / p99     {statistics.median(latencies):6.1f} / {p99:.1f} ms")
+    figures = {"approved": len(approved) / seconds, "completed": len(completed) / seconds}
     if completed:
         print("   CPU µs per completed sale, by process (same run):")
         total = 0.0
         for name in pids:
             per_sale = (cpu1[name] - cpu0[name]) / len(completed) * 1e6
             total += per_sale
+            figures[name] = per_sale
             print(f"     {name:22s} {per_sale:8.0f}")
+        figures["all"] = total
         print(f"     {'all':22s} {total:8.0f}  (2 cores = {2e6 / total:.0f} sales/s ceiling)")
         print(f"   goal met: {len(approved) / seconds >= 2000}")
+    return figures
 
 
 def scale(state: StackState, workdir: Path) -> None:
@@ -205,23 +226,49 @@ def scale(state: StackState, workdir: Path) -> None:
     print(f"   goal met: {peak <= 2 * 2**30 and held == TERMINALS_WORLD}")
 
 
+def on_stack(
+    workdir: Path, env: dict[str, str] | None, phases: Callable[[StackState, Path], Any]
+) -> Any:
+    """``lab up`` (services started with ``env``), run ``phases``, ``lab down``."""
+    workdir.mkdir()
+    state_file = workdir / "stack.json"
+    started = time.monotonic()
+    lab("up", "--terminals", str(TERMINALS_WORLD), "--seed", "7", "--state", str(state_file),
+        "--run-dir", str(workdir / "stack"), "--timeout", "60", env=env)  # fmt: skip
+    try:
+        state = read_state(state_file)
+        assert state is not None
+        print(f"stack up in {time.monotonic() - started:.1f} s: {json.dumps(service_pids(state))}")
+        return phases(state, workdir)
+    finally:
+        lab("down", "--state", str(state_file))
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--baseline", action="store_true", help="also the baseline runtime")
+    args = parser.parse_args()
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    print(f"services: event loop {loop} (--loop auto), codec compiled; terminals: codec compiled")
+
+    def default(state: StackState, workdir: Path) -> dict[str, float]:
+        figures = throughput(state, workdir)
+        scale(state, workdir)
+        return figures
+
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
-        workdir = Path(tmp)
-        state_file = workdir / "stack.json"
-        started = time.monotonic()
-        lab("up", "--terminals", str(TERMINALS_WORLD), "--seed", "7", "--state", str(state_file),
-            "--run-dir", str(workdir / "stack"), "--timeout", "60")  # fmt: skip
-        try:
-            state = read_state(state_file)
-            assert state is not None
-            print(
-                f"stack up in {time.monotonic() - started:.1f} s: {json.dumps(service_pids(state))}"
-            )
-            throughput(state, workdir)
-            scale(state, workdir)
-        finally:
-            lab("down", "--state", str(state_file))
+        ours = on_stack(Path(tmp) / "default", None, default)
+        if not args.baseline:
+            return 0
+        print(f"\nbaseline stack, same run: services on {BASELINE_ENV}")
+        base = on_stack(Path(tmp) / "baseline", BASELINE_ENV, throughput)
+    if ours and base:
+        print("\nsame-run ratios, default / baseline:")
+        for name in ("approved", "completed"):
+            print(f"   {name} sales/s      {ours[name] / max(base[name], 1e-9):6.2f}")
+        for name in ("acquirer", "issuer", "proxy", "locust (terminals)", "all"):
+            if name in ours and name in base:
+                print(f"   CPU per sale, {name:20s} {ours[name] / max(base[name], 1e-9):6.2f}")
     return 0
 
 

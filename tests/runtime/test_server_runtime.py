@@ -87,28 +87,23 @@ def test_describe_names_the_loop_and_the_codec() -> None:
     assert codec_in_use() is CodecPath.COMPILED
 
 
+ENTRY_POINTS = {
+    "python -m lab.proxy": ["-m", "lab.proxy", "-port", "0", "-loop"],
+    "lab proxy serve": ["-m", "lab", "proxy", "serve", "--port", "0", "--loop"],
+}
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
-def test_the_proxy_process_serves_on_the_loop_asked_for(tmp_path: Path, loop: str) -> None:
+def test_the_proxy_process_serves_on_the_loop_asked_for(
+    tmp_path: Path, loop: str, entry: str
+) -> None:
     pytest.importorskip("uvloop")
     ready = tmp_path / "ready.json"
     log = tmp_path / "proxy.log"
+    argv = [sys.executable, *ENTRY_POINTS[entry], loop, "--ready-file", str(ready)]
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lab.proxy",
-                "-port",
-                "0",
-                "-ready-file",
-                str(ready),
-                "-loop",
-                loop,
-            ],
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 20
             while not ready.exists():
