@@ -127,7 +127,8 @@ class FleetSeconds:
                 continue
             sec = self._open.setdefault(i, _Second())
             kind = record.get("type")
-            if kind in FINANCIAL:
+            if kind in FINANCIAL and not record.get("retransmission"):
+                # a store-and-forward resend is not a customer's attempt
                 region = str(record.get("region") or "?")
                 sec.regions.setdefault(region, Bucket()).add(record)
             elif kind == "sign_on":

@@ -170,3 +170,20 @@ def test_board_keeps_a_ring_and_a_file(tmp_path: Path) -> None:
     lines = (tmp_path / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(x)["second"] for x in lines] == [0, 1, 2, 3, 4]
     assert board.latest is not None and board.latest["seq"] == 5
+
+
+def test_a_store_and_forward_resend_is_not_a_customer_attempt(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    seconds = FleetSeconds(fleet, T0, ("north",))
+    write(
+        fleet,
+        [
+            record(0.1, kind="refund", outcome="failed", rc=None, reason="timeout", saf="pending"),
+            record(0.6, kind="refund", stan="000001", retransmission=True, saf=None),
+            record(0.7),
+        ],
+    )
+    (first,) = seconds.complete(T0 + 2.2, lag_s=1.1)
+    north = first["regions"]["north"]
+    # the failed refund and the sale count; the resend that answered it does not
+    assert (north["tps"], north["approved"], north["failed"]) == (2, 1, 1)
