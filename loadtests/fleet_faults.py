@@ -22,11 +22,18 @@ from typing import Any, Protocol
 
 from .control import FleetCommand
 
-__all__ = ["ActiveFault", "FaultBoard", "FleetTerminal"]
+__all__ = ["ActiveFault", "FaultBoard", "FleetTerminal", "RetiringTerminal", "retire"]
 
 log = logging.getLogger(__name__)
 
-_DOWN = frozenset({"crash", "power_outage", "replace"})
+# A crash or a power cut kills the device mid-transaction (what the durable
+# reversal store is tested against). Broken hardware (screen, keys, printer)
+# shows when the merchant next uses the device: ``replace`` takes effect
+# between customers, once the in-flight transaction and its reversal are done
+# (see :func:`retire`) — a device dying with a reversal on it that no reboot
+# ever delivers is a fault of the lab, not of the system under test.
+_CRASH = frozenset({"crash", "power_outage"})
+_DOWN = _CRASH | {"replace"}
 _WINDOWED = _DOWN | {"use_backup_path", "use_backup_agent", "throttle"}
 
 
@@ -40,6 +47,27 @@ class FleetTerminal(Protocol):
     def force_sign_on(self) -> None: ...
     def use_backup_path(self, pinned: bool) -> None: ...
     def set_software(self, version: str) -> None: ...
+
+
+class RetiringTerminal(Protocol):
+    """A device the merchant takes out of service (``mocks.terminal.Terminal`` fits)."""
+
+    @property
+    def crashed(self) -> bool: ...
+
+    def drain(self) -> None: ...
+    def crash(self) -> None: ...
+
+
+def retire(terminal: RetiringTerminal) -> None:
+    """A device broken for good (fault ``replace``), noticed between customers:
+    what it still holds — a reversal waiting for its next try, a queued
+    refund — is delivered first (within the drain's budget), then it dies.
+    A device that already crashed keeps what it lost."""
+    if terminal.crashed:
+        return
+    terminal.drain()
+    terminal.crash()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,7 +122,7 @@ class FaultBoard:
         live = [self.live[tid] for tid in tids if tid in self.live]
         if action in _WINDOWED:
             self.active[command.seq] = ActiveFault(command.seq, action, tids, command.until, params)
-        if action in _DOWN:
+        if action in _CRASH:
             for terminal in live:
                 terminal.crash()
         elif action == "use_backup_path":

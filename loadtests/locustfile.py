@@ -36,6 +36,7 @@ from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterR
 from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
 from lab.fleet.config import CONFIG_ENV, FleetConfig
+from loadtests.fleet_faults import retire
 from loadtests.fleet_runtime import FleetRuntime
 from loadtests.merchant_desk import replacement_profile
 from mocks.terminal import Outcome, Terminal, TerminalCrashed, TerminalProfile, TxnRecord
@@ -158,10 +159,10 @@ class TerminalUser(User):
 
     def _replace(self) -> None:
         """Broken for good: the merchant asks the agent for a new device and
-        keeps asking until it is provisioned; then the new TID takes over."""
+        keeps asking until it is provisioned; then the new TID takes over.
+        The old device first delivers what it still holds (``retire``)."""
         old = self.terminal
-        if not old.crashed:
-            old.crash()
+        retire(old)
         if self.desk is None:
             self._wake.wait(1.0)  # no agent: the shop stays without a terminal
             return

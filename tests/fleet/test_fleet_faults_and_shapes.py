@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from loadtests.control import FleetCommand
-from loadtests.fleet_faults import FaultBoard
+from loadtests.fleet_faults import FaultBoard, retire
 from loadtests.shapes import RETAIL_HOURLY, SHAPE_DEFAULTS, intensity_at_hour, make_shape
 
 FLEET = [(f"1000{i + 1:04d}", ("north", "south", "east")[i % 3]) for i in range(60)]
@@ -76,6 +76,45 @@ def test_power_outage_until_cleared_and_replacement_for_good() -> None:
     assert board.replaced("10000004") and board.down_until("10000004") == math.inf
     board.apply(command(4, "clear", {"all": True}))
     assert not board.replaced("10000004")
+
+
+def test_replace_waits_for_the_in_flight_transaction_crash_does_not() -> None:
+    """A replacement breaks the device between customers: a sale in flight
+    when the fault fires gets its reply (or its reversal) on the old device.
+    A crash or a power cut still kills it at once."""
+    board = FaultBoard(FLEET, seed=1)
+    live = {tid: FakeTerminal(tid) for tid, _ in FLEET[:3]}
+    for terminal in live.values():
+        board.register(terminal)
+    board.apply(command(1, "replace", {"tids": ["10000001"]}))
+    assert live["10000001"].log == [] and board.replaced("10000001")
+    board.apply(command(2, "power_outage", {"tids": ["10000002"]}))
+    board.apply(command(3, "crash", {"tids": ["10000003"]}, until=10.0))
+    assert live["10000002"].log == ["crash"] and live["10000003"].log == ["crash"]
+
+
+@dataclass
+class RetiredDevice:
+    crashed: bool = False
+    log: list[str] = field(default_factory=list)
+
+    def drain(self) -> None:
+        self.log.append("drain")
+
+    def crash(self) -> None:
+        self.log.append("crash")
+        self.crashed = True
+
+
+def test_a_replaced_device_delivers_what_it_holds_before_it_dies() -> None:
+    device = RetiredDevice()
+    retire(device)
+    assert device.log == ["drain", "crash"]
+    retire(device)  # the merchant asks again while no replacement is provisioned
+    assert device.log == ["drain", "crash"]
+    crashed = RetiredDevice(crashed=True)
+    retire(crashed)  # a crash already took what was in memory
+    assert crashed.log == []
 
 
 def test_backup_path_pinning_fails_back_when_the_last_pin_ends() -> None:
