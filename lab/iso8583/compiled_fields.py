@@ -91,35 +91,6 @@ def _fixed_digits(number: int, field: Mapping[str, Any]) -> tuple[FieldEncoder, 
     return encode, decode
 
 
-def _fixed_bytes(
-    number: int, field: Mapping[str, Any], binary: bool
-) -> tuple[FieldEncoder, FieldDecoder]:
-    """Fixed raw bytes (52, 64) or fixed ASCII text (37, 39, 41, 42, 49...)."""
-    size: int = field["max_len"]
-
-    def encode(value: object) -> bytes | None:
-        if binary:
-            return value if type(value) is bytes and len(value) == size else None
-        if type(value) is str and len(value) == size and value.isascii():
-            return value.encode()
-        return None
-
-    def decode(data: bytes, pos: int, fields: dict[int, FieldValue]) -> int:
-        end = pos + size
-        chunk = data[pos:end]
-        if len(chunk) != size:
-            return -1
-        if binary:
-            fields[number] = chunk
-        elif chunk.isascii():
-            fields[number] = chunk.decode()
-        else:
-            return -1
-        return end
-
-    return encode, decode
-
-
 def _nibbles(
     number: int, field: Mapping[str, Any], track: bool
 ) -> tuple[FieldEncoder, FieldDecoder]:
@@ -272,13 +243,9 @@ def compile_field(
             return _fixed_digits(number, field)
         if nibbles and kind in (FieldKind.NUMERIC, FieldKind.TRACK):
             return _nibbles(number, field, kind is FieldKind.TRACK)
-        if not nibbles and not width and kind is FieldKind.BINARY:
-            return _fixed_bytes(number, field, binary=True)
         if not nibbles and kind in (FieldKind.BINARY, FieldKind.NUMERIC):
             return _byte_counted(number, field, kind)
     elif isinstance(data_enc, str) and not nibbles and kind is FieldKind.TEXT:
-        if data_enc == "ascii" and not width:
-            return _fixed_bytes(number, field, binary=False)
         return _byte_counted(number, field, kind)
     return None
 

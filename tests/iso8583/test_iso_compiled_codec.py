@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from iso_strategies import DIGITS, field_strategy, headers, messages, tpdus
 
 from lab.iso8583 import (
     CUP_SPEC,
@@ -24,10 +25,7 @@ from lab.iso8583 import (
     CodecPath,
     DecodeError,
     EncodeError,
-    FieldKind,
-    Header,
     IsoMessage,
-    Tpdu,
     codec_in_use,
     decode,
     decode_reference,
@@ -38,24 +36,7 @@ from lab.iso8583 import (
 from lab.iso8583.compiled_codec import compile_codec
 
 CODEC = compile_codec(CUP_SPEC)
-DIGITS = "0123456789"
 PROFILE = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
-
-
-def valid_value(number: int) -> st.SearchStrategy[Any]:
-    spec = CUP_SPEC[str(number)]
-    kind = FIELD_KINDS[number]
-    fixed = spec["len_type"] == 0
-    size = spec["max_len"]
-    low = size if fixed else 0
-    if kind is FieldKind.BINARY:
-        return st.binary(min_size=low, max_size=size)
-    if kind is FieldKind.TEXT:
-        return st.text(st.characters(max_codepoint=127), min_size=low, max_size=size)
-    if spec.get("len_count") != "nibbles":  # 48: digits counted in bytes
-        return st.text(DIGITS, max_size=40).map(lambda s: s + s)
-    alphabet = DIGITS + ("D" if kind is FieldKind.TRACK else "")
-    return st.text(alphabet, min_size=low, max_size=size)
 
 
 def near_value(number: int) -> st.SearchStrategy[Any]:
@@ -69,10 +50,10 @@ def near_value(number: int) -> st.SearchStrategy[Any]:
         st.integers(2 * size - 2, 2 * size + 2),
     )
     return st.one_of(
-        valid_value(number),
+        field_strategy(number),
         st.tuples(lengths, st.sampled_from("7D")).map(lambda t: t[1] * t[0]),
         lengths.map(bytes),
-        st.tuples(valid_value(number), odd, st.integers(0, 40)).map(
+        st.tuples(field_strategy(number), odd, st.integers(0, 40)).map(
             lambda t: (
                 t[0][: t[2]] + t[1] + t[0][t[2] :]
                 if isinstance(t[0], str)
@@ -85,30 +66,6 @@ def near_value(number: int) -> st.SearchStrategy[Any]:
         st.integers(0, 10**6),
         st.none(),
     )
-
-
-tpdus = st.builds(
-    Tpdu,
-    destination=st.text("0123456789ABCDEF", min_size=4, max_size=4),
-    source=st.text("0123456789ABCDEF", min_size=4, max_size=4),
-    id=st.integers(0, 255),
-)
-headers = st.builds(
-    Header,
-    app_type=st.sampled_from(["60", "61"]),
-    spec_version=st.text(DIGITS, min_size=2, max_size=2),
-    terminal_status=st.integers(0, 15),
-    processing_requirement=st.integers(0, 15),
-    software_version=st.text(DIGITS, min_size=6, max_size=6),
-)
-
-
-@st.composite
-def valid_messages(draw: st.DrawFn, max_fields: int | None = None) -> IsoMessage:
-    numbers = draw(st.lists(st.sampled_from(sorted(FIELD_KINDS)), unique=True, max_size=max_fields))
-    fields = {n: draw(valid_value(n)) for n in numbers}  # any insertion order
-    mti = draw(st.text(DIGITS, min_size=4, max_size=4))
-    return IsoMessage(mti, fields, draw(tpdus), draw(headers))
 
 
 @st.composite
@@ -150,7 +107,7 @@ def test_every_cup_field_is_compiled() -> None:
 
 
 @PROFILE
-@given(valid_messages())
+@given(messages())
 def test_valid_messages_never_bail_and_match_the_library(msg: IsoMessage) -> None:
     assert CODEC is not None
     expected = encode_reference(msg)
@@ -241,7 +198,7 @@ def assert_decodes_alike(payload: bytes) -> None:
 
 
 @PROFILE
-@given(valid_messages(), st.data())
+@given(messages(), st.data())
 def test_decode_matches_the_library_on_mutated_payloads(
     msg: IsoMessage, data: st.DataObject
 ) -> None:
@@ -250,7 +207,7 @@ def test_decode_matches_the_library_on_mutated_payloads(
 
 
 @PROFILE
-@given(valid_messages(max_fields=3), st.data())
+@given(messages(max_fields=3), st.data())
 def test_decode_matches_the_library_when_any_nibble_changes(
     msg: IsoMessage, data: st.DataObject
 ) -> None:

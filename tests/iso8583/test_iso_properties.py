@@ -5,66 +5,12 @@ independent of how the stream is split."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from iso_strategies import messages
 
-from lab.iso8583 import (
-    CUP_SPEC,
-    FIELD_KINDS,
-    DecodeError,
-    FieldKind,
-    Framer,
-    Header,
-    IsoMessage,
-    Tpdu,
-    decode,
-    encode,
-    frame,
-)
-
-DIGITS = "0123456789"
-
-
-def field_strategy(number: int) -> st.SearchStrategy[Any]:
-    spec = CUP_SPEC[str(number)]
-    kind = FIELD_KINDS[number]
-    fixed = spec["len_type"] == 0
-    max_len = spec["max_len"]
-    if kind is FieldKind.BINARY:
-        return st.binary(min_size=0 if not fixed else max_len, max_size=max_len)
-    if kind is FieldKind.TEXT:
-        alphabet = st.characters(min_codepoint=0, max_codepoint=127)
-        return st.text(alphabet, min_size=max_len if fixed else 0, max_size=max_len)
-    chars = DIGITS + ("D" if kind is FieldKind.TRACK else "")
-    if spec.get("len_count") != "nibbles":  # 48: BCD counted in bytes, even digits
-        return st.text(DIGITS, min_size=1, max_size=40).map(lambda s: s + s)
-    return st.text(chars, min_size=max_len if fixed else 0, max_size=max_len)
-
-
-tpdus = st.builds(
-    Tpdu,
-    destination=st.text("0123456789ABCDEF", min_size=4, max_size=4),
-    source=st.text("0123456789ABCDEF", min_size=4, max_size=4),
-    id=st.integers(0, 255),
-)
-headers = st.builds(
-    Header,
-    app_type=st.sampled_from(["60", "61"]),
-    spec_version=st.text(DIGITS, min_size=2, max_size=2),
-    terminal_status=st.integers(0, 15),
-    processing_requirement=st.integers(0, 15),
-    software_version=st.text(DIGITS, min_size=6, max_size=6),
-)
-
-
-@st.composite
-def messages(draw: st.DrawFn) -> IsoMessage:
-    numbers = draw(st.sets(st.sampled_from(sorted(FIELD_KINDS))))
-    fields = {n: draw(field_strategy(n)) for n in sorted(numbers)}
-    mti = draw(st.text(DIGITS, min_size=4, max_size=4))
-    return IsoMessage(mti, fields, draw(tpdus), draw(headers))
+from lab.iso8583 import DecodeError, Framer, IsoMessage, decode, encode, frame
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
