@@ -24,6 +24,16 @@ switch interval (5 ms). Measured here, that convoy cost ~4 ms per commit and
 kept the host under 1,500 sales/s at a third of a core; writing in the loop
 costs ~10 µs per row and never waits.
 
+Checkpoints (the WAL copied back into the database, both files fsynced) are
+not left to SQLite, which runs one inside a COMMIT every 1,000 WAL pages, i.e.
+on the event loop, stalling every connection for the copy and two fsyncs
+(measured: ~20 µs of wall time per booked row, as much as the insert itself).
+The committer switches that off and runs a PASSIVE checkpoint from its own
+connection in a helper thread, at most every quarter second while writes come
+in; SQLite releases the GIL while it works, so it runs beside the loop, and a
+PASSIVE checkpoint never blocks the writer (frames a reader still uses wait for
+the next round).
+
 A statement that fails (a constraint, a full disk) must not sink the other
 requests of its batch: the batch is rolled back and replayed one request at a
 time, each inside a savepoint, so only the guilty request sees the error.
@@ -49,6 +59,7 @@ __all__ = ["GroupCommitter", "Op", "WriteError"]
 log = logging.getLogger("acquirer.ledger")
 
 T = TypeVar("T")
+_CHECKPOINT_EVERY_S = 0.25
 Op = tuple[str, Sequence[Any]]
 _Work = Sequence[Op] | Callable[[sqlite3.Connection], Any]
 
@@ -80,6 +91,13 @@ class GroupCommitter:
         self._wal_fd: int | None = None
         self._syncing: asyncio.Future[None] | None = None
         self._unsynced: list[tuple[list[asyncio.Future[Any]], list[tuple[bool, Any]]]] = []
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # ours: see the module docstring
+        self._checkpointer = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="ledger-checkpoint"
+        )
+        self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpointing: concurrent.futures.Future[None] | None = None
+        self._checkpoint_due = 0.0
 
     @property
     def pending(self) -> int:
@@ -116,6 +134,10 @@ class GroupCommitter:
             await asyncio.wait({self._syncing})
             await asyncio.sleep(0)  # let _after_sync run (and start the next fsync)
         self._syncer.shutdown(wait=True)
+        self._checkpointer.shutdown(wait=True)
+        if self._checkpoint_conn is not None:
+            self._checkpoint_conn.close()  # the loop's connection, closed last, checkpoints all
+            self._checkpoint_conn = None
         if self._wal_fd is not None:
             os.close(self._wal_fd)
             self._wal_fd = None
@@ -132,6 +154,7 @@ class GroupCommitter:
         results = self._commit(work)
         if self._on_commit is not None:
             self._on_commit(len(work), time.perf_counter() - started)
+        self._maybe_checkpoint(started)
         if self._fsync and any(ok for ok, _ in results):
             self._unsynced.append((futures, results))
             if self._syncing is None:
@@ -171,6 +194,24 @@ class GroupCommitter:
             self._resolve(futures, results if error is None else [(False, error)] * len(results))
         if self._unsynced:
             self._start_sync()
+
+    def _maybe_checkpoint(self, now: float) -> None:
+        running = self._checkpointing
+        if now < self._checkpoint_due or (running is not None and not running.done()):
+            return
+        self._checkpoint_due = now + _CHECKPOINT_EVERY_S
+        self._checkpointing = self._checkpointer.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        """In the helper thread: copy what the WAL holds into the database."""
+        try:
+            if self._checkpoint_conn is None:
+                conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA synchronous=NORMAL")  # fsync the WAL, then the database
+                self._checkpoint_conn = conn
+            self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:  # the next round tries again; the WAL keeps the data
+            log.warning("ledger checkpoint failed: %s", exc)
 
     def _execute(self, work: _Work) -> Any:
         if callable(work):

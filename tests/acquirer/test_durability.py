@@ -90,7 +90,9 @@ def test_sigkill_under_load_loses_no_acknowledged_approval(tmp_path: Path) -> No
             client = TerminalClient(stack.acquirer.main, till.client.terminal)
             client.keys, client.batch = till.client.keys, till.client.batch
             reply = client.exchange(till.unanswered, mac=False)
-            assert reply.text(39) == "00"
+            # 51: never sent upstream before the kill, and the load had spent the
+            # card's funds by then (a faster host sells more in the same seconds)
+            assert reply.text(39) in ("00", "51")
             key = (client.terminal.tid, reply.require(11), client.batch)
             again = [
                 r

@@ -153,3 +153,36 @@ def test_group_commit_isolates_a_failing_request(tmp_path: Path) -> None:
     rows = dict(check.execute("SELECT key, value FROM meta").fetchall())
     assert rows == {"a": "1", "c": "3"}  # nothing of the failed request, all of the others
     assert count == 2
+
+
+def test_group_commit_checkpoints_beside_the_loop(tmp_path: Path) -> None:
+    """SQLite's own checkpoints (inside a COMMIT, on the event loop) are off;
+    the committer's helper thread copies the WAL into the database instead."""
+    path = tmp_path / "ledger.sqlite"
+
+    async def scenario() -> tuple[int, int, int]:
+        conn = connect(path)
+        committer = GroupCommitter(conn, path, fsync=False)
+        autocheckpoint = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        insert = "INSERT INTO meta(key, value) VALUES(?, ?)"
+        before = path.stat().st_size
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        i = 0
+        # one commit per turn, until the database file itself has grown: the WAL
+        # was copied into it while the loop went on committing
+        while path.stat().st_size <= before and loop.time() < deadline:
+            await committer.submit([(insert, (f"k{i}", "x" * 2000))])
+            i += 1
+            if i % 50 == 0:
+                await asyncio.sleep(0.05)
+        after = path.stat().st_size
+        await committer.close()
+        conn.close()
+        return autocheckpoint, before, after
+
+    autocheckpoint, before, after = asyncio.run(scenario())
+    assert autocheckpoint == 0
+    assert after > before
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
