@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 from drill_cli import Lab, bad_since, fault_went_in, good_run_since, postmortem, stack_pids, until
+from headless_chromium import ARGS, CHROMIUM
 
 from lab.drill.session import ENDED, DrillFiles, read_jsonl
 from lab.fleet import iter_journal
@@ -160,19 +161,6 @@ class _NoCapture:
 class _Out(tuple):  # type: ignore[type-arg]
     out = ""
     err = ""
-
-
-CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.mark.browser

@@ -5,25 +5,12 @@ render — the plot DOM is there and a screenshot of each chart is not blank."""
 from __future__ import annotations
 
 import base64
-import shutil
 from pathlib import Path
 
 import pytest
+from headless_chromium import ARGS, CHROMIUM
 
 from lab.scoring import RunResult
-
-# Debian's chromium (never a downloaded browser); elsewhere whatever `chromium` is on PATH
-CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
