@@ -26,14 +26,14 @@ configured (the API is bound to a non-loopback address), every path but
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+
+from mocks.admin_http import error_response, json_body, token_guard
 
 from .export import EXPORTS, export_rows, line
 from .faults import FaultError, FaultState
@@ -45,23 +45,6 @@ from .settlement_worker import PAYOUTS_DUE_BY, SettlementWorker
 from .terminal_server import IsoServer
 
 __all__ = ["build_app"]
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-async def _json_body(request: web.Request) -> Any:
-    if not request.can_read_body:
-        return None
-    try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "body is not valid JSON"}), content_type="application/json"
-        ) from None
 
 
 class AdminApi:
@@ -77,12 +60,12 @@ class AdminApi:
 
     async def set_fault(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        body = await _json_body(request)
+        body = await json_body(request)
         try:
             params = FaultState.validate(name, body)
             affected = await self._apply_key_fault(name, params)
         except FaultError as exc:
-            return _error(exc.status, f"fault {name}: {exc}")
+            return error_response(exc.status, f"fault {name}: {exc}")
         self.host.faults.set(name, params)
         answer: dict[str, Any] = {"fault": name, "params": params}
         if affected is not None:
@@ -122,7 +105,7 @@ class AdminApi:
         try:
             self.host.faults.clear(name)
         except FaultError as exc:
-            return _error(exc.status, str(exc))
+            return error_response(exc.status, str(exc))
         return web.json_response({"fault": name, "cleared": True})
 
     async def reset(self, request: web.Request) -> web.Response:
@@ -132,13 +115,13 @@ class AdminApi:
     # -- terminals ----------------------------------------------------------------
 
     async def provision(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         registry = self.host.registry
         try:
             record = validate_provision(body)
             added = registry.add(record)
         except ProvisionError as exc:
-            return _error(exc.status, str(exc))
+            return error_response(exc.status, str(exc))
         if added:
             await self.host.commit(
                 [
@@ -164,7 +147,7 @@ class AdminApi:
         tid = request.match_info["tid"]
         record = self.host.registry.known(tid)
         if record is None:
-            return _error(404, f"terminal {tid} is not known")
+            return error_response(404, f"terminal {tid} is not known")
         session = self.host.keystore.get(tid)
         return web.json_response(
             {
@@ -192,7 +175,7 @@ class AdminApi:
         try:
             newly = self.host.registry.retire(tid, now)
         except KeyError:
-            return _error(404, f"terminal {tid} is not known")
+            return error_response(404, f"terminal {tid} is not known")
         ops = self.worker.close_for_replacement(tid, now)
         closed = [
             b.batch
@@ -244,7 +227,7 @@ class AdminApi:
     async def batches(self, request: web.Request) -> web.Response:
         wanted = request.query.get("status", "all")
         if wanted not in ("open", "closed", "all"):
-            return _error(400, "status must be open, closed or all")
+            return error_response(400, "status must be open, closed or all")
         rows = [
             {
                 "tid": b.tid,
@@ -275,7 +258,7 @@ class AdminApi:
     async def export(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         if name not in EXPORTS:
-            return _error(404, f"unknown export {name!r}; known: {sorted(EXPORTS)}")
+            return error_response(404, f"unknown export {name!r}; known: {sorted(EXPORTS)}")
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
         conn = reader(self.host.db_path)
@@ -302,9 +285,9 @@ class AdminApi:
         try:
             by = time.time() if raw is None else float(raw)
         except ValueError:
-            return _error(400, f"by must be epoch seconds, got {raw!r}")
+            return error_response(400, f"by must be epoch seconds, got {raw!r}")
         if by != by or by in (float("inf"), float("-inf")):
-            return _error(400, "by must be a finite number")
+            return error_response(400, "by must be a finite number")
         payouts_due = await asyncio.to_thread(self._count, PAYOUTS_DUE_BY, (by,))
         backlog, cut_closes = self.worker.backlog(), self.worker.cut_closes_by(by)
         return web.json_response(
@@ -327,7 +310,7 @@ class AdminApi:
 
     async def run_settlement(self, request: web.Request) -> web.Response:
         if self.host.faults.stall_settlement:
-            return _error(409, "settlement is stalled (fault stall_settlement)")
+            return error_response(409, "settlement is stalled (fault stall_settlement)")
         await self.worker.tick()
         return web.json_response({"settlement_backlog": self.worker.backlog()})
 
@@ -357,23 +340,11 @@ def _chunk(rows: Any, size: int = 2000) -> bytes:
     return bytes(out)
 
 
-def _token_guard(token: str | None) -> Callable[..., Any]:
-    @web.middleware
-    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None and request.path != "/health":
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return _error(401, "a valid Authorization: Bearer token is required")
-        return await handler(request)
-
-    return guard
-
-
 def build_app(
     host: Host, iso: IsoServer, worker: SettlementWorker, token: str | None
 ) -> web.Application:
     api = AdminApi(host, iso, worker)
-    app = web.Application(middlewares=[_token_guard(token)], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[token_guard(token)], client_max_size=64 * 1024)
     app.add_routes(
         [
             web.get("/health", api.health),

@@ -11,25 +11,19 @@ every path but ``/health`` needs ``Authorization: Bearer <token>``.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+
+from mocks.admin_http import error_response, json_body, token_guard
 
 from .auth_server import AuthServer
 from .faults import FaultError, validate
 from .holds_store import export_rows
 
 __all__ = ["build_app"]
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 class IssuerAdmin:
@@ -47,15 +41,11 @@ class IssuerAdmin:
     async def set_fault(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         body: Any = None
-        if request.can_read_body:
-            try:
-                body = await request.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return _error(400, "body is not valid JSON")
+        body = await json_body(request)
         try:
             params = validate(name, body)
         except FaultError as exc:
-            return _error(exc.status, f"fault {name}: {exc}")
+            return error_response(exc.status, f"fault {name}: {exc}")
         self.server.faults.set(name, params)
         if name == "unavailable":
             self.server.drop_connections()
@@ -66,7 +56,7 @@ class IssuerAdmin:
         try:
             self.server.faults.clear(name)
         except FaultError as exc:
-            return _error(exc.status, str(exc))
+            return error_response(exc.status, str(exc))
         return web.json_response({"fault": name, "cleared": True})
 
     async def reset(self, request: web.Request) -> web.Response:
@@ -91,7 +81,7 @@ class IssuerAdmin:
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["name"] != "issuer":
-            return _error(404, "unknown export; known: ['issuer']")
+            return error_response(404, "unknown export; known: ['issuer']")
         rows = await asyncio.to_thread(lambda: list(export_rows(self.server.store.path)))
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
@@ -124,16 +114,8 @@ class IssuerAdmin:
 
 
 def build_app(server: AuthServer, token: str | None) -> web.Application:
-    @web.middleware
-    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None and request.path != "/health":
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return _error(401, "a valid Authorization: Bearer token is required")
-        return await handler(request)
-
     api = IssuerAdmin(server)
-    app = web.Application(middlewares=[guard], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[token_guard(token)], client_max_size=64 * 1024)
     app.add_routes(
         [
             web.get("/health", api.health),
