@@ -35,8 +35,8 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check lab mocks loadtests tests bench
-	$(BIN)/ruff format --check lab mocks loadtests tests bench
+	$(BIN)/ruff check poslab tests bench
+	$(BIN)/ruff format --check poslab tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

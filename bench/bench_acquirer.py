@@ -44,7 +44,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lab.iso8583 import (  # noqa: E402
+from poslab.iso8583 import (  # noqa: E402
     Card,
     Field60,
     Framer,
@@ -58,7 +58,7 @@ from lab.iso8583 import (  # noqa: E402
     sign,
     sign_on_request,
 )
-from lab.world import generate, save  # noqa: E402
+from poslab.world import generate, save  # noqa: E402
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -131,7 +131,7 @@ async def _roundtrip(
 async def _prepare(
     port: int, world_path: str, kind: str, n: int, per_conn: int
 ) -> list[list[bytes]]:
-    from lab.world import load
+    from poslab.world import load
 
     world = load(world_path)
     frames: list[list[bytes]] = []
@@ -230,7 +230,7 @@ def _measure(
     return result
 
 
-# The services' runtime: ``--loop`` and ``--codec`` of both (lab/server_runtime.py).
+# The services' runtime: ``--loop`` and ``--codec`` of both (poslab/server_runtime.py).
 DEFAULT_RUNTIME = ("auto", "compiled")
 BASELINE_RUNTIME = ("asyncio", "pyiso8583")
 
@@ -287,12 +287,12 @@ def _phases(
     overrides = json.loads(args.config.read_text()) if args.config else {}
     config.write_text(json.dumps({**overrides, "ledger_synchronous": sync}))
     flags = ["--loop", runtime[0], "--codec", runtime[1]]
-    issuer = _start("mocks.issuer", run, "issuer", flags)
+    issuer = _start("poslab.mocks.issuer", run, "issuer", flags)
     acquirer: subprocess.Popen[bytes] | None = None
     try:
         ip = _wait_ready(run / "issuer.ready", issuer)
         extra = [*flags, "--issuer", f"127.0.0.1:{ip['main']}", "--config", str(config)]
-        acquirer = _start("mocks.acquirer", run, "acquirer", extra)
+        acquirer = _start("poslab.mocks.acquirer", run, "acquirer", extra)
         ap = _wait_ready(run / "acquirer.ready", acquirer)
         world = str(run / "world.json")
         pids = {"acquirer": acquirer.pid, "issuer": issuer.pid}

@@ -138,7 +138,7 @@ def _measure(work: Path, args: argparse.Namespace, http: str) -> dict[str, float
     ready = work / f"agent-{http}.ready.json"
     log = (work / f"agent-{http}.log").open("wb")
     agent = subprocess.Popen(
-        [sys.executable, "-m", "mocks.agent", "--world", str(work / "world.json"),
+        [sys.executable, "-m", "poslab.mocks.agent", "--world", str(work / "world.json"),
          "--db", str(work / f"agent-{http}.sqlite"), "--name", "primary",
          "--ready-file", str(ready), "--log-level", "WARNING", "--http", http],
         cwd=REPO, stdout=log, stderr=log,
@@ -188,7 +188,7 @@ def main() -> int:
     if args.load:
         return _load_main(args)
 
-    from lab.world import generate, save
+    from poslab.world import generate, save
 
     try:
         import httptools  # noqa: F401

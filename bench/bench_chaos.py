@@ -25,9 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from lab.scenario.journal import read_journal
-from lab.scenario.loader import load_suite
-from lab.scenario.resolve import RunOptions
+from poslab.scenario.journal import read_journal
+from poslab.scenario.loader import load_suite
+from poslab.scenario.resolve import RunOptions
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = ["acquirer-outage", "acquirer-crash-restart"]
@@ -44,7 +44,7 @@ def _run(args: list[str], runs: Path) -> tuple[float, int, Path]:
     env = {**os.environ, "CI": "true"}
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "lab", "run", *args, "--runs-dir", str(runs)],
+        [sys.executable, "-m", "poslab", "run", *args, "--runs-dir", str(runs)],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -1,4 +1,4 @@
-"""Codec, MAC and key-block costs of lab.iso8583, per message.
+"""Codec, MAC and key-block costs of poslab.iso8583, per message.
 
 Prints µs per operation (best of several repeats, so a busy shared machine
 inflates the figures less) and, measured in the same run, the speed-up of the
@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import iso8583
 
-from lab.iso8583 import (
+from poslab.iso8583 import (
     CUP_SPEC,
     LAYOUT_003,
     Card,
@@ -139,7 +139,7 @@ def main() -> int:
         f"compiled codec speed-up over the pyiso8583 path (encode+decode): {speedup:.1f}x "
         "(goal >= 3x)"
     )
-    print(f"lab.iso8583 / bare pyiso8583 (encode+decode): {ratio:.2f}x")
+    print(f"poslab.iso8583 / bare pyiso8583 (encode+decode): {ratio:.2f}x")
     print(
         f"host CPU per sale (decode + verify + sign reply): {host:.0f} µs "
         f"-> ~{1e6 / host:,.0f} requests/s per core before sockets"

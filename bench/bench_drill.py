@@ -33,11 +33,11 @@ from typing import Any
 
 import httpx
 
-from lab.drill.dashboard.server import DashboardServer
-from lab.drill.metrics import FleetSeconds, MetricsBoard
-from lab.drill.postmortem import write_postmortem
-from lab.drill.session import DrillFiles, DrillState, FacilitatorFile, Timeline
-from lab.drill.teardown import write_run_json
+from poslab.drill.dashboard.server import DashboardServer
+from poslab.drill.metrics import FleetSeconds, MetricsBoard
+from poslab.drill.postmortem import write_postmortem
+from poslab.drill.session import DrillFiles, DrillState, FacilitatorFile, Timeline
+from poslab.drill.teardown import write_run_json
 
 T0 = 1_790_000_000.0
 TPS = 110
@@ -245,7 +245,7 @@ def bench_api() -> None:
 
 def bench_real_drill(tmp: Path) -> None:
     runs = tmp / "runs"
-    lab = [sys.executable, "-m", "lab"]
+    lab = [sys.executable, "-m", "poslab"]
     started = time.monotonic()
     subprocess.run(
         [

@@ -46,8 +46,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lab.fleet import Fleet, FleetConfig, ShapeSpec  # noqa: E402
-from lab.stack.state import StackState, read_state  # noqa: E402
+from poslab.fleet import Fleet, FleetConfig, ShapeSpec  # noqa: E402
+from poslab.stack.state import StackState, read_state  # noqa: E402
 
 TERMINALS_WORLD = 10_000
 THROUGHPUT_TERMINALS = 200
@@ -84,7 +84,7 @@ BASELINE_ENV = {"LAB_EVENT_LOOP": "asyncio", "LAB_CODEC": "pyiso8583"}
 
 def lab(*args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run(
-        [sys.executable, "-m", "lab", *args],
+        [sys.executable, "-m", "poslab", *args],
         cwd=REPO,
         check=True,
         stdout=subprocess.DEVNULL,

@@ -2,7 +2,7 @@
 
 Three processes on this 2-core machine, as the lab runs them:
 
-- the proxy: ``python -m lab.proxy`` (its own process and core) on its
+- the proxy: ``python -m poslab.proxy`` (its own process and core) on its
   default event loop (``-loop auto``: uvloop when installed); a second proxy
   process on asyncio's own loop (``-loop asyncio``) is measured in the same
   run for the latency and request/reply figures, and the ratios printed;
@@ -107,7 +107,7 @@ class ProxyProcess:
         self.loop = loop
         self.process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "lab.proxy", "--host", "127.0.0.1", "--port", "0"),
+                *(sys.executable, "-m", "poslab.proxy", "--host", "127.0.0.1", "--port", "0"),
                 *("--ready-file", str(ready), "--log-level", "WARNING", "--loop", loop),
             ],
             cwd=REPO,
@@ -115,7 +115,7 @@ class ProxyProcess:
         deadline = time.monotonic() + 30
         while not ready.exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("lab.proxy did not start")
+                raise RuntimeError("poslab.proxy did not start")
             time.sleep(0.02)
         port = json.loads(ready.read_text())["ports"]["api"]
         self.api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import yaml
 
-from lab.scenario.fault_actions import FleetShare
-from lab.scenario.fleet_draws import draw_terminals
-from lab.scenario.loader import Catalogue, load_scenario, load_suite
-from lab.scenario.resolved import FleetFault
-from lab.scenario.timeline import render_suite
-from lab.stack.topology import default_topology
+from poslab.scenario.fault_actions import FleetShare
+from poslab.scenario.fleet_draws import draw_terminals
+from poslab.scenario.loader import Catalogue, load_scenario, load_suite
+from poslab.scenario.resolved import FleetFault
+from poslab.scenario.timeline import render_suite
+from poslab.stack.topology import default_topology
 
 REPEATS = 20
 

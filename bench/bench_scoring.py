@@ -2,7 +2,7 @@
 
 Goal (issue 8): ≤ 20 s and ≤ 2 GB for score + result.json, junit.xml,
 summary.md and report.html. The run is generated once by
-``lab.scoring.synthetic`` (a 60-minute peak with a 30 s fault, 2,000
+``poslab.scoring.synthetic`` (a 60-minute peak with a 30 s fault, 2,000
 terminals) and cached in the temp directory, keyed by the generator's source.
 
 Scoring runs in a child process, as ``lab report`` would, while this process
@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lab.scoring import synthetic  # noqa: E402
+from poslab.scoring import synthetic  # noqa: E402
 
 TRANSACTIONS = 1_000_000
 GOAL_S, GOAL_MB = 20.0, 2048
@@ -44,8 +44,8 @@ GOAL_S, GOAL_MB = 20.0, 2048
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from lab.report import write_reports
-from lab.scoring import score_run
+from poslab.report import write_reports
+from poslab.scoring import score_run
 run = Path(sys.argv[1])
 t = time.perf_counter()
 result = score_run(run)

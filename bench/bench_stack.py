@@ -26,16 +26,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lab.stack.stack import Stack  # noqa: E402
-from lab.stack.topology import default_topology  # noqa: E402
-from lab.world import generate, save  # noqa: E402
+from poslab.stack.stack import Stack  # noqa: E402
+from poslab.stack.topology import default_topology  # noqa: E402
+from poslab.world import generate, save  # noqa: E402
 
 FAKE = REPO / "tests" / "stack" / "fake_service.py"
 MOCKS = {
-    "issuer": "mocks.issuer",
-    "acquirer": "mocks.acquirer",
-    "agent-primary": "mocks.agent",
-    "agent-backup": "mocks.agent",
+    "issuer": "poslab.mocks.issuer",
+    "acquirer": "poslab.mocks.acquirer",
+    "agent-primary": "poslab.mocks.agent",
+    "agent-backup": "poslab.mocks.agent",
 }
 BUDGET_S = 10.0
 
@@ -73,7 +73,7 @@ def cli_round(work: Path, programs: dict[str, list[str]]) -> tuple[float, float]
     args = [
         arg for name, argv in programs.items() for arg in ("--program", f"{name}={' '.join(argv)}")
     ]
-    lab = [sys.executable, "-m", "lab"]
+    lab = [sys.executable, "-m", "poslab"]
     run_dir = str(work / "run")
     started = time.perf_counter()
     subprocess.run(
@@ -101,7 +101,7 @@ def main() -> int:
     rounds = parser.parse_args().rounds
     programs = stand_ins()
     real = [s for s in MOCKS if s not in programs]
-    print(f"services: proxy (lab.proxy, real), {', '.join(real) or 'no mock'} real; "
+    print(f"services: proxy (poslab.proxy, real), {', '.join(real) or 'no mock'} real; "
           f"stand-ins for {', '.join(programs) or 'none'}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as tmp:
         base = Path(tmp)

@@ -16,14 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from lab.world import generate, load, save
+from poslab.world import generate, load, save
 
 # A fresh interpreter's load: what an acquirer, issuer or Locust worker pays at start-up.
 # Peak memory from VmHWM: ru_maxrss would count the parent's memory at fork.
 _CHILD_LOAD = """
 import sys, time
 started = time.perf_counter()
-from lab.world import load
+from poslab.world import load
 world = load(sys.argv[1])
 elapsed = time.perf_counter() - started
 status = open("/proc/self/status").read().split("VmHWM:")[1]

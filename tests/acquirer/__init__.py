@@ -1,1 +1,1 @@
-"""Tests of mocks.acquirer against the real processes."""
+"""Tests of poslab.mocks.acquirer against the real processes."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from lab.world import Terminal, World, generate, save
+from poslab.world import Terminal, World, generate, save
 
 from .services import Service, start_acquirer, start_issuer
 from .terminal_client import TerminalClient

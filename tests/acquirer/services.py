@@ -1,6 +1,6 @@
 """Start the real issuer and acquirer processes for tests (port 0 + ready file).
 
-Each service runs as ``python -m mocks.<name>`` exactly as lab/stack launches
+Each service runs as ``python -m mocks.<name>`` exactly as poslab/stack launches
 it; readiness is the ready file appearing, then ``GET /health`` answering 200.
 """
 
@@ -121,7 +121,7 @@ def _common_args(world: Path, db: Path) -> list[str]:
 
 def start_issuer(world: Path, workdir: Path, *extra: str) -> Service:
     args = [*_common_args(world, workdir / "issuer.sqlite"), *extra]
-    return start("issuer", "mocks.issuer", args, workdir)
+    return start("issuer", "poslab.mocks.issuer", args, workdir)
 
 
 def start_acquirer(
@@ -137,7 +137,7 @@ def start_acquirer(
         path = workdir / "acquirer-config.json"
         path.write_text(json.dumps(config))
         args += ["--config", str(path)]
-    return start("acquirer", "mocks.acquirer", args, workdir)
+    return start("acquirer", "poslab.mocks.acquirer", args, workdir)
 
 
 def restart(service: Service, ports: dict[str, int] | None = None) -> Service:

@@ -1,4 +1,4 @@
-"""A small blocking CUP terminal for tests (the real fleet lives in mocks/terminal).
+"""A small blocking CUP terminal for tests (the real fleet lives in poslab/mocks/terminal).
 
 It signs on, keeps its working keys, trace number and batch, MACs what the
 acquirer MACs and checks the MAC of every reply that carries one.
@@ -10,7 +10,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-from lab.iso8583 import (
+from poslab.iso8583 import (
     BatchDetail,
     Card,
     CardTotals,
@@ -42,8 +42,8 @@ from lab.iso8583 import (
     verify,
     void_request,
 )
-from lab.world import Card as WorldCard
-from lab.world import Terminal
+from poslab.world import Card as WorldCard
+from poslab.world import Terminal
 
 MAC_MTIS = frozenset({"0200", "0220", "0400", "0500", "0320"})
 

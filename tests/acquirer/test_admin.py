@@ -10,7 +10,7 @@ import sys
 import httpx
 import pytest
 
-from lab.iso8583 import generate_tmk
+from poslab.iso8583 import generate_tmk
 
 from .conftest import Stack, start_stack
 from .services import REPO, start_acquirer
@@ -183,7 +183,7 @@ def test_export_cli_on_a_stopped_host(tmp_path: object) -> None:
         stack.acquirer.stop(__import__("signal").SIGKILL)
         stack.issuer.stop()
     out = workdir / "ledger"
-    done = _export_cli("mocks.acquirer", workdir / "acquirer.sqlite", out)
+    done = _export_cli("poslab.mocks.acquirer", workdir / "acquirer.sqlite", out)
     assert done.returncode == 0, done.stderr
     [row] = [json.loads(x) for x in (out / "transactions.jsonl").read_text().splitlines()]
     assert set(row) == set(
@@ -225,7 +225,7 @@ def test_export_cli_on_a_stopped_host(tmp_path: object) -> None:
         ]
     )
     assert (out / "payouts.jsonl").read_text() == ""
-    issuer_out = _export_cli("mocks.issuer", workdir / "issuer.sqlite", out)
+    issuer_out = _export_cli("poslab.mocks.issuer", workdir / "issuer.sqlite", out)
     assert issuer_out.returncode == 0, issuer_out.stderr
     [auth] = [json.loads(x) for x in (out / "issuer.jsonl").read_text().splitlines()]
     assert {
@@ -238,7 +238,7 @@ def test_export_cli_on_a_stopped_host(tmp_path: object) -> None:
         "updated_at",
     } <= set(auth)
     assert auth["pan"].count("*") == len(card.pan) - 10
-    missing = _export_cli("mocks.acquirer", workdir / "nope.sqlite", out)
+    missing = _export_cli("poslab.mocks.acquirer", workdir / "nope.sqlite", out)
     assert missing.returncode == 2 and "no ledger" in missing.stderr
 
 
@@ -262,7 +262,7 @@ def test_admin_token_is_enforced(host: Stack, tmp_path: object) -> None:
         [
             sys.executable,
             "-m",
-            "mocks.acquirer",
+            "poslab.mocks.acquirer",
             "--world",
             str(host.world_path),
             "--host",

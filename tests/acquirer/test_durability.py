@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from lab.iso8583 import IsoMessage, encode, frame, sale_request, sign
+from poslab.iso8583 import IsoMessage, encode, frame, sale_request, sign
 
 from .conftest import Stack, start_stack
 from .services import restart
@@ -125,7 +125,7 @@ def test_sigterm_finishes_in_flight_requests_and_restart_keeps_state(tmp_path: P
         stack.acquirer.proc.send_signal(signal.SIGTERM)
         payload = client.read_payload()
         assert payload is not None
-        from lab.iso8583 import decode
+        from poslab.iso8583 import decode
 
         assert decode(payload).text(39) == "00"
         assert stack.acquirer.proc.wait(timeout=20) == 0

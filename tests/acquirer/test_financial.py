@@ -3,7 +3,7 @@ duplicates — checked on the wire and in both ledgers."""
 
 from __future__ import annotations
 
-from lab.iso8583 import OriginalRef, ProcessingRequirement, sale_request, sign
+from poslab.iso8583 import OriginalRef, ProcessingRequirement, sale_request, sign
 
 from .conftest import Stack
 from .terminal_client import TerminalClient
@@ -153,7 +153,7 @@ def test_void_only_in_the_open_batch(host: Stack) -> None:
     client = host.signed_on()
     card = host.cards(client.terminal)[0]
     sale = client.sale(card, 700)
-    from lab.iso8583 import CardTotals
+    from poslab.iso8583 import CardTotals
 
     assert client.settle(CardTotals(700, 1, 0, 0)).text(39) == "00"
     client.next_batch()
@@ -181,7 +181,7 @@ def test_refunds(host: Stack) -> None:
 
 
 def test_stale_batch_is_77_after_settlement(host: Stack) -> None:
-    from lab.iso8583 import CardTotals
+    from poslab.iso8583 import CardTotals
 
     client = host.signed_on()
     card = host.cards(client.terminal)[0]
@@ -209,7 +209,7 @@ def test_original_ref_field_is_parsed_strictly(host: Stack) -> None:
     client = host.signed_on()
     card = host.cards(client.terminal)[0]
     sale = client.sale(card, 300)
-    from lab.iso8583 import void_request
+    from poslab.iso8583 import void_request
 
     bad = void_request(
         client.identity,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lab.iso8583 import (
+from poslab.iso8583 import (
     BatchDetail,
     Card,
     CardTotals,

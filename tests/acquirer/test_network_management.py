@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.iso8583 import (
+from poslab.iso8583 import (
     KeyLayout,
     KeySlot,
     MacAlgorithm,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from lab.iso8583 import encode, frame, sign
+from poslab.iso8583 import encode, frame, sign
 
 from .conftest import Stack
 
@@ -31,7 +31,7 @@ def _await_auth_status(
 def test_reversal_after_a_lost_reply(host: Stack) -> None:
     client = host.signed_on()
     card = host.cards(client.terminal)[0]
-    from lab.iso8583 import sale_request
+    from poslab.iso8583 import sale_request
 
     msg = sign(
         sale_request(
@@ -64,7 +64,7 @@ def test_reversal_of_an_unknown_original_is_25_and_the_late_original_is_refused(
 ) -> None:
     client = host.signed_on()
     card = host.cards(client.terminal)[0]
-    from lab.iso8583 import sale_request
+    from poslab.iso8583 import sale_request
 
     never_sent = sale_request(
         client.identity, client.next_stan(), client.batch, 1_500, client.card(card)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from lab.iso8583 import BatchDetail, CardTotals, SettlementTotals
+from poslab.iso8583 import BatchDetail, CardTotals, SettlementTotals
 
 from .conftest import Stack, start_stack
 from .terminal_client import TerminalClient
@@ -390,10 +390,10 @@ def test_a_late_reversal_after_payout_is_paid_back_as_an_adjustment(fast: Stack)
 
 
 def test_the_scorer_accepts_the_exports(fast: Stack, tmp_path: Path) -> None:
-    """The consumer's view: lab/scoring reads these exports and finds nothing wrong
+    """The consumer's view: poslab/scoring reads these exports and finds nothing wrong
     (payouts, batch totals, cardholder holds), with payouts actually checked."""
-    from lab.scoring.fees import load_fees
-    from lab.scoring.ledger_side import read_ledger_side
+    from poslab.scoring.fees import load_fees
+    from poslab.scoring.ledger_side import read_ledger_side
 
     # let every day that has passed be paid and every owed advice land
     _wait_for("payouts", lambda: fast.acquirer.export("payouts"))

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from lab.errors import ConfigError
-from lab.iso8583 import CardTotals, KeySlot
-from mocks.acquirer.business_day import REAL_DAY_S, BusinessCalendar, anchor_for, host_clock
-from mocks.acquirer.config import AcquirerConfig, load_config
-from mocks.acquirer.faults import FaultError, FaultState
-from mocks.acquirer.group_commit import GroupCommitter, WriteError
-from mocks.acquirer.journal import Txn, batch_totals, contribution
-from mocks.acquirer.ledger import connect
+from poslab.errors import ConfigError
+from poslab.iso8583 import CardTotals, KeySlot
+from poslab.mocks.acquirer.business_day import REAL_DAY_S, BusinessCalendar, anchor_for, host_clock
+from poslab.mocks.acquirer.config import AcquirerConfig, load_config
+from poslab.mocks.acquirer.faults import FaultError, FaultState
+from poslab.mocks.acquirer.group_commit import GroupCommitter, WriteError
+from poslab.mocks.acquirer.journal import Txn, batch_totals, contribution
+from poslab.mocks.acquirer.ledger import connect
 
 
 def test_calendar_day_cut_and_payout_due() -> None:

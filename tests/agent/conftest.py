@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lab.world import World, generate, save
+from poslab.world import World, generate, save
 
 from .acquirer_stand_in import AcquirerStandIn
 
@@ -105,7 +105,7 @@ class AgentFleet:
         argv = [
             sys.executable,
             "-m",
-            "mocks.agent",
+            "poslab.mocks.agent",
             "--world",
             str(self.world_path),
             "--host",

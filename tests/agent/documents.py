@@ -6,10 +6,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from lab.world import World
-from lab.world.licence import make_credit_code
-from lab.world.pan import make_pan
-from lab.world.places import provinces_by_region
+from poslab.world import World
+from poslab.world.licence import make_credit_code
+from poslab.world.pan import make_pan
+from poslab.world.places import provinces_by_region
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(200))
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)

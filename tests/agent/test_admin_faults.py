@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from lab.world import World
+from poslab.world import World
 
 from .conftest import AgentFleet, AgentProcess
 

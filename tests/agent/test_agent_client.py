@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from mocks.terminal.agent_client import (
+from poslab.mocks.terminal.agent_client import (
     AgentClient,
     AgentRejected,
     AgentUnavailable,
     ChecksumMismatch,
     TicketReceipt,
 )
-from mocks.terminal.merchant import Merchant
+from poslab.mocks.terminal.merchant import Merchant
 
 Handler = Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str], bytes]]
 
@@ -149,7 +149,7 @@ def test_the_outbox_survives_the_client_and_keeps_the_key(
     first.close()
     server = serve(accept)
     second = AgentClient(server.url, timeout_s=1, outbox_path=outbox, backoff_cap_s=0.01)
-    import mocks.terminal.agent_outbox as ob
+    import poslab.mocks.terminal.agent_outbox as ob
 
     ob.open_outbox(outbox).retry_later(queued.key, 0.0, "test: due now")
     delivered = second.flush_outbox()

@@ -7,8 +7,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from lab.world import World
-from mocks.terminal.agent_client import AgentClient, AgentUnavailable
+from poslab.mocks.terminal.agent_client import AgentClient, AgentUnavailable
+from poslab.world import World
 
 from .conftest import AgentFleet, AgentProcess, wait_until
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from lab.world import World
+from poslab.world import World
 
 from .acquirer_stand_in import AcquirerStandIn
 from .conftest import AgentFleet, AgentProcess, wait_until

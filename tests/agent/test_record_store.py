@@ -10,8 +10,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mocks.agent.lifecycle import TICKET, new_record, transition
-from mocks.agent.record_store import Record, RecordStore
+from poslab.mocks.agent.lifecycle import TICKET, new_record, transition
+from poslab.mocks.agent.record_store import Record, RecordStore
 
 
 def _ticket(instance: str, n: int) -> Record:

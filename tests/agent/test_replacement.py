@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lab.world import World
-from mocks.agent.terminal_directory import derive_tmk
-from mocks.terminal import Terminal, TerminalConfig, TerminalProfile, TerminalStore
-from mocks.terminal.agent_client import AgentClient, AgentUnavailable
-from mocks.terminal.merchant import Merchant
+from poslab.mocks.agent.terminal_directory import derive_tmk
+from poslab.mocks.terminal import Terminal, TerminalConfig, TerminalProfile, TerminalStore
+from poslab.mocks.terminal.agent_client import AgentClient, AgentUnavailable
+from poslab.mocks.terminal.merchant import Merchant
+from poslab.world import World
 
 from .acquirer_stand_in import AcquirerStandIn
 from .conftest import REPO, AgentFleet, AgentProcess, wait_until
@@ -167,7 +167,7 @@ def payment_hosts(tmp_path: Path, world_path: Path) -> Iterator[tuple[_Service, 
     issuer = _Service(
         "issuer",
         [
-            "mocks.issuer",
+            "poslab.mocks.issuer",
             *world,
             "--port",
             "0",
@@ -182,7 +182,7 @@ def payment_hosts(tmp_path: Path, world_path: Path) -> Iterator[tuple[_Service, 
         acquirer = _Service(
             "acquirer",
             [
-                "mocks.acquirer", *world, "--port", "0", "--admin-port", "0",
+                "poslab.mocks.acquirer", *world, "--port", "0", "--admin-port", "0",
                 "--db", str(tmp_path / "a.db"), "--issuer", f"127.0.0.1:{issuer.ports['main']}",
             ],
             tmp_path,

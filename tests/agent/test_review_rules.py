@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from lab.world import World
-from mocks.agent.review_rules import review, sniff_content_type, valid_id_number
+from poslab.mocks.agent.review_rules import review, sniff_content_type, valid_id_number
+from poslab.world import World
 
 from .documents import JPEG, PDF, PNG, application_form, id_number
 

@@ -7,8 +7,8 @@ import random
 
 import httpx
 
-from lab.world import World
-from mocks.terminal.agent_client import AgentClient, AgentRejected
+from poslab.mocks.terminal.agent_client import AgentClient, AgentRejected
+from poslab.world import World
 
 from .conftest import AgentProcess
 
@@ -64,7 +64,7 @@ def test_download_is_verified_and_identical_for_every_instance(
     listed = {p["version"]: p["sha256"] for p in catalogue["packages"]}
     assert listed[latest] == package.sha256
     # packages are a function of the version: what any instance serves
-    from mocks.agent.software_catalogue import SoftwareCatalogue
+    from poslab.mocks.agent.software_catalogue import SoftwareCatalogue
 
     assert SoftwareCatalogue(agent_world.params).package(latest).sha256 == package.sha256
     try:

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from lab.cli import main
-from lab.drill.client import DrillClient
-from lab.drill.session import DrillFiles, current_drill, read_jsonl
+from poslab.cli import main
+from poslab.drill.client import DrillClient
+from poslab.drill.session import DrillFiles, current_drill, read_jsonl
 
 T = TypeVar("T")
 

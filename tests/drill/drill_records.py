@@ -1,10 +1,10 @@
-"""Hand-made drill records: per-second samples as lab.drill.metrics publishes them."""
+"""Hand-made drill records: per-second samples as poslab.drill.metrics publishes them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from lab.drill.session import FacilitatorFile
+from poslab.drill.session import FacilitatorFile
 
 T0 = 1_790_000_000.0
 REGIONS = ("north", "south", "east")

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from lab.drill.dashboard.server import TOKEN_HEADER, DashboardServer, plotly_js
-from lab.drill.errors import DrillError, MitigationFailed
-from lab.drill.metrics import MetricsBoard
-from lab.errors import ConfigError
+from poslab.drill.dashboard.server import TOKEN_HEADER, DashboardServer, plotly_js
+from poslab.drill.errors import DrillError, MitigationFailed
+from poslab.drill.metrics import MetricsBoard
+from poslab.errors import ConfigError
 
 TOKEN = "s3cret-token"
 

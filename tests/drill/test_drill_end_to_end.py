@@ -23,8 +23,8 @@ import pytest
 from drill_cli import Lab, bad_since, fault_went_in, good_run_since, postmortem, stack_pids, until
 from headless_chromium import ARGS, CHROMIUM
 
-from lab.drill.session import ENDED, DrillFiles, read_jsonl
-from lab.fleet import iter_journal
+from poslab.drill.session import ENDED, DrillFiles, read_jsonl
+from poslab.fleet import iter_journal
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -282,7 +282,7 @@ def test_the_drill_ends_by_itself_at_its_maximum_length(lab: Lab) -> None:
 
 
 def test_sigterm_while_starting_stops_what_had_started(tmp_path: Path) -> None:
-    from lab.drill.launch import DrillRequest, prepare
+    from poslab.drill.launch import DrillRequest, prepare
 
     runs = tmp_path / "runs"
     files, _ = prepare(
@@ -303,7 +303,7 @@ def test_sigterm_while_starting_stops_what_had_started(tmp_path: Path) -> None:
     )
     with files.controller_log.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lab.drill.controller", str(files.run_dir)],
+            [sys.executable, "-m", "poslab.drill.controller", str(files.run_dir)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from drill_records import T0, injected, mitigation, sample
 
-from lab.drill.incident import Incident, Rules, Verdict, analyse, find_recovery, judge_seconds
-from lab.drill.playbook import FailureMode, Signal, mode_of
+from poslab.drill.incident import Incident, Rules, Verdict, analyse, find_recovery, judge_seconds
+from poslab.drill.playbook import FailureMode, Signal, mode_of
 
 RULES = Rules(success_ratio=0.95, p99_ms=2000, good_seconds=3, signals=frozenset({Signal.PAYMENTS}))
 CRASH = (mode_of("acquirer-crash-restart"),)

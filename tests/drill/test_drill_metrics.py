@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from lab.drill.metrics import FleetSeconds, MetricsBoard, StackProbe
+from poslab.drill.metrics import FleetSeconds, MetricsBoard, StackProbe
 
 T0 = 1_790_000_000.0
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from lab.drill.errors import MitigationFailed
-from lab.drill.mitigations import CATALOGUE, lookup, parse_pairs
-from lab.errors import ConfigError
-from lab.scenario.fault_actions import KillParams, NoParams
-from lab.scenario.resolved import ApplicationFault, Fault, NetworkFault, ProcessFault
+from poslab.drill.errors import MitigationFailed
+from poslab.drill.mitigations import CATALOGUE, lookup, parse_pairs
+from poslab.errors import ConfigError
+from poslab.scenario.fault_actions import KillParams, NoParams
+from poslab.scenario.resolved import ApplicationFault, Fault, NetworkFault, ProcessFault
 
 
 def _fault(cls: type, **kw: Any) -> Fault:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from lab.drill.mitigations import CATALOGUE
-from lab.drill.plan import MIN_WORKING_S, PlanRequest, build_plan
-from lab.drill.playbook import DRILLABLE, FAILURE_MODES, judge, mode_of
-from lab.errors import ConfigError
-from lab.scenario.loader import Catalogue
-from lab.scenario.resolved import FleetFault, ProcessFault
+from poslab.drill.mitigations import CATALOGUE
+from poslab.drill.plan import MIN_WORKING_S, PlanRequest, build_plan
+from poslab.drill.playbook import DRILLABLE, FAILURE_MODES, judge, mode_of
+from poslab.errors import ConfigError
+from poslab.scenario.loader import Catalogue
+from poslab.scenario.resolved import FleetFault, ProcessFault
 
 REGIONS = ("north", "south", "east")
 

@@ -11,9 +11,9 @@ from drill_cli import Lab
 from drill_records import T0, facilitator, injected, mitigation, sample
 from rich.console import Console
 
-from lab.drill.console import plain_line, render, watch
-from lab.drill.postmortem import write_postmortem
-from lab.drill.session import DrillFiles, DrillState, Timeline
+from poslab.drill.console import plain_line, render, watch
+from poslab.drill.postmortem import write_postmortem
+from poslab.drill.session import DrillFiles, DrillState, Timeline
 
 
 def drill_dir(tmp_path: Path) -> DrillFiles:

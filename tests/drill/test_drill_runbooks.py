@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from lab.drill.checks import AREAS
-from lab.drill.mitigations import CATALOGUE
-from lab.drill.playbook import FAILURE_MODES
-from lab.drill.runbooks import RUNBOOK_DIR, all_runbooks, load_runbook, match_steps, parse_runbook
-from lab.errors import ConfigError
+from poslab.drill.checks import AREAS
+from poslab.drill.mitigations import CATALOGUE
+from poslab.drill.playbook import FAILURE_MODES
+from poslab.drill.runbooks import (
+    RUNBOOK_DIR,
+    all_runbooks,
+    load_runbook,
+    match_steps,
+    parse_runbook,
+)
+from poslab.errors import ConfigError
 
 
 def test_one_runbook_per_failure_mode() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from drill_records import facilitator
 
-from lab.drill.session import (
+from poslab.drill.session import (
     DrillFiles,
     DrillState,
     Timeline,
@@ -18,7 +18,7 @@ from lab.drill.session import (
     current_drill,
     set_current,
 )
-from lab.errors import ConfigError, RunDirError
+from poslab.errors import ConfigError, RunDirError
 
 
 def files_in(tmp_path: Path) -> DrillFiles:

@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lab.proxy.server import EmbeddedProxyServer
+from poslab.proxy.server import EmbeddedProxyServer
 
 REPO = Path(__file__).resolve().parents[2]
-LAB = [sys.executable, "-m", "lab"]
+LAB = [sys.executable, "-m", "poslab"]
 
 
 class OwnedProxy:
@@ -109,7 +109,7 @@ def only_run_dir(runs_dir: Path, timeout_s: float = 30) -> Path:
 
 
 def journal(run_dir: Path) -> list[dict[str, Any]]:
-    from lab.scenario.journal import read_journal
+    from poslab.scenario.journal import read_journal
 
     return read_journal(run_dir / "journal.jsonl")
 

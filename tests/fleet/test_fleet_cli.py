@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.stack.state import RegionPaths, StackAddresses, StackState, write_state
-from lab.world import generate, save
+from poslab.stack.state import RegionPaths, StackAddresses, StackState, write_state
+from poslab.world import generate, save
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "terminal"))
 from payment_stack import REPO, PaymentHosts
@@ -59,7 +59,7 @@ def stack_state(tmp_path: Path) -> Iterator[tuple[Path, PaymentHosts]]:
 def run_lab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CI": "true", "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "lab", *args],
+        [sys.executable, "-m", "poslab", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from loadtests.control import FleetCommand
-from loadtests.fleet_faults import FaultBoard, retire
-from loadtests.shapes import RETAIL_HOURLY, SHAPE_DEFAULTS, intensity_at_hour, make_shape
+from poslab.loadtests.control import FleetCommand
+from poslab.loadtests.fleet_faults import FaultBoard, retire
+from poslab.loadtests.shapes import RETAIL_HOURLY, SHAPE_DEFAULTS, intensity_at_hour, make_shape
 
 FLEET = [(f"1000{i + 1:04d}", ("north", "south", "east")[i % 3]) for i in range(60)]
 

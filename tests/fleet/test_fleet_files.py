@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.errors import ConfigError
-from lab.fleet import ControlWriter, FleetConfig, ShapeSpec, iter_journal, journal_files
-from loadtests.control import ControlReader
-from loadtests.journal import JournalWriter
+from poslab.errors import ConfigError
+from poslab.fleet import ControlWriter, FleetConfig, ShapeSpec, iter_journal, journal_files
+from poslab.loadtests.control import ControlReader
+from poslab.loadtests.journal import JournalWriter
 
 
 def make_config(tmp_path: Path, **overrides: object) -> FleetConfig:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from lab.errors import ConfigError
-from lab.fleet import (
+from poslab.errors import ConfigError
+from poslab.fleet import (
     Fleet,
     FleetError,
     LocustOptions,
@@ -25,7 +25,7 @@ from lab.fleet import (
     journal_files,
     read_load_started,
 )
-from lab.world import World
+from poslab.world import World
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "terminal"))
 from payment_stack import PaymentHosts, saved_world

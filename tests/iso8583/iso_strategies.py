@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from lab.iso8583 import CUP_SPEC, FIELD_KINDS, FieldKind, Header, IsoMessage, Tpdu
+from poslab.iso8583 import CUP_SPEC, FIELD_KINDS, FieldKind, Header, IsoMessage, Tpdu
 
 DIGITS = "0123456789"
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from iso_strategies import DIGITS, field_strategy, headers, messages, tpdus
 
-from lab.iso8583 import (
+from poslab.iso8583 import (
     CUP_SPEC,
     FIELD_KINDS,
     CodecPath,
@@ -33,7 +33,7 @@ from lab.iso8583 import (
     encode_reference,
     use_codec,
 )
-from lab.iso8583.compiled_codec import compile_codec
+from poslab.iso8583.compiled_codec import compile_codec
 
 CODEC = compile_codec(CUP_SPEC)
 PROFILE = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
@@ -250,7 +250,7 @@ def codec_path(path: CodecPath) -> Iterator[None]:
 def test_the_reference_path_is_selectable_and_never_touches_the_compiled_codec(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lab.iso8583 import compiled_codec
+    from poslab.iso8583 import compiled_codec
 
     msg = IsoMessage("0200", {3: "000000", 4: "000000000100", 11: "000001", 41: "12345678"})
     expected = encode(msg)

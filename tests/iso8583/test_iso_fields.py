@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.iso8583 import (
+from poslab.iso8583 import (
     BatchDetail,
     CardTotals,
     DecodeError,

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
-from lab.iso8583 import (
+from poslab.iso8583 import (
     LAYOUT_001,
     LAYOUT_003,
     LAYOUT_004,

@@ -1,5 +1,5 @@
 """MAC known-answer tests. Expected values are derived here, independently of
-lab.iso8583: step by step from raw DES (``cryptography``), and cross-checked
+poslab.iso8583: step by step from raw DES (``cryptography``), and cross-checked
 against the ``openssl`` command line where it offers DES."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
-from lab.iso8583 import (
+from poslab.iso8583 import (
     EncodeError,
     Header,
     IsoMessage,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from lab.iso8583 import (
+from poslab.iso8583 import (
     TRANSACTIONS,
     BatchDetail,
     Card,

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from iso_strategies import messages
 
-from lab.iso8583 import DecodeError, Framer, IsoMessage, decode, encode, frame
+from poslab.iso8583 import DecodeError, Framer, IsoMessage, decode, encode, frame
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

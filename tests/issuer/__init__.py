@@ -1,1 +1,1 @@
-"""Tests of mocks.issuer."""
+"""Tests of poslab.mocks.issuer."""

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from lab.iso8583 import encrypt_pin_block, generate_key
-from lab.world import World, generate
-from mocks.issuer.accounts import Accounts, balance_field
+from poslab.iso8583 import encrypt_pin_block, generate_key
+from poslab.mocks.issuer.accounts import Accounts, balance_field
+from poslab.world import World, generate
 
 ZPK = generate_key(16)
 

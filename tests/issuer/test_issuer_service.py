@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from acquirer.services import Service, restart, start_issuer
 
-from lab.iso8583 import (
+from poslab.iso8583 import (
     Field60,
     Framer,
     IsoMessage,
@@ -21,8 +21,8 @@ from lab.iso8583 import (
     format_amount,
     frame,
 )
-from lab.world import World, generate, save
-from mocks.issuer.__main__ import DEFAULT_ZPK_HEX
+from poslab.mocks.issuer.__main__ import DEFAULT_ZPK_HEX
+from poslab.world import World, generate, save
 
 ZPK = bytes.fromhex(DEFAULT_ZPK_HEX)
 TPDU = Tpdu(destination="0001", source="0003")

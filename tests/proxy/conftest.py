@@ -12,7 +12,7 @@ import httpx
 import pytest
 from proxy_helpers import AsyncApi, ProxyProcess, TcpServer, echo
 
-from lab.proxy import EmbeddedProxyServer
+from poslab.proxy import EmbeddedProxyServer
 
 
 @pytest.fixture

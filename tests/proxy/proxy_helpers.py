@@ -163,14 +163,14 @@ def recv_until_closed(sock: socket.socket) -> bytes:
 
 
 class ProxyProcess:
-    """``python -m lab.proxy`` running in its own process (its own core)."""
+    """``python -m poslab.proxy`` running in its own process (its own core)."""
 
     def __init__(self, tmp: Path, *extra: str) -> None:
         self.ready_file = tmp / "proxy.ready.json"
         self.log = (tmp / "proxy.log").open("wb")
         self.process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "lab.proxy", "--host", "127.0.0.1", "--port", "0"),
+                *(sys.executable, "-m", "poslab.proxy", "--host", "127.0.0.1", "--port", "0"),
                 *("--ready-file", str(self.ready_file), "--log-level", "WARNING", *extra),
             ],
             cwd=REPO,
@@ -180,7 +180,7 @@ class ProxyProcess:
         deadline = time.monotonic() + 20
         while not self.ready_file.exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"lab.proxy did not start: {(tmp / 'proxy.log').read_text()}")
+                raise RuntimeError(f"poslab.proxy did not start: {(tmp / 'proxy.log').read_text()}")
             time.sleep(0.02)
         ready = json.loads(self.ready_file.read_text())
         self.pid: int = ready["pid"]

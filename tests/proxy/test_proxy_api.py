@@ -12,7 +12,7 @@ import anyio
 import pytest
 from proxy_helpers import AsyncApi, TcpServer
 
-from lab.proxy import EmbeddedProxyServer
+from poslab.proxy import EmbeddedProxyServer
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""``lab proxy serve|list|reset`` and ``python -m lab.proxy`` as real processes."""
+"""``lab proxy serve|list|reset`` and ``python -m poslab.proxy`` as real processes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from proxy_helpers import REPO, TcpServer, connect, recv_exactly
 
 def _lab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "lab", *args],
+        [sys.executable, "-m", "poslab", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -45,7 +45,7 @@ def test_serve_with_config_then_list_reset_and_stop(tmp_path: Path, echo_server:
     ready = tmp_path / "ready.json"
     serve = ["proxy", "serve", "--host", "127.0.0.1", "--port", "0", "--seed", "3"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "lab", *serve, "--config", str(config), "--ready-file", str(ready)],
+        [sys.executable, "-m", "poslab", *serve, "--config", str(config), "--ready-file", str(ready)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -89,7 +89,7 @@ def test_list_against_nothing_is_a_clear_error() -> None:
 
 def test_module_version_flag() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "lab.proxy", "-version"],
+        [sys.executable, "-m", "poslab.proxy", "-version"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""``lab.proxy.client`` against the embedded server, and the same conformance
+"""``poslab.proxy.client`` against the embedded server, and the same conformance
 suite against a real Toxiproxy when one is reachable (``TOXIPROXY_URL``)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import anyio
 import pytest
 from proxy_helpers import TcpServer
 
-from lab.errors import ProxyError
-from lab.proxy import EmbeddedProxyServer, PopulateError, ToxiproxyClient
+from poslab.errors import ProxyError
+from poslab.proxy import EmbeddedProxyServer, PopulateError, ToxiproxyClient
 
 pytestmark = pytest.mark.anyio
 

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from proxy_helpers import SyncApi, TcpServer, connect, recv_exactly
 
-from lab.iso8583.framing import Framer, frame
-from lab.iso8583.mac import sign, verify
-from lab.iso8583.message import IsoMessage, decode, encode
+from poslab.iso8583.framing import Framer, frame
+from poslab.iso8583.mac import sign, verify
+from poslab.iso8583.message import IsoMessage, decode, encode
 
 MAK = bytes(range(16))
 

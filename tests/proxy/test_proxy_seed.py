@@ -1,5 +1,5 @@
 """``--seed`` makes toxicity and jitter draws repeatable, derived as
-lab/proxy/draws.py documents: one generator per (seed, proxy, connection
+poslab/proxy/draws.py documents: one generator per (seed, proxy, connection
 ordinal, direction, toxic)."""
 
 from __future__ import annotations

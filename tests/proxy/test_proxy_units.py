@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from lab.proxy.api_error import ApiError
-from lab.proxy.api_json import Float32, GoKind, decode_fields, dumps, format_float32, parse_body
-from lab.proxy.channel import BYTE_LIMIT, Channel, Chunk
-from lab.proxy.draws import Draws
-from lab.proxy.toxics import TOXIC_TYPES
-from lab.proxy.toxics.latency import LatencyToxic
-from lab.proxy.toxics.slicer import SlicerToxic
+from poslab.proxy.api_error import ApiError
+from poslab.proxy.api_json import Float32, GoKind, decode_fields, dumps, format_float32, parse_body
+from poslab.proxy.channel import BYTE_LIMIT, Channel, Chunk
+from poslab.proxy.draws import Draws
+from poslab.proxy.toxics import TOXIC_TYPES
+from poslab.proxy.toxics.latency import LatencyToxic
+from poslab.proxy.toxics.slicer import SlicerToxic
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from report_runs import mixed_run
 
-from lab.report import write_reports
-from lab.scoring import RunResult
+from poslab.report import write_reports
+from poslab.scoring import RunResult
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.scoring import RunResult, score_run
-from lab.scoring.synthetic import SyntheticScenario, write_run
+from poslab.scoring import RunResult, score_run
+from poslab.scoring.synthetic import SyntheticScenario, write_run
 
 
 def mixed_run(root: Path) -> tuple[Path, RunResult]:

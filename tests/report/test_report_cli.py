@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from lab.report import write_reports
-from lab.scoring import score_run
-from lab.scoring.synthetic import SyntheticScenario, write_run
+from poslab.report import write_reports
+from poslab.scoring import score_run
+from poslab.scoring.synthetic import SyntheticScenario, write_run
 
 
 def lab(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "lab", *map(str, args)],
+        [sys.executable, "-m", "poslab", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from lab.report import print_scorecard, write_reports
-from lab.report.junit import junit_tree
-from lab.report.markdown import summary_markdown
-from lab.report.wording import yuan
-from lab.scoring import RESULT_SCHEMA, RESULT_VERSION, RunResult
+from poslab.report import print_scorecard, write_reports
+from poslab.report.junit import junit_tree
+from poslab.report.markdown import summary_markdown
+from poslab.report.wording import yuan
+from poslab.scoring import RESULT_SCHEMA, RESULT_VERSION, RunResult
 
 Mixed = tuple[Path, RunResult]
 

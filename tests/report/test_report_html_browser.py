@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from headless_chromium import ARGS, CHROMIUM
 
-from lab.scoring import RunResult
+from poslab.scoring import RunResult
 
 pytestmark = [
     pytest.mark.browser,

@@ -1,4 +1,4 @@
-"""lab.server_runtime: which event loop and codec path a server runs on."""
+"""poslab.server_runtime: which event loop and codec path a server runs on."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lab import server_runtime
-from lab.errors import ConfigError
-from lab.iso8583 import CodecPath, codec_in_use, use_codec
-from lab.server_runtime import LoopChoice
+from poslab import server_runtime
+from poslab.errors import ConfigError
+from poslab.iso8583 import CodecPath, codec_in_use, use_codec
+from poslab.server_runtime import LoopChoice
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,8 +88,8 @@ def test_describe_names_the_loop_and_the_codec() -> None:
 
 
 ENTRY_POINTS = {
-    "python -m lab.proxy": ["-m", "lab.proxy", "-port", "0", "-loop"],
-    "lab proxy serve": ["-m", "lab", "proxy", "serve", "--port", "0", "--loop"],
+    "python -m poslab.proxy": ["-m", "poslab.proxy", "-port", "0", "-loop"],
+    "lab proxy serve": ["-m", "poslab", "proxy", "serve", "--port", "0", "--loop"],
 }
 
 
@@ -123,7 +123,7 @@ def test_a_server_refuses_an_unknown_loop(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "mocks.issuer",
+            "poslab.mocks.issuer",
             "--world",
             str(tmp_path / "w.json"),
             "--db",

@@ -1,7 +1,7 @@
 """Stand-ins for the runner tests: a small load that really goes through the proxy,
 and a stack wrapper that photographs the proxy just before the stack stops.
 
-``EchoLoad`` plays the fleet's part of the contract (``lab.scenario.runner.LoadLike``):
+``EchoLoad`` plays the fleet's part of the contract (``poslab.scenario.runner.LoadLike``):
 a handful of "terminals" in a thread, each connecting through its region's
 proxy to an echo service and journaling one record per round trip in the
 fleet journal format (``approved`` when the echo came back in time,
@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.fleet import ControlWriter, FleetConfig
-from lab.proxy.client import ProxyInfo
-from lab.scenario.resolved import ResolvedScenario
-from lab.stack.commands import Programs
-from lab.stack.stack import Stack
-from lab.stack.topology import default_topology
+from poslab.fleet import ControlWriter, FleetConfig
+from poslab.proxy.client import ProxyInfo
+from poslab.scenario.resolved import ResolvedScenario
+from poslab.stack.commands import Programs
+from poslab.stack.stack import Stack
+from poslab.stack.topology import default_topology
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = REPO / "tests" / "stack" / "fake_service.py"

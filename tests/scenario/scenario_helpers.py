@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from lab.scenario.loader import load_scenario
-from lab.scenario.resolve import RunOptions
-from lab.scenario.resolved import ResolvedScenario
-from lab.scenario.source import Problem, ScenarioInvalid
-from lab.stack.topology import Topology
+from poslab.scenario.loader import load_scenario
+from poslab.scenario.resolve import RunOptions
+from poslab.scenario.resolved import ResolvedScenario
+from poslab.scenario.source import Problem, ScenarioInvalid
+from poslab.stack.topology import Topology
 
 #: A small valid scenario; tests append faults or replace lines to break it.
 BASE = """\

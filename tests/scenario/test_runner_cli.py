@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.cli import main
+from poslab.cli import main
 
 
 def _lab(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -75,9 +75,9 @@ def test_suite_dry_run_uses_the_suites_pass_mark_unless_told(
 def test_the_verdict_baseline_interruption_and_a_dead_stack(tmp_path: Path) -> None:
     from rich.console import Console
 
-    from lab.cli.run import _judge
-    from lab.scenario.runner import RunOutcome
-    from lab.scoring.synthetic import SyntheticScenario, write_run
+    from poslab.cli.run import _judge
+    from poslab.scenario.runner import RunOutcome
+    from poslab.scoring.synthetic import SyntheticScenario, write_run
 
     good = write_run(tmp_path / "a", [SyntheticScenario(name="outage")])
     slower = SyntheticScenario(name="outage", recovery_delay_s=25.0)

@@ -14,18 +14,18 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from lab.proxy.client import ToxiproxyClient
-from lab.proxy.server import EmbeddedProxyServer
-from lab.scenario.faults import FaultInjector
-from lab.scenario.fleet_draws import resolve_fleet_draws
-from lab.scenario.journal import RunEvents, RunJournal, read_journal
-from lab.scenario.loader import load_scenario
-from lab.scenario.probes import FleetMoney, FleetTail, LedgerOracle, SloProbe
-from lab.scenario.resolved import ResolvedScenario
-from lab.scenario.rundir import RunDirectory, RunSettings, export_ledger
-from lab.scenario.schedule import FaultSchedule, ScenarioClock
-from lab.scenario.timeline import build_timeline
-from lab.stack.topology import default_topology
+from poslab.proxy.client import ToxiproxyClient
+from poslab.proxy.server import EmbeddedProxyServer
+from poslab.scenario.faults import FaultInjector
+from poslab.scenario.fleet_draws import resolve_fleet_draws
+from poslab.scenario.journal import RunEvents, RunJournal, read_journal
+from poslab.scenario.loader import load_scenario
+from poslab.scenario.probes import FleetMoney, FleetTail, LedgerOracle, SloProbe
+from poslab.scenario.resolved import ResolvedScenario
+from poslab.scenario.rundir import RunDirectory, RunSettings, export_ledger
+from poslab.scenario.schedule import FaultSchedule, ScenarioClock
+from poslab.scenario.timeline import build_timeline
+from poslab.stack.topology import default_topology
 
 BASE = """\
 name: parts
@@ -391,7 +391,7 @@ def test_same_seed_same_world_same_draws(tmp_path: Path) -> None:
         rundir.write_world(42 if name != "three" else 43, 20)
         worlds.append(rundir.world_json.read_bytes())
     assert worlds[0] == worlds[1] != worlds[2]
-    from lab.world import loads
+    from poslab.world import loads
 
     terminals = loads(worlds[0]).terminals
     first = resolve_fleet_draws(s, terminals, 42)

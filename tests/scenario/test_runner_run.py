@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from runner_standins import FAKE, EchoLoad, Photographed, make_stack_factory
 
-from lab.scenario.journal import RunEvents, RunJournal, read_journal
-from lab.scenario.loader import load_scenario
-from lab.scenario.rundir import RunDirectory, RunSettings
-from lab.scenario.runner import Runner, RunOutcome, RunPlan
-from lab.stack.topology import default_topology
+from poslab.scenario.journal import RunEvents, RunJournal, read_journal
+from poslab.scenario.loader import load_scenario
+from poslab.scenario.rundir import RunDirectory, RunSettings
+from poslab.scenario.runner import Runner, RunOutcome, RunPlan
+from poslab.stack.topology import default_topology
 
 #: real processes: each test is bounded well under the suite's default timeout
 pytestmark = pytest.mark.timeout(60)

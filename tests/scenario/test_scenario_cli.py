@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from scenario_helpers import BASE, WriteScenario, fault_block, line_of
 
-from lab.cli import main
+from poslab.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -134,7 +134,7 @@ def test_list_marks_invalid_files(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_regions_from_a_world_file(
     write_scenario: WriteScenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lab.world import generate, save
+    from poslab.world import generate, save
 
     world = tmp_path / "world.json"
     save(generate(7, 6, regions=("hubei", "hunan")), world)

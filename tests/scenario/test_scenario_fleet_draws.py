@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.errors import ConfigError
-from lab.scenario.fault_actions import FleetShare, NoParams, PowerOutage
-from lab.scenario.fleet_draws import draw_terminals
-from lab.scenario.resolved import FleetFault
+from poslab.errors import ConfigError
+from poslab.scenario.fault_actions import FleetShare, NoParams, PowerOutage
+from poslab.scenario.fleet_draws import draw_terminals
+from poslab.scenario.resolved import FleetFault
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,9 @@ def test_count_larger_than_the_world() -> None:
 
 def test_stable_across_processes_and_hash_seeds() -> None:
     code = (
-        "from lab.scenario.fleet_draws import draw_terminals\n"
+        "from poslab.scenario.fleet_draws import draw_terminals\n"
         "from tests.scenario.test_scenario_fleet_draws import FLEET, _fault\n"
-        "from lab.scenario.fault_actions import FleetShare\n"
+        "from poslab.scenario.fault_actions import FleetShare\n"
         "print(','.join(draw_terminals(_fault(FleetShare(share=0.05)), FLEET, 7, 's')))\n"
     )
     outputs = {

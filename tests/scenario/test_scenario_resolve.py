@@ -8,11 +8,11 @@ import pytest
 from pydantic import ValidationError
 from scenario_helpers import BASE, WriteScenario, fault_block, resolve_text
 
-from lab.scenario.durations import parse_duration, round_seconds, scale, scale_count
-from lab.scenario.fault_actions import FleetShare, KillParams
-from lab.scenario.resolve import RunOptions
-from lab.scenario.resolved import ApplicationFault, FleetFault, NetworkFault, ProcessFault
-from lab.stack.topology import default_topology
+from poslab.scenario.durations import parse_duration, round_seconds, scale, scale_count
+from poslab.scenario.fault_actions import FleetShare, KillParams
+from poslab.scenario.resolve import RunOptions
+from poslab.scenario.resolved import ApplicationFault, FleetFault, NetworkFault, ProcessFault
+from poslab.stack.topology import default_topology
 
 FAULTS = fault_block(
     "id: paths-down\nkind: network\nregions: [east, north]\nat: 6s\nfor: 10s\ndown: true\n"
@@ -176,8 +176,8 @@ def test_defaults(write_scenario: WriteScenario) -> None:
 
 def test_toxics_are_the_proxys_own(write_scenario: WriteScenario) -> None:
     """The scenario side accepts exactly the toxics the embedded proxy serves."""
-    from lab.proxy.toxics import TOXIC_TYPES
-    from lab.scenario.toxic_table import TOXICS
+    from poslab.proxy.toxics import TOXIC_TYPES
+    from poslab.scenario.toxic_table import TOXICS
 
     assert set(TOXICS) == set(TOXIC_TYPES)
     assert {n for n, t in TOXICS.items() if t.iso8583} == {

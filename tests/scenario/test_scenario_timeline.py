@@ -7,8 +7,8 @@ import socket
 import pytest
 from scenario_helpers import BASE, WriteScenario, fault_block, resolve_text
 
-from lab.scenario.loader import load_suite
-from lab.scenario.timeline import Op, build_timeline, fault_steps, render_suite, render_timeline
+from poslab.scenario.loader import load_suite
+from poslab.scenario.timeline import Op, build_timeline, fault_steps, render_suite, render_timeline
 
 TEXT = (
     BASE

@@ -15,10 +15,10 @@ from scenario_helpers import (
     resolve_text,
 )
 
-from lab.errors import ConfigError, ScenarioError
-from lab.scenario.resolve import RunOptions
-from lab.scenario.source import ScenarioInvalid
-from lab.stack.topology import topology_from_mapping
+from poslab.errors import ConfigError, ScenarioError
+from poslab.scenario.resolve import RunOptions
+from poslab.scenario.source import ScenarioInvalid
+from poslab.stack.topology import topology_from_mapping
 
 
 def _check(write: WriteScenario, text: str, marker: str, field: str, *words: str) -> None:
@@ -553,7 +553,7 @@ def test_run_options_are_checked() -> None:
 
 
 def test_missing_file_and_unknown_name(tmp_path: Path) -> None:
-    from lab.scenario.loader import Catalogue, load_scenario
+    from poslab.scenario.loader import Catalogue, load_scenario
 
     with pytest.raises(ScenarioInvalid, match="no such scenario file"):
         load_scenario(tmp_path / "nope.yaml")

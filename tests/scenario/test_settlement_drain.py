@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from lab.scenario.settlement_drain import NotReported, SettlementDrain, SettlementState
+from poslab.scenario.settlement_drain import NotReported, SettlementDrain, SettlementState
 
 Answer = Callable[[float], tuple[int, Any]]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from scoring_runs import MakeRun, fault_events, fin, second, seconds
 
-from lab.scoring import score_run
-from lab.scoring.availability import recovery_value
-from lab.scoring.result import ScenarioResult
+from poslab.scoring import score_run
+from poslab.scoring.availability import recovery_value
+from poslab.scoring.result import ScenarioResult
 
 
 def only(run_dir: Path) -> ScenarioResult:

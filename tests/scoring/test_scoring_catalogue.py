@@ -1,4 +1,4 @@
-"""The real scenario catalogue, resolved by lab.scenario and dumped as ``lab run`` writes
+"""The real scenario catalogue, resolved by poslab.scenario and dumped as ``lab run`` writes
 it into run.json, is read and scored: the contract holds from both sides."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.scoring import score_run
-from lab.scoring.synthetic import SyntheticScenario, write_run
+from poslab.scoring import score_run
+from poslab.scoring.synthetic import SyntheticScenario, write_run
 
-loader = pytest.importorskip("lab.scenario.loader")
+loader = pytest.importorskip("poslab.scenario.loader")
 CATALOGUE = sorted(p.stem for p in (Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 
 

@@ -10,11 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scoring_runs import MakeRun, fault_events, fin, seconds
 
-from lab.errors import RunDirError
-from lab.scoring import score_run
-from lab.scoring.fees import Fees, load_fees, ppm_of
-from lab.scoring.jsonl import ReadStats, iter_jsonl, read_line_at
-from lab.scoring.result import mask_pan
+from poslab.errors import RunDirError
+from poslab.scoring import score_run
+from poslab.scoring.fees import Fees, load_fees, ppm_of
+from poslab.scoring.jsonl import ReadStats, iter_jsonl, read_line_at
+from poslab.scoring.result import mask_pan
 
 
 def test_jsonl_offsets_torn_and_malformed_lines(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_fee_rule_by_hand(amount: int, kind: str, mid: str, fee: int | None) -> 
 @given(st.integers(-10_000_000, 10_000_000), st.sampled_from(["credit", "debit", "qr"]),
        st.booleans())  # fmt: skip
 def test_fee_rule_matches_lab_world(amount: int, kind: str, d0: bool) -> None:
-    world_fees = pytest.importorskip("lab.world.fees")
+    world_fees = pytest.importorskip("poslab.world.fees")
     schedule = world_fees.FeeSchedule()
     mine = Fees(**schedule.to_dict(), d0_merchants=frozenset({"m"} if d0 else ()))
     assert mine.fee(amount, kind, "m") == schedule.fee_fen(amount, kind, "d0" if d0 else "standard")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from scoring_runs import T0, MakeRun, fin, ledger_row, seconds
 
-from lab.scoring import CHECKS, score_run
-from lab.scoring.result import FAILED, NOT_AVAILABLE, PASSED, ScenarioResult
-from lab.scoring.synthetic import INJECTIONS, SyntheticScenario, write_run
+from poslab.scoring import CHECKS, score_run
+from poslab.scoring.result import FAILED, NOT_AVAILABLE, PASSED, ScenarioResult
+from poslab.scoring.synthetic import INJECTIONS, SyntheticScenario, write_run
 
 MASKED = re.compile(r"^\d{6}\*+\d{4}$")
 

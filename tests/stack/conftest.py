@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.stack.service import ServiceSpec
+from poslab.stack.service import ServiceSpec
 
 FAKE = Path(__file__).with_name("fake_service.py")
 
@@ -56,6 +56,6 @@ def fake_programs() -> dict[str, list[str]]:
 
 @pytest.fixture
 def world_file(tmp_path: Path) -> Path:
-    from lab.world import generate, save
+    from poslab.world import generate, save
 
     return save(generate(7, 12), tmp_path / "world.json")

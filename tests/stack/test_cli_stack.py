@@ -36,7 +36,7 @@ def _programs(**extra: str) -> list[str]:
 
 def _lab(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PY, "-m", "lab", *args],
+        [PY, "-m", "poslab", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -66,7 +66,7 @@ def _wait_gone(pids: list[int], timeout: float = 5) -> list[int]:
 
 def _up_with_a_hanging_acquirer(cwd: Path, state: Path) -> subprocess.Popen[bytes]:
     """`lab up` in the background, stuck waiting for an acquirer that never gets ready."""
-    cmd = [PY, "-m", "lab", "up", "--state", str(state), "--terminals", "8", "--timeout", "60",
+    cmd = [PY, "-m", "poslab", "up", "--state", str(state), "--terminals", "8", "--timeout", "60",
            *_programs(acquirer=f"{FAKE} --hang")]  # fmt: skip
     return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

@@ -1,5 +1,5 @@
 """Container mode: deploy/compose.yaml, its Toxiproxy config and Dockerfile agree
-with lab/stack/compose.py; the stack runs in containers where Docker answers."""
+with poslab/stack/compose.py; the stack runs in containers where Docker answers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lab.stack.compose import (
+from poslab.stack.compose import (
     PATH_PORTS,
     SERVICE_PORTS,
     TOXIPROXY_API_PORT,
@@ -22,7 +22,7 @@ from lab.stack.compose import (
     proxy_upstreams,
     toxiproxy_config,
 )
-from lab.stack.topology import Mode, ServiceName, default_topology
+from poslab.stack.topology import Mode, ServiceName, default_topology
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 LAB_SERVICES = ("issuer", "acquirer", "agent-primary", "agent-backup")
@@ -107,7 +107,7 @@ def test_lab_services_build_run_and_publish_their_ports(compose: dict[str, Any])
         assert _published(service) == {ports.main} | ({ports.admin} if ports.admin else set())
         assert "LAB_ADMIN_TOKEN" in service["environment"], "admin APIs beyond 127.0.0.1"
         health = service["healthcheck"]["test"]
-        assert health[:4] == ["CMD", "python", "-m", "lab.stack.healthcheck"]
+        assert health[:4] == ["CMD", "python", "-m", "poslab.stack.healthcheck"]
         assert health[4] == f"http://127.0.0.1:{ports.admin or ports.main}/health"
 
 

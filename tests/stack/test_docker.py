@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.stack.compose import (
+from poslab.stack.compose import (
     DEFAULT_PROJECT,
     TOXIPROXY_IMAGE,
     ComposeProject,
@@ -20,10 +20,10 @@ from lab.stack.compose import (
     proxy_upstreams,
     write_toxiproxy_config,
 )
-from lab.stack.external import with_external_proxy
-from lab.stack.service import free_port
-from lab.stack.stack import Stack
-from lab.stack.topology import default_topology
+from poslab.stack.external import with_external_proxy
+from poslab.stack.service import free_port
+from poslab.stack.stack import Stack
+from poslab.stack.topology import default_topology
 
 pytestmark = [pytest.mark.docker, pytest.mark.anyio]
 
@@ -69,7 +69,7 @@ def toxiproxy_url(docker_daemon: None) -> Iterator[str]:
 def compose_env(docker_daemon: None, tmp_path: Path) -> Iterator[dict[str, str]]:
     from testcontainers.compose import DockerCompose
 
-    from lab.world import generate, save
+    from poslab.world import generate, save
 
     world = save(generate(11, 30), tmp_path / "world.json")
     env = {

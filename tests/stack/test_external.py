@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from lab.errors import ConfigError, StackError
-from lab.stack.external import toxiproxy_endpoint, with_external_proxy
-from lab.stack.health import Prober
-from lab.stack.process import ServiceProcess
-from lab.stack.service import ServiceSpec
-from lab.stack.stack import Stack
-from lab.stack.topology import Mode, ServiceName, default_topology, topology_from_mapping
+from poslab.errors import ConfigError, StackError
+from poslab.stack.external import toxiproxy_endpoint, with_external_proxy
+from poslab.stack.health import Prober
+from poslab.stack.process import ServiceProcess
+from poslab.stack.service import ServiceSpec
+from poslab.stack.stack import Stack
+from poslab.stack.topology import Mode, ServiceName, default_topology, topology_from_mapping
 
 pytestmark = pytest.mark.anyio
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lab.errors import StackError
-from lab.stack.health import Prober
-from lab.stack.process import ProcessIdentity, ServiceProcess
-from lab.stack.service import ServiceSpec
+from poslab.errors import StackError
+from poslab.stack.health import Prober
+from poslab.stack.process import ProcessIdentity, ServiceProcess
+from poslab.stack.service import ServiceSpec
 
 MakeSpec = Callable[..., ServiceSpec]
 
@@ -144,9 +144,9 @@ def test_orphan_guard_kills_services_when_the_lab_is_killed(
         f"""
         import asyncio, sys, time
         from pathlib import Path
-        from lab.stack.health import Prober
-        from lab.stack.process import ServiceProcess
-        from lab.stack.service import ServiceSpec
+        from poslab.stack.health import Prober
+        from poslab.stack.process import ServiceProcess
+        from poslab.stack.service import ServiceSpec
 
         spec = ServiceSpec(name="issuer", argv={spec.argv!r},
             port_flags={{"main": "--port", "admin": "--admin-port"}},

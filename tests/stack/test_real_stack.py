@@ -1,4 +1,4 @@
-"""The real payment world: lab.proxy and the real mocks, from nothing to ready.
+"""The real payment world: poslab.proxy and the real mocks, from nothing to ready.
 
 Skipped (saying which) while a mock cannot be run as ``python -m mocks.<name>``.
 The ≤ 10 s bound is the issue's goal on this 2-core machine; the stack usually
@@ -15,8 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lab.stack.stack import Stack
-from lab.stack.topology import default_topology
+from poslab.stack.stack import Stack
+from poslab.stack.topology import default_topology
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +26,7 @@ READY_BUDGET_S = 10.0
 def _not_runnable() -> list[str]:
     return [
         module
-        for module in ("mocks.issuer", "mocks.acquirer", "mocks.agent")
+        for module in ("poslab.mocks.issuer", "poslab.mocks.acquirer", "poslab.mocks.agent")
         if importlib.util.find_spec(f"{module}.__main__") is None
     ]
 

@@ -12,10 +12,10 @@ from typing import Any
 import psutil
 import pytest
 
-from lab.errors import StackError
-from lab.stack.stack import Stack
-from lab.stack.state import read_state
-from lab.stack.topology import default_topology
+from poslab.errors import StackError
+from poslab.stack.stack import Stack
+from poslab.stack.state import read_state
+from poslab.stack.topology import default_topology
 
 pytestmark = pytest.mark.anyio
 
@@ -202,7 +202,7 @@ async def test_killing_an_unknown_service_is_refused(
 async def test_with_the_real_embedded_proxy(
     tmp_path: Path, world_file: Path, fake_programs: Programs
 ) -> None:
-    """`python -m lab.proxy` as the stack's proxy: wiring, toxics, the down fault."""
+    """`python -m poslab.proxy` as the stack's proxy: wiring, toxics, the down fault."""
     del fake_programs["proxy"]
     async with _stack(world_file, tmp_path / "run", fake_programs, seed=7) as stack:
         assert "--seed 7" in (tmp_path / "run" / "services" / "proxy.log").read_text()
@@ -246,9 +246,9 @@ async def test_acquirer_settings_are_its_config_file_across_a_restart(
 def test_no_settings_no_config_option_and_an_external_acquirer_takes_none(
     tmp_path: Path, world_file: Path
 ) -> None:
-    from lab.errors import ConfigError
-    from lab.stack.commands import acquirer_spec
-    from lab.stack.topology import Endpoint, topology_from_mapping
+    from poslab.errors import ConfigError
+    from poslab.stack.commands import acquirer_spec
+    from poslab.stack.topology import Endpoint, topology_from_mapping
 
     spec = acquirer_spec(tmp_path, world_file, "127.0.0.1", Endpoint(host="127.0.0.1", port=9))
     assert "--config" not in spec.argv

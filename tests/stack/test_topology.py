@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.errors import ConfigError
-from lab.stack.topology import (
+from poslab.errors import ConfigError
+from poslab.stack.topology import (
     DEFAULT_REGIONS,
     Endpoint,
     Mode,

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from terminal_helpers import FakeHost, MakeTerminal
 
-from lab.world import World, generate
-from mocks.terminal import (
+from poslab.mocks.terminal import (
     Terminal,
     TerminalConfig,
     TerminalProfile,
     TerminalStore,
     TxnRecord,
 )
+from poslab.world import World, generate
 
 
 @pytest.fixture(scope="module")

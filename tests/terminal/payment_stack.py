@@ -1,8 +1,8 @@
 """The real payment hosts as processes, for the terminal and fleet tests:
-``mocks.issuer``, ``mocks.acquirer`` and the embedded fault proxy
-(``lab.proxy``), each on 127.0.0.1 port 0 with its ready file.
+``poslab.mocks.issuer``, ``poslab.mocks.acquirer`` and the embedded fault proxy
+(``poslab.proxy``), each on 127.0.0.1 port 0 with its ready file.
 
-Deliberately not ``lab.stack``: these tests need two or three services, not
+Deliberately not ``poslab.stack``: these tests need two or three services, not
 the whole topology with both agents, and they must start fast.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from lab.world import World, generate, save
+from poslab.world import World, generate, save
 
 REPO = Path(__file__).resolve().parents[2]
 _READY_S = 30.0
@@ -82,7 +82,7 @@ class PaymentHosts:
             self.issuer = self._start(
                 "issuer",
                 [
-                    *("mocks.issuer", "--world", str(world_file), "--port", "0"),
+                    *("poslab.mocks.issuer", "--world", str(world_file), "--port", "0"),
                     *("--admin-port", "0", "--db", str(workdir / "issuer.sqlite")),
                     *("--log-level", "WARNING"),
                 ],
@@ -91,13 +91,13 @@ class PaymentHosts:
             self.acquirer = self._start(
                 "acquirer",
                 [
-                    *("mocks.acquirer", "--world", str(world_file), "--port", "0"),
+                    *("poslab.mocks.acquirer", "--world", str(world_file), "--port", "0"),
                     *("--admin-port", "0", "--db", str(workdir / "acquirer.sqlite")),
                     *("--issuer", f"{host}:{port}", "--log-level", "WARNING"),
                 ],
             )
             self.proxy = (
-                self._start("proxy", ["lab.proxy", "--host", "127.0.0.1", "--port", "0"])
+                self._start("proxy", ["poslab.proxy", "--host", "127.0.0.1", "--port", "0"])
                 if proxy
                 else None
             )
@@ -105,7 +105,7 @@ class PaymentHosts:
                 self._start(
                     "agent-primary",
                     [
-                        *("mocks.agent", "--world", str(world_file), "--port", "0"),
+                        *("poslab.mocks.agent", "--world", str(world_file), "--port", "0"),
                         *("--db", str(workdir / "agent.sqlite"), "--name", "primary"),
                         *("--acquirer-admin", self.acquirer.url(), "--log-level", "WARNING"),
                     ],

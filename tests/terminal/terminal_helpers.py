@@ -5,7 +5,7 @@ with real keys under the TMK, MAC checked and replies signed, sales booked,
 reversals idempotent with 25 for unknown originals, settlement totals
 compared — and lets a test script misbehaviour the real acquirer cannot be
 made to show on demand (a reply with a bad MAC, a late reply, a silent drop).
-Integration tests use the real acquirer (``python -m mocks.acquirer``).
+Integration tests use the real acquirer (``python -m poslab.mocks.acquirer``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lab.iso8583 import (
+from poslab.iso8583 import (
     CardTotals,
     Field60,
     Framer,
@@ -38,8 +38,8 @@ from lab.iso8583 import (
     sign,
     verify,
 )
-from lab.iso8583.messages import TransactionType
-from mocks.terminal import Terminal, TxnRecord
+from poslab.iso8583.messages import TransactionType
+from poslab.mocks.terminal import Terminal, TxnRecord
 
 
 @dataclasses.dataclass

@@ -14,8 +14,7 @@ import pytest
 from payment_stack import PaymentHosts, saved_world
 from terminal_helpers import of_type
 
-from lab.world import World
-from mocks.terminal import (
+from poslab.mocks.terminal import (
     Outcome,
     Terminal,
     TerminalConfig,
@@ -24,7 +23,8 @@ from mocks.terminal import (
     TerminalStore,
     TxnRecord,
 )
-from mocks.terminal.shopper import CardPresented
+from poslab.mocks.terminal.shopper import CardPresented
+from poslab.world import World
 
 pytestmark = pytest.mark.timeout(120)
 

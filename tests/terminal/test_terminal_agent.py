@@ -13,9 +13,8 @@ import pytest
 from payment_stack import PaymentHosts, saved_world
 from terminal_helpers import of_type
 
-from lab.world import World
-from loadtests.merchant_desk import MerchantDesk, Outboxes, replacement_profile
-from mocks.terminal import (
+from poslab.loadtests.merchant_desk import MerchantDesk, Outboxes, replacement_profile
+from poslab.mocks.terminal import (
     Outcome,
     Terminal,
     TerminalConfig,
@@ -24,6 +23,7 @@ from mocks.terminal import (
     TransactionMix,
     TxnRecord,
 )
+from poslab.world import World
 
 pytestmark = pytest.mark.timeout(120)
 SALES_ONLY = TransactionMix(1.0, 0.0, 0.0, 0.0)

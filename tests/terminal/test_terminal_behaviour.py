@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from terminal_helpers import Act, FakeHost, MakeTerminal, of_type
 
-from lab.iso8583 import IsoMessage, verify
-from lab.world import World
-from mocks.terminal import (
+from poslab.iso8583 import IsoMessage, verify
+from poslab.mocks.terminal import (
     ConnectionMode,
     Outcome,
     TerminalConfig,
@@ -22,7 +21,8 @@ from mocks.terminal import (
     TransactionMix,
     TxnRecord,
 )
-from mocks.terminal.terminal_store import fields_from_json
+from poslab.mocks.terminal.terminal_store import fields_from_json
+from poslab.world import World
 
 FAST = {"response_timeout_s": 0.4, "connect_timeout_s": 0.3, "backoff_base_s": 0.01}
 FAST_CAP = {"backoff_cap_s": 0.05}
@@ -124,7 +124,7 @@ def test_no_reply_times_out_and_the_reversal_goes_before_the_next_sale(
 
 
 def _encoded(msg: IsoMessage) -> bytes:
-    from lab.iso8583 import encode
+    from poslab.iso8583 import encode
 
     return encode(msg)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.errors import ConfigError
-from mocks.terminal import (
+from poslab.errors import ConfigError
+from poslab.mocks.terminal import (
     BatchEntry,
     DurableReversals,
     HostPaths,
@@ -27,10 +27,10 @@ from mocks.terminal import (
     parse_address,
     target_version,
 )
-from mocks.terminal.backoff import Backoff
-from mocks.terminal.settlement import batch_totals, next_batch
-from mocks.terminal.store_and_forward import is_definite
-from mocks.terminal.terminal_store import Counters, fields_from_json, fields_to_json
+from poslab.mocks.terminal.backoff import Backoff
+from poslab.mocks.terminal.settlement import batch_totals, next_batch
+from poslab.mocks.terminal.store_and_forward import is_definite
+from poslab.mocks.terminal.terminal_store import Counters, fields_from_json, fields_to_json
 
 CONTRACT_FIELDS = {
     "ts_start", "ts_end", "tid", "mid", "region", "type", "stan", "batch", "amount", "pan",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.world import World, generate
+from poslab.world import World, generate
 
 
 @pytest.fixture(scope="package")

@@ -5,7 +5,7 @@ import statistics
 
 import pytest
 
-from lab.world import MCC_PROFILES, draw_amount
+from poslab.world import MCC_PROFILES, draw_amount
 
 
 @pytest.mark.parametrize("mcc", sorted(MCC_PROFILES))

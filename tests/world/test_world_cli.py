@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.cli import main
-from lab.world import generate, load
+from poslab.cli import main
+from poslab.world import generate, load
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -44,7 +44,7 @@ def test_the_lab_command_in_a_subprocess(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "lab",
+                "poslab",
                 "world",
                 "generate",
                 "--seed",
@@ -60,7 +60,7 @@ def test_the_lab_command_in_a_subprocess(tmp_path: Path) -> None:
         )
     assert files[0].read_bytes() == files[1].read_bytes()
     shown = subprocess.run(
-        [sys.executable, "-m", "lab", "world", "show", str(files[0])],
+        [sys.executable, "-m", "poslab", "world", "show", str(files[0])],
         check=True,
         capture_output=True,
         text=True,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lab.errors import ConfigError
-from lab.world import FeeSchedule
+from poslab.errors import ConfigError
+from poslab.world import FeeSchedule
 
 
 def _expected(amount: int, percent: str, cap_fen: int | None = None) -> int:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from lab.errors import ConfigError
-from lab.world import World, dumps, generate, load, loads, save
-from lab.world.model import Card, Terminal
+from poslab.errors import ConfigError
+from poslab.world import World, dumps, generate, load, loads, save
+from poslab.world.model import Card, Terminal
 
 
 def test_round_trip(small_world: World, tmp_path: Path) -> None:
@@ -165,7 +165,7 @@ def test_loaded_records_share_repeated_strings(tmp_path: Path) -> None:
 def test_loading_processes_do_not_pay_for_faker(small_world: World, tmp_path: Path) -> None:
     path = save(small_world, tmp_path / "w.json")
     code = (
-        "import sys; from lab.world import load; "
+        "import sys; from poslab.world import load; "
         f"load({str(path)!r}); print('faker' in sys.modules)"
     )
     child = subprocess.run(

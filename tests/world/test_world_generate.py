@@ -10,15 +10,15 @@ from collections import Counter
 
 import pytest
 
-from lab.errors import ConfigError
-from lab.world import World, generate
-from lab.world.licence import valid_credit_code
-from lab.world.pan import luhn_valid
-from lab.world.places import AREA_CODES
+from poslab.errors import ConfigError
+from poslab.world import World, generate
+from poslab.world.licence import valid_credit_code
+from poslab.world.pan import luhn_valid
+from poslab.world.places import AREA_CODES
 
 _CHILD = """
 import hashlib, sys
-from lab.world import generate
+from poslab.world import generate
 world = generate(2024, 300, regions=("north", "west"))
 sys.stdout.write(hashlib.sha256(world.to_json()).hexdigest())
 """
@@ -141,7 +141,7 @@ def test_insufficient_funds_rate_is_realistic(big_world: World) -> None:
     one to four percent of cases."""
     import random
 
-    from lab.world import draw_amount
+    from poslab.world import draw_amount
 
     rng = random.Random(51)
     short = total = 0

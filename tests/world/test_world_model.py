@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
-from lab.errors import ConfigError
-from lab.world import Card, Params, World
-from lab.world.pan import mask_pan
+from poslab.errors import ConfigError
+from poslab.world import Card, Params, World
+from poslab.world.pan import mask_pan
 
 
 def test_lookups(small_world: World) -> None:
@@ -52,7 +52,7 @@ def test_card_pools_own_slice_plus_neighbours_regulars(small_world: World) -> No
 
 
 def test_single_terminal_world_shares_nothing() -> None:
-    from lab.world import generate
+    from poslab.world import generate
 
     world = generate(3, 1, cards_per_terminal=2)
     assert world.cards_for_terminal(world.terminals[0].tid) == world.cards

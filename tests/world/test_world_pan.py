@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lab.world.pan import (
+from poslab.world.pan import (
     BINS,
     UNKNOWN_BIN,
     luhn_check_digit,

@@ -4,10 +4,10 @@ import random
 
 import pytest
 
-from lab.world import World
-from lab.world.licence import make_credit_code, valid_credit_code
-from lab.world.names import SHOP_NOUNS
-from lab.world.places import AREA_CODES, CITIES, DIVISION_CODES, provinces_by_region
+from poslab.world import World
+from poslab.world.licence import make_credit_code, valid_credit_code
+from poslab.world.names import SHOP_NOUNS
+from poslab.world.places import AREA_CODES, CITIES, DIVISION_CODES, provinces_by_region
 
 
 @pytest.mark.parametrize("code", ["91350100M000100Y43", "91440300708461136T"])

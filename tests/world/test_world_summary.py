@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from lab.world import World
-from lab.world.summary import summarize
+from poslab.world import World
+from poslab.world.summary import summarize
 
 
 def test_summary_counts_agree_with_the_records(big_world: World) -> None:

@@ -1,0 +1,192 @@
+"""``postmortem.md``: the post-incident report as Markdown (for the ticket or the wiki)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from poslab.report.wording import utc, utc_date, yuan
+
+if TYPE_CHECKING:
+    from poslab.drill.money import MoneyImpact
+    from poslab.drill.postmortem import Postmortem
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def table(head: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:g} s"
+
+
+def clock(t: float, t0: float) -> str:
+    return f"T{t - t0:+.0f} s"
+
+
+def headline(report: Postmortem) -> str:
+    inc, f = report.incident, report.incident.figures()
+    modes = ", ".join(f"{m.row} ({m.title})" for m in report.plan.modes)
+    if inc.fault_start is None:
+        return f"The hidden failure ({modes}) never went in before the drill ended."
+    parts = [f"Hidden failure: {modes}."]
+    parts.append(
+        "No measurable symptom."
+        if inc.symptom_at is None
+        else f"First symptom after {seconds(f['symptom_s'])}."
+    )
+    parts.append(
+        "Never declared." if inc.detect_at is None else f"Detected after {seconds(f['detect_s'])}."
+    )
+    if f["mitigate_s"] is not None:
+        parts.append(f"Mitigated after {seconds(f['mitigate_s'])}.")
+    if inc.recovered_at is not None:
+        healed = " (by itself)" if inc.self_healed else ""
+        parts.append(f"Recovered after {seconds(f['recover_s'])}{healed}.")
+    elif inc.symptom_at is not None:
+        parts.append("Not recovered when the drill ended.")
+    return " ".join(parts)
+
+
+def render_markdown(report: Postmortem) -> str:
+    inc, money, plan = report.incident, report.money, report.plan
+    t0 = inc.t0
+    out = [f"# Post-incident report — drill {report.name}", ""]
+    out += [f"{utc_date(t0)} · {headline(report)}", ""]
+    out += ["## What was hidden", ""]
+    out += table(
+        ["fault", "from scenario", "went in", "held", "what"],
+        [
+            [
+                p.fault.id,
+                p.scenario,
+                next(
+                    (clock(float(f["t"]), t0) for f in inc.faults if f["id"] == p.fault.id), "never"
+                ),
+                "until mitigated or the end" if p.held else f"{p.fault.for_s:g} s window",
+                p.description,
+            ]
+            for p in plan.faults
+        ],
+    )
+    out += ["", "## Timeline", ""]
+    out += table(
+        ["UTC", "drill clock", "since fault", "what", "detail"],
+        [
+            [
+                utc(t),
+                clock(t, t0),
+                "" if inc.fault_start is None else f"{t - inc.fault_start:+.1f} s",
+                what,
+                detail,
+            ]
+            for t, what, detail in report.moments()
+        ],
+    )
+    f = inc.figures()
+    out += ["", "## Times (from the fault going in)", ""]
+    out += table(
+        [
+            "first symptom",
+            "time to detect",
+            "first mitigation",
+            "time to mitigate",
+            "time to recover",
+        ],
+        [
+            [
+                seconds(f["symptom_s"]),
+                seconds(f["detect_s"]),
+                seconds(f["first_mitigation_s"]),
+                seconds(f["mitigate_s"]),
+                seconds(f["recover_s"]),
+            ]
+        ],
+    )
+    if inc.detect_at is not None:
+        named = ", ".join(inc.detect_named) or "none of the failure's words"
+        out += ["", f"Detection: “{inc.detect_text}” — names {named}."]
+    out += ["", "## Mitigations", ""]
+    if inc.mitigations:
+        out += table(
+            ["drill clock", "action", "verdict", "result", "what followed"],
+            [
+                [
+                    clock(m.t, t0),
+                    m.action + params_text(m.params),
+                    m.verdict,
+                    m.result if m.ok else f"FAILED: {m.result}",
+                    m.effect,
+                ]
+                for m in inc.mitigations
+            ],
+        )
+    else:
+        out.append("None was run.")
+    right = sorted(set().union(*(m.right for m in plan.modes)))
+    out += ["", f"Right for this failure: {', '.join(f'`{r}`' for r in right) or 'none needed'}."]
+    out += ["", "## Money impact", ""]
+    out += table(["what", "count", "value", "source"], money_rows(money))
+    for note in money.notes:
+        out.append(f"- note: {note}")
+    out += ["", "## Runbook steps", ""]
+    out += table(
+        ["runbook", "step", "title", "taken", "how"],
+        [
+            [
+                s.runbook,
+                s.step.id,
+                s.step.title,
+                "taken " + clock(s.t, t0) if s.taken and s.t is not None else "skipped",
+                "; ".join(s.how[:3]),
+            ]
+            for s in report.steps
+        ],
+    )
+    out += ["", "## Action items", ""]
+    out += [f"{i}. {item}" for i, item in enumerate(report.actions, start=1)]
+    notes = [e for e in report.timeline if e.get("event") == "note"]
+    if notes:
+        out += ["", "## Notes from the team", ""]
+        out += [f"- {clock(float(n['t']), t0)}: {n.get('text', '')}" for n in notes]
+    return "\n".join(out) + "\n"
+
+
+def params_text(params: dict[str, object]) -> str:
+    if not params:
+        return ""
+    return " (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
+
+
+def money_rows(money: MoneyImpact) -> list[list[object]]:
+    rows: list[list[object]] = [
+        [
+            "sales failed during the incident",
+            money.failed_sales.count,
+            yuan(money.failed_sales.fen),
+            "fleet journal",
+        ],
+        [
+            "sales failed over the whole drill",
+            money.failed_sales_all.count,
+            yuan(money.failed_sales_all.fen),
+            "fleet journal",
+        ],
+    ]
+    for finding, words in (
+        (money.debited_without_sale, "customers left debited without a sale"),
+        (money.holds_without_sale, "cardholder holds left without a sale"),
+        (money.lost_approvals, "approvals missing from the ledger"),
+        (money.double_bookings, "sales booked twice"),
+        (money.unresolved, "reversals given up (冲正不成功)"),
+    ):
+        if finding.status == "not_available":
+            rows.append([words, "n/a", "", "reconciliation not available"])
+        else:
+            rows.append([words, finding.count, yuan(finding.fen), "reconciliation"])
+    return rows

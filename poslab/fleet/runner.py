@@ -1,0 +1,238 @@
+"""Locust as a subprocess: start it on a fleet config, steer it, stop it.
+
+Locust monkey-patches the process it is imported in (gevent), so the lab
+never imports it: :class:`Fleet` runs ``python -m locust -f
+poslab/loadtests/locustfile.py`` in its own process group with the config path in
+``LAB_FLEET_CONFIG``, and talks to it only through files — the control file
+(fleet faults) and what Locust writes (the fleet journal, its CSV/HTML).
+
+Every start carries an outer timeout: a Locust that overstays it (a shape
+that never ends, a hung worker) has its whole process group killed, because
+a scenario runner that waits forever is worse than a run marked failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from poslab.errors import StackError
+
+from .config import CONFIG_ENV, FleetConfig
+from .control import ControlWriter
+from .load_marker import LOAD_STARTED_FILE, read_load_started
+from .readers import iter_journal, read_locust_stats
+
+__all__ = ["DEFAULT_LOCUSTFILE", "Fleet", "FleetError", "LocustOptions"]
+
+DEFAULT_LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtests" / "locustfile.py"
+_POLL_S = 0.05
+
+
+class FleetError(StackError):
+    """Locust would not start, or had to be killed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LocustOptions:
+    headless: bool = True
+    web_host: str = "127.0.0.1"  # the web UI binds loopback unless told otherwise
+    web_port: int = 8089
+    autoquit_s: int = 10  # web mode: quit this long after the shape ends
+    loglevel: str = "WARNING"
+    locustfile: Path = DEFAULT_LOCUSTFILE
+    extra_args: tuple[str, ...] = ()
+
+
+class Fleet:
+    """One Locust run writing into ``run_dir`` (``fleet/`` and ``locust/``)."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        options: LocustOptions | None = None,
+        python: str = sys.executable,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.fleet_dir = self.run_dir / "fleet"
+        self.locust_dir = self.run_dir / "locust"
+        self.options = options or LocustOptions()
+        self.python = python
+        self.env = dict(env) if env is not None else None
+        self.config: FleetConfig | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._deadline = 0.0
+        self._control: ControlWriter | None = None
+
+    # -- configuration ---------------------------------------------------------
+
+    def config_for(self, **fields: Any) -> FleetConfig:
+        """A :class:`FleetConfig` whose journal, control file and terminal
+        state live in this run directory; ``fields`` supply the rest."""
+        fields.setdefault("journal_dir", str(self.fleet_dir))
+        fields.setdefault("control_file", str(self.fleet_dir / "control.jsonl"))
+        fields.setdefault("state_dir", str(self.fleet_dir / "state"))
+        return FleetConfig(**fields)
+
+    @property
+    def csv_prefix(self) -> Path:
+        return self.locust_dir / "locust"
+
+    @property
+    def log_file(self) -> Path:
+        return self.locust_dir / "locust.log"
+
+    def command(self, config_path: Path, config: FleetConfig) -> list[str]:
+        o = self.options
+        argv = [self.python, "-m", "locust", "-f", str(o.locustfile)]
+        if o.headless:
+            argv.append("--headless")
+        else:
+            argv += ["--web-host", o.web_host, "--web-port", str(o.web_port), "--autostart"]
+            argv += ["--autoquit", str(o.autoquit_s)]
+        argv += ["--csv", str(self.csv_prefix), "--html", str(self.locust_dir / "report.html")]
+        # Users finish the transaction in hand when the run stops: a sale cut
+        # off mid-flight would be a lab-made failure.
+        stop_timeout = config.response_timeout_s * 2 + config.connect_timeout_s + 5
+        argv += ["--stop-timeout", f"{stop_timeout:g}", "--exit-code-on-error", "0"]
+        argv += ["--loglevel", o.loglevel]
+        if config.processes > 1:
+            argv += ["--processes", str(config.processes)]
+        return [*argv, *o.extra_args]
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self, config: FleetConfig, *, timeout_s: float) -> None:
+        """Write the config and start Locust; it must be done within ``timeout_s``."""
+        if self.process is not None and self.process.poll() is None:
+            raise FleetError("this fleet is already running")
+        self.fleet_dir.mkdir(parents=True, exist_ok=True)
+        self.locust_dir.mkdir(parents=True, exist_ok=True)
+        Path(config.journal_dir).mkdir(parents=True, exist_ok=True)
+        # a marker of an earlier load in this directory must not start this one's clock
+        (Path(config.journal_dir) / LOAD_STARTED_FILE).unlink(missing_ok=True)
+        config_path = config.write(self.fleet_dir / "config.json")
+        env = dict(os.environ if self.env is None else self.env)
+        env[CONFIG_ENV] = str(config_path)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        self.config = config
+        self._control = ControlWriter(Path(config.control_file))
+        with self.log_file.open("ab") as log:
+            try:
+                self.process = subprocess.Popen(
+                    self.command(config_path, config),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=self.options.locustfile.parents[2],  # the directory that holds poslab/
+                    start_new_session=True,  # its own group: killable as a whole
+                )
+            except OSError as exc:
+                raise FleetError(f"cannot start Locust: {exc}") from exc
+        self._deadline = time.monotonic() + timeout_s
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def control(
+        self, action: str, params: Mapping[str, Any] | None = None, until: float | None = None
+    ) -> int:
+        """Send a fleet fault to every Locust process; returns its ``seq``."""
+        if self._control is None:
+            raise FleetError("the fleet has not been started")
+        return self._control.send(action, params, until)
+
+    def wait(self, timeout_s: float | None = None) -> int | None:
+        """Locust's exit code once it ends; None if it still runs after
+        ``timeout_s``. Past the start timeout it is killed (:class:`FleetError`)."""
+        process = self._require()
+        limit = (
+            self._deadline
+            if timeout_s is None
+            else min(self._deadline, time.monotonic() + timeout_s)
+        )
+        while time.monotonic() < limit:
+            code = process.poll()
+            if code is not None:
+                return code
+            time.sleep(_POLL_S)
+        code = process.poll()
+        if code is not None:
+            return code
+        if time.monotonic() < self._deadline:
+            return None
+        self._kill_group(signal.SIGKILL)
+        process.wait()
+        raise FleetError(f"Locust overstayed its timeout and was killed; see {self.log_file}")
+
+    def stop(self, grace_s: float = 15.0) -> int:
+        """Ask Locust to stop (SIGTERM: users finish, CSV and HTML are written),
+        then kill the whole group if it is still there after ``grace_s``."""
+        process = self._require()
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self._kill_group(signal.SIGKILL)
+                process.wait()
+        # workers of --processes may outlive a master that was killed
+        self._kill_group(signal.SIGKILL)
+        return process.returncode
+
+    def _kill_group(self, sig: signal.Signals) -> None:
+        process = self._require()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+
+    def _require(self) -> subprocess.Popen[bytes]:
+        if self.process is None:
+            raise FleetError("the fleet has not been started")
+        return self.process
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.process is not None:
+            self.stop()
+
+    # -- what it wrote ----------------------------------------------------------
+
+    def journal(self) -> Iterator[dict[str, Any]]:
+        return iter_journal(self.fleet_dir)
+
+    def load_started(self) -> float | None:
+        """The load shape's zero (epoch) once Locust has started it, else None."""
+        if self.config is None:
+            return None
+        return read_load_started(self.config.journal_dir)
+
+    def stats(self) -> list[dict[str, str]]:
+        return read_locust_stats(self.csv_prefix)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])

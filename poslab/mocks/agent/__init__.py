@@ -1,0 +1,1 @@
+"""poslab/mocks/agent."""

@@ -1,0 +1,109 @@
+"""The agent backend as a FastAPI application: routers, error answers,
+the fault middleware and the background workers (peer sync, support desk)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from poslab.mocks.agent import (
+    admin_api,
+    notifications,
+    onboarding,
+    sync_api,
+    terminals,
+    tickets,
+    tms,
+)
+from poslab.mocks.agent.acquirer_admin import AcquirerAdmin
+from poslab.mocks.agent.agent_state import AgentState
+from poslab.mocks.agent.config import AgentConfig
+from poslab.mocks.agent.errors import AgentError
+from poslab.mocks.agent.faults import FaultBoard, FaultMiddleware
+from poslab.mocks.agent.metrics import Metrics
+from poslab.mocks.agent.peer_sync import PeerLink
+from poslab.mocks.agent.record_store import RecordStore
+from poslab.mocks.agent.software_catalogue import SoftwareCatalogue
+from poslab.mocks.agent.support_desk import SupportDesk
+from poslab.mocks.agent.terminal_directory import TerminalDirectory
+from poslab.world import World
+
+__all__ = ["build_state", "create_app"]
+
+_DESCRIPTION = """The agent (代理商, reseller) backend of the POS resilience lab:
+merchant onboarding, terminal provisioning and replacement, TMS (parameters and
+software), support tickets and merchant notifications. Every create takes an
+`Idempotency-Key` header; two instances (primary, backup) converge by
+anti-entropy (see docs/agent.md)."""
+
+
+def build_state(config: AgentConfig, world: World, *, seed: int | None = None) -> AgentState:
+    store = RecordStore(config.db)
+    metrics = Metrics(config.name)
+    holder: list[AgentState] = []
+    peer = PeerLink(config, store, metrics, on_merged=lambda r: holder[0].changed(r))
+    state = AgentState(
+        config=config,
+        world=world,
+        store=store,
+        directory=TerminalDirectory(world, store, config.name),
+        faults=FaultBoard(random.Random(seed)),
+        metrics=metrics,
+        acquirer=AcquirerAdmin(config.acquirer_admin, config.acquirer_timeout_s),
+        peer=peer,
+        catalogue=SoftwareCatalogue(world.params),
+    )
+    holder.append(state)
+    metrics.gauges["records"] = lambda: {
+        (("entity", e), ("state", s)): float(n) for (e, s), n in store.count_by_state().items()
+    }
+    metrics.gauges["processing"] = lambda: {(): float(state.processing())}
+    metrics.gauges["peer_reachable"] = lambda: {(): float(peer.reachable())}
+    return state
+
+
+def create_app(state: AgentState, *, admin_token: str | None = None) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        workers = [
+            asyncio.create_task(state.peer.run(), name="peer-sync"),
+            asyncio.create_task(SupportDesk(state).run(), name="support-desk"),
+        ]
+        try:
+            yield
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await state.peer.close()
+            await state.acquirer.close()
+            state.store.close()
+
+    app = FastAPI(
+        title=f"POS lab agent backend ({state.name})",
+        version="1.0.0",
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.agent = state
+    app.state.admin_token = admin_token
+
+    @app.exception_handler(AgentError)
+    async def agent_error(request: Request, exc: AgentError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    for module in (admin_api, tms, tickets, notifications, terminals, onboarding, sync_api):
+        app.include_router(module.router)
+    app.include_router(admin_api.health_router)
+    app.add_middleware(
+        FaultMiddleware,
+        board=state.faults,
+        metrics=state.metrics,
+        fast_path=state.poll_cache.fast_path,
+    )
+    return app

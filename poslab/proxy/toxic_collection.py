@@ -1,0 +1,178 @@
+"""A proxy's toxics: two ordered chains, their JSON, and live application.
+
+Toxiproxy's ``toxic_collection.go``. Names are unique across both streams;
+creation order is processing order; every change is applied at once to every
+live connection of the proxy (synchronously, so when the API answers, every
+connection already has it — see ``link.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from poslab.proxy import api_error
+from poslab.proxy.api_json import Float32, decode_fields, go_kind_of
+from poslab.proxy.link import DIRECTIONS, Direction, Link
+from poslab.proxy.toxics import Toxic, toxic_type
+
+__all__ = ["ToxicCollection", "ToxicWrapper"]
+
+
+@dataclasses.dataclass
+class ToxicWrapper:
+    """A toxic as the API knows it: name, type, stream, toxicity, attributes."""
+
+    name: str
+    type: str
+    stream: str
+    direction: Direction
+    toxicity: float
+    toxic: Toxic
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "attributes": self.toxic.attributes(),
+            "name": self.name,
+            "type": self.type,
+            "stream": self.stream,
+            "toxicity": Float32(self.toxicity),
+        }
+
+
+_CREATE_FIELDS: dict[str, Any] = {
+    "name": "string",
+    "type": "string",
+    "stream": "string",
+    "toxicity": "float32",
+}
+
+
+def _parse_direction(stream: str) -> Direction:
+    lowered = stream.lower()
+    for direction in DIRECTIONS:
+        if lowered == direction:
+            return direction
+    raise api_error.INVALID_STREAM
+
+
+def _attributes_of(body: object) -> object:
+    """The ``attributes`` member (case-insensitive, as Go matches it)."""
+    if not isinstance(body, dict):
+        return None
+    found: object = None
+    for key, value in body.items():
+        if key.lower() == "attributes":
+            found = value
+    if found is not None and not isinstance(found, dict):
+        raise api_error.bad_request_body(
+            f"json: cannot unmarshal {go_kind_of(found)} into Go struct field "
+            "ToxicWrapper.attributes of type object"
+        )
+    return found
+
+
+@contextlib.contextmanager
+def _in_one_step() -> Iterator[None]:
+    """Apply a change to every live connection without a full garbage
+    collection in the middle: with 1,000 connections the heap is large, and a
+    collection half-way would stretch the time between the first connection
+    getting the toxic and the last. It runs right after instead."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class ToxicCollection:
+    """The upstream and downstream chains of one proxy."""
+
+    def __init__(self, live_links: Callable[[Direction], Iterable[Link]]) -> None:
+        self._chains: dict[Direction, list[ToxicWrapper]] = {d: [] for d in DIRECTIONS}
+        self._live_links = live_links
+
+    def chain(self, direction: Direction) -> list[ToxicWrapper]:
+        return list(self._chains[direction])
+
+    def find(self, name: str) -> ToxicWrapper | None:
+        for direction in DIRECTIONS:
+            for wrapper in self._chains[direction]:
+                if wrapper.name == name:
+                    return wrapper
+        return None
+
+    def get(self, name: str) -> ToxicWrapper:
+        wrapper = self.find(name)
+        if wrapper is None:
+            raise api_error.TOXIC_NOT_FOUND
+        return wrapper
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [w.to_json() for d in DIRECTIONS for w in self._chains[d]]
+
+    # --- API operations -------------------------------------------------------------
+
+    def add_json(self, body: object) -> ToxicWrapper:
+        """Create a toxic from a request body, checked in Toxiproxy's order:
+        body, stream, type, duplicate name, then attributes."""
+        fields = decode_fields(body, "ToxicWrapper", _CREATE_FIELDS)
+        raw_attributes = _attributes_of(body)
+        stream = str(fields.get("stream", "downstream"))
+        direction = _parse_direction(stream)
+        type_name = str(fields.get("type", ""))
+        name = str(fields.get("name", "")) or f"{type_name}_{stream}"
+        toxic_class = toxic_type(type_name)
+        if toxic_class is None:
+            raise api_error.INVALID_TOXIC_TYPE
+        if self.find(name) is not None:
+            raise api_error.TOXIC_ALREADY_EXISTS
+        toxicity = fields.get("toxicity", 1.0)
+        assert isinstance(toxicity, float)
+        wrapper = ToxicWrapper(
+            name=name,
+            type=type_name,
+            stream=stream,
+            direction=direction,
+            toxicity=toxicity,
+            toxic=toxic_class.from_attributes(raw_attributes),
+        )
+        self._chains[direction].append(wrapper)
+        with _in_one_step():
+            for link in self._live_links(direction):
+                link.add_stage(wrapper.name, wrapper.toxic, wrapper.toxicity)
+        return wrapper
+
+    def update_json(self, name: str, body: object) -> ToxicWrapper:
+        """Merge new attributes and/or toxicity into a toxic and restart it on
+        every live connection (toxicity drawn again)."""
+        wrapper = self.get(name)
+        fields = decode_fields(body, "ToxicWrapper", {"toxicity": "float32"})
+        toxic = type(wrapper.toxic).from_attributes(_attributes_of(body), base=wrapper.toxic)
+        toxicity = fields.get("toxicity", wrapper.toxicity)
+        assert isinstance(toxicity, float)
+        wrapper.toxic = toxic
+        wrapper.toxicity = toxicity
+        with _in_one_step():
+            for link in self._live_links(wrapper.direction):
+                link.update_stage(wrapper.name, wrapper.toxic, wrapper.toxicity)
+        return wrapper
+
+    def remove(self, name: str) -> None:
+        wrapper = self.get(name)
+        self._chains[wrapper.direction].remove(wrapper)
+        closes = wrapper.toxic.closes_on_removal
+        with _in_one_step():
+            for link in self._live_links(wrapper.direction):
+                link.remove_stage(wrapper.name, closes=closes)
+
+    def reset(self) -> None:
+        """Remove every toxic, in chain order (as ``/reset`` does)."""
+        for direction in DIRECTIONS:
+            while self._chains[direction]:
+                self.remove(self._chains[direction][0].name)

@@ -1,0 +1,266 @@
+"""Resolve an authored scenario against a topology and the run's options.
+
+Everything that needs the stack's vocabulary is checked here, and every
+problem is collected (not just the first) with the path of the field it
+belongs to, so the loader can name file, line and field for each:
+
+- targets: proxies and services of the topology, regions of the world;
+- network faults: toxic types and attributes (poslab.scenario.toxic_table);
+- application, process and fleet faults: names and typed params
+  (poslab.scenario.fault_actions); instant actions take no ``for``;
+- the timeline: every window inside the load, at least the 0.1 s resolution
+  after ``--time-scale``, coexistence on each target (poslab.scenario.coexistence),
+  room after the last fault to observe recovery, steady state before the first;
+- expectations against poslab.scoring's registry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pydantic import JsonValue
+
+from poslab.errors import ConfigError, ScenarioError
+from poslab.scenario.durations import format_duration, scale_count
+from poslab.scenario.fault_resolution import FaultResolver, unique_name
+from poslab.scenario.model import (
+    IntegrityBreachDoc,
+    P99AboveDoc,
+    ScenarioDoc,
+    SuccessRatioBelowDoc,
+)
+from poslab.scenario.resolved import (
+    AbortCondition,
+    Expectation,
+    Fault,
+    IntegrityBreach,
+    Load,
+    P99Above,
+    Recovery,
+    ResolvedScenario,
+    Slo,
+    SteadyState,
+    SuccessRatioBelow,
+    Window,
+)
+from poslab.scenario.source import Loc
+from poslab.scoring import EXPECTATION_KINDS, validate_expectation
+from poslab.stack.topology import Mode, Topology
+
+#: Expectation params that name regions (checked against the world).
+_REGION_PARAMS = ("regions", "affected")
+MAX_TIME_SCALE = 100.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the run request changes in every scenario (``lab run`` options)."""
+
+    time_scale: float = 1.0
+    terminals: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.time_scale <= MAX_TIME_SCALE:
+            raise ConfigError(f"--time-scale must be > 0 and ≤ {MAX_TIME_SCALE:g}")
+        if self.terminals is not None and self.terminals < 1:
+            raise ConfigError("--terminals must be at least 1")
+
+
+class _Resolver(FaultResolver):
+    """The whole scenario: faults (from :class:`FaultResolver`) and everything else."""
+
+    def __init__(self, doc: ScenarioDoc, topology: Topology, options: RunOptions) -> None:
+        super().__init__(doc, topology, options.time_scale)
+        self.options = options
+
+    # -- the rest of the scenario -----------------------------------------------
+
+    def unavoidable(self, faults: Sequence[Fault]) -> list[Window]:
+        windows = [f.window for f in faults if f.unavoidable and f.windowed]
+        for i, declared in enumerate(self.doc.unavoidable):
+            start, end = self.s(declared.at), self.s(declared.at + declared.for_)
+            if end > self.duration_s:
+                self.found.add(
+                    ("unavoidable", i, "for"),
+                    f"window ends after the load ({format_duration(self.duration_s)})",
+                )
+            windows.append(Window(start_s=start, end_s=min(end, self.duration_s)))
+        merged: list[Window] = []
+        for window in sorted(windows, key=lambda w: w.start_s):
+            if merged and window.start_s <= merged[-1].end_s:
+                last = merged.pop()
+                window = Window(start_s=last.start_s, end_s=max(last.end_s, window.end_s))
+            merged.append(window)
+        return merged
+
+    def expectations(self) -> list[Expectation]:
+        out: list[Expectation] = []
+        taken = {e.name for e in self.doc.expectations if e.name}
+        seen: set[str] = set()
+        for i, exp in enumerate(self.doc.expectations):
+            loc: Loc = ("expectations", i)
+            if exp.name is not None and exp.name in seen:
+                self.found.add((*loc, "name"), f"duplicate expectation name {exp.name!r}")
+            name = exp.name or unique_name(exp.kind.replace("_", "-"), taken)
+            seen.add(name)
+            taken.add(name)
+            kind = EXPECTATION_KINDS.get(exp.kind)
+            if kind is None:
+                known = ", ".join(sorted(EXPECTATION_KINDS))
+                self.found.add(
+                    (*loc, "kind"), f"unknown expectation kind {exp.kind!r} (known: {known})"
+                )
+                continue
+            try:
+                params = validate_expectation(exp.kind, exp.params)
+            except ScenarioError as exc:
+                quoted = re.search(r"param(?:\(s\))? '?(\w+)", str(exc))
+                where = (*loc, "params", quoted.group(1)) if quoted else (*loc, "params")
+                self.found.add(where, str(exc).split(": ", 1)[-1])
+                continue
+            for pname in _REGION_PARAMS:
+                value = params.get(pname)
+                if isinstance(value, list):
+                    for region in value:
+                        if region not in self.topology.regions:
+                            self.found.add((*loc, "params", pname), f"unknown region {region!r}")
+            out.append(Expectation(name=name, kind=exp.kind, params=self.scaled(params)))
+        return out
+
+    def scaled(self, params: Mapping[str, object]) -> dict[str, JsonValue]:
+        """Expectation params as JSON; those named ``*_s`` are durations and get scaled."""
+        out: dict[str, JsonValue] = {}
+        for key, value in params.items():
+            if key.endswith("_s") and isinstance(value, int) and not isinstance(value, bool):
+                value = scale_count(value, self.options.time_scale)
+            elif key.endswith("_s") and isinstance(value, float):
+                value = self.s(value)
+            assert value is None or isinstance(value, bool | int | float | str | list)
+            out[key] = value  # type: ignore[assignment]
+        return out
+
+    def abort(self) -> list[AbortCondition]:
+        out: list[AbortCondition] = []
+        for cond in self.doc.abort:
+            if isinstance(cond, SuccessRatioBelowDoc):
+                out.append(SuccessRatioBelow(ratio=cond.ratio, for_s=max(self.s(cond.for_), 0.1)))
+            elif isinstance(cond, P99AboveDoc):
+                out.append(P99Above(ms=cond.ms, for_s=max(self.s(cond.for_), 0.1)))
+            else:
+                assert isinstance(cond, IntegrityBreachDoc)
+                out.append(IntegrityBreach())
+        return out
+
+    def steady_state(self, faults: Sequence[Fault]) -> SteadyState | None:
+        doc = self.doc.steady_state
+        if doc is None:
+            return None
+        first = min((f.at_s for f in faults), default=self.duration_s)
+        within = self.s(doc.within) if doc.within is not None else first
+        good = scale_count(doc.good_seconds, self.options.time_scale)
+        if within > first:
+            self.found.add(
+                ("steady_state", "within"),
+                f"steady state must be reached before the first fault ({format_duration(first)})",
+            )
+        elif good > within:
+            field_loc = ("steady_state", "within") if doc.within else ("faults", 0, "at")
+            self.found.add(
+                field_loc,
+                f"{good} good seconds cannot fit in the {format_duration(within)} before the "
+                f"first fault{self.suffix} (or set steady_state: null)",
+            )
+        return SteadyState(within_s=within, good_seconds=good, health=doc.health)
+
+    def acquirer(self) -> dict[str, JsonValue]:
+        """The acquirer's settings; only a service the lab starts can be given them."""
+        doc = self.doc.acquirer
+        settings: dict[str, JsonValue] = {
+            k: v for k, v in doc.model_dump(exclude_none=True).items() if k != "day_seconds"
+        }
+        if doc.day_seconds is not None:
+            # Days pass on the scenario clock: a shorter run has shorter days.
+            day = self.s(doc.day_seconds)
+            settings["day_seconds"] = day
+            if day <= 0:
+                self.found.add(("acquirer", "day_seconds"), f"rounds to nothing{self.suffix}")
+        if settings and self.topology.service("acquirer").mode is not Mode.EMBEDDED:
+            self.found.add(
+                ("acquirer",),
+                "the acquirer is external: the lab cannot start it with other settings",
+            )
+        return settings
+
+    def terminal(self) -> dict[str, JsonValue]:
+        """TerminalConfig overrides, in the fleet config's names and (unscaled) seconds."""
+        doc = self.doc.terminal
+        settings: dict[str, JsonValue] = {}
+        if doc.settle_interval is not None:
+            settings["settle_interval_s"] = doc.settle_interval
+        if doc.settle_every is not None:
+            settings["settle_every"] = doc.settle_every
+        if doc.tms_retry is not None:
+            settings["tms_retry_s"] = doc.tms_retry
+        return settings
+
+    def recovery_room(self, faults: Sequence[Fault], recovery: Recovery) -> None:
+        last = max(faults, key=lambda f: f.end_s, default=None)
+        if last is None:
+            return
+        need = recovery.target_s + recovery.good_seconds
+        if self.duration_s - last.end_s < need:
+            self.found.add(
+                ("faults", last.index, "for"),
+                f"only {format_duration(round(self.duration_s - last.end_s, 6))} of load after "
+                f"the last fault ends: recovery needs target + good_seconds = "
+                f"{format_duration(need)}{self.suffix}",
+            )
+
+
+def resolve_scenario(
+    doc: ScenarioDoc, topology: Topology, options: RunOptions, source: str
+) -> tuple[ResolvedScenario | None, list[tuple[Loc, str]]]:
+    """The resolved scenario, or None and every problem found (as paths + messages)."""
+    r = _Resolver(doc, topology, options)
+    faults = r.faults()
+    recovery = Recovery(
+        target_s=max(r.s(doc.recovery.target), 0.1),
+        good_seconds=scale_count(doc.recovery.good_seconds, options.time_scale),
+    )
+    r.recovery_room(faults, recovery)
+    scenario = dict(
+        unavoidable=tuple(r.unavoidable(faults)),
+        expectations=tuple(r.expectations()),
+        abort=tuple(r.abort()),
+        steady_state=r.steady_state(faults),
+        acquirer=r.acquirer(),
+        terminal=r.terminal(),
+    )
+    if r.found.items:
+        return None, r.found.items
+    load = doc.load
+    resolved = ResolvedScenario(
+        name=doc.name,
+        description=doc.description.strip(),
+        source=source,
+        failure_mode=doc.failure_mode,
+        weight=doc.weight,
+        min_score=doc.min_score,
+        policy=doc.policy,
+        time_scale=options.time_scale,
+        load=Load(
+            shape=load.shape,
+            terminals=options.terminals or load.terminals,
+            duration_s=r.duration_s,
+            params=dict(load.params),
+        ),
+        duration_s=r.duration_s,
+        drain_s=r.s(doc.drain),
+        slo=Slo(success_ratio=doc.slo.success_ratio, p99_ms=doc.slo.p99_ms),
+        recovery=recovery,
+        faults=tuple(sorted(faults, key=lambda f: (f.at_s, f.index))),
+        **scenario,  # type: ignore[arg-type]
+    )
+    return resolved, []
