@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SUITE ?= gate
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint bench chaos load verify-gate browser clean help
+.PHONY: setup test lint bench chaos load verify-gate browser docker clean help
 
 help:
 	@echo "make chaos   run the default suite (gate) on the embedded stack, print the scorecard"
@@ -31,7 +31,12 @@ $(STAMP): pyproject.toml
 browser:
 	@scripts/ensure-chromium || true
 
-test: $(STAMP) browser
+# A Docker engine for the container tests (Debian's docker.io, dockerd started
+# by hand when none answers); best effort: they skip with a reason otherwise.
+docker:
+	@scripts/ensure-docker >/dev/null || true
+
+test: $(STAMP) browser docker
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
