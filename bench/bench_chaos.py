@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from poslab.scenario.journal import read_journal
-from poslab.scenario.loader import load_suite
-from poslab.scenario.resolve import RunOptions
+from poslab.scenario.spec.loader import load_suite
+from poslab.scenario.spec.resolution import RunOptions
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = ["acquirer-outage", "acquirer-crash-restart"]

@@ -24,10 +24,10 @@ from pathlib import Path
 import yaml
 
 from poslab.scenario.fault_actions import FleetShare
-from poslab.scenario.fleet_draws import draw_terminals
-from poslab.scenario.loader import Catalogue, load_scenario, load_suite
-from poslab.scenario.resolved import FleetFault
-from poslab.scenario.timeline import render_suite
+from poslab.scenario.spec.fleet_draws import draw_terminals
+from poslab.scenario.spec.loader import Catalogue, load_scenario, load_suite
+from poslab.scenario.spec.resolved import FleetFault
+from poslab.scenario.spec.timeline import render_suite
 from poslab.stack.topology import default_topology
 
 REPEATS = 20

@@ -23,13 +23,13 @@ import click
 from rich.console import Console
 
 from poslab.errors import ConfigError
-from poslab.scenario.loader import load_scenario, load_suite
-from poslab.scenario.model import Policy
-from poslab.scenario.resolve import RunOptions
-from poslab.scenario.resolved import ResolvedScenario
 from poslab.scenario.rundir import RunSettings
 from poslab.scenario.runner import RunOutcome, RunPlan
-from poslab.scenario.source import Problem, ScenarioInvalid
+from poslab.scenario.spec.loader import load_scenario, load_suite
+from poslab.scenario.spec.model import Policy
+from poslab.scenario.spec.resolution import RunOptions
+from poslab.scenario.spec.resolved import ResolvedScenario
+from poslab.scenario.spec.source import Problem, ScenarioInvalid
 from poslab.stack.topology import (
     DEFAULT_REGIONS,
     Mode,
@@ -107,8 +107,8 @@ def _plan(req: _Request, policy: str | None = None) -> RunPlan:
 
 
 def _dry_run(plan: RunPlan) -> None:
-    from poslab.scenario.fleet_draws import resolve_fleet_draws
-    from poslab.scenario.timeline import render_timeline
+    from poslab.scenario.spec.fleet_draws import resolve_fleet_draws
+    from poslab.scenario.spec.timeline import render_timeline
     from poslab.world import generate
 
     s = plan.settings

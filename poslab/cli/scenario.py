@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 import click
 
 from poslab.errors import ConfigError
-from poslab.scenario.durations import format_duration
-from poslab.scenario.loader import Catalogue, load_any, load_scenario, load_suite
-from poslab.scenario.resolve import RunOptions
-from poslab.scenario.resolved import ResolvedScenario, ResolvedSuite
-from poslab.scenario.source import Problem, ScenarioInvalid
-from poslab.scenario.timeline import render_suite, render_timeline
+from poslab.scenario.spec.durations import format_duration
+from poslab.scenario.spec.loader import Catalogue, load_any, load_scenario, load_suite
+from poslab.scenario.spec.resolution import RunOptions
+from poslab.scenario.spec.resolved import ResolvedScenario, ResolvedSuite
+from poslab.scenario.spec.source import Problem, ScenarioInvalid
+from poslab.scenario.spec.timeline import render_suite, render_timeline
 from poslab.stack.topology import DEFAULT_REGIONS, Topology, default_topology, load_topology
 
 INVALID = 2

@@ -200,7 +200,7 @@ class Controller:
     async def _start(self) -> None:
         from poslab.drill.runtime import DrillRuntime
         from poslab.scenario.faults import FaultInjector
-        from poslab.scenario.fleet_draws import resolve_fleet_draws
+        from poslab.scenario.spec.fleet_draws import resolve_fleet_draws
         from poslab.stack.stack import Stack
         from poslab.stack.topology import default_topology
         from poslab.world import load as load_world

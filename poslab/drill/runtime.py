@@ -24,7 +24,7 @@ from poslab.errors import LabError
 from poslab.fleet import Fleet
 from poslab.proxy.client import ProxyInfo
 from poslab.scenario.faults import FaultInjector
-from poslab.scenario.resolved import Fault
+from poslab.scenario.spec.resolved import Fault
 from poslab.stack.stack import Stack
 from poslab.stack.state import StackAddresses
 from poslab.world import World

@@ -11,7 +11,7 @@ docs/faults.md names for it:
 - **process** — the stack: ``kill`` sends the signal now and the window's end
   starts the service again (same ports, same database); ``restart`` is instant;
 - **fleet** — a command on the fleet control file; the TIDs a ``share``/``count``
-  hits were drawn before the run (``poslab.scenario.fleet_draws``) and travel in
+  hits were drawn before the run (``poslab.scenario.spec.fleet_draws``) and travel in
   the command, so every Locust process acts on the same terminals.
 
 Every effect fires ``fault_injected``/``fault_cleared`` with its real time on
@@ -33,14 +33,14 @@ import aiohttp
 from poslab.errors import LabError, ProxyError
 from poslab.proxy.client import ToxiproxyClient
 from poslab.scenario.journal import RunEvents
-from poslab.scenario.resolved import (
+from poslab.scenario.schedule import ScenarioClock
+from poslab.scenario.spec.resolved import (
     ApplicationFault,
     Fault,
     FleetFault,
     NetworkFault,
     ProcessFault,
 )
-from poslab.scenario.schedule import ScenarioClock
 
 _ADMIN_TIMEOUT_S = 10.0
 

@@ -25,9 +25,9 @@ from rich.console import Console
 
 from poslab.scenario.journal import RunEvents, RunJournal
 from poslab.scenario.live_view import LiveView
-from poslab.scenario.resolved import ResolvedScenario
 from poslab.scenario.rundir import RunDirectory
 from poslab.scenario.runner import LoadFactory, Runner, RunOutcome, RunPlan, StackFactory
+from poslab.scenario.spec.resolved import ResolvedScenario
 
 #: (run directory, outcome) → (gate status, exit code)
 Judge = Callable[[Path, RunOutcome], tuple[str, int]]

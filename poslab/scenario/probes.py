@@ -35,7 +35,7 @@ from typing import Any
 import aiohttp
 
 from poslab.scenario.journal import parse_lines
-from poslab.scenario.resolved import (
+from poslab.scenario.spec.resolved import (
     IntegrityBreach,
     P99Above,
     ResolvedScenario,

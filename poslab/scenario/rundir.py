@@ -29,7 +29,7 @@ from typing import Any
 import aiohttp
 
 from poslab.errors import ConfigError, RunDirError
-from poslab.scenario.resolved import ResolvedScenario
+from poslab.scenario.spec.resolved import ResolvedScenario
 
 RUN_FORMAT = 1
 #: acquirer export name → file; the issuer's one export is ``issuer``.

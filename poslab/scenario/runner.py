@@ -45,14 +45,14 @@ from poslab.errors import LabError, StackError
 from poslab.fleet import Fleet, FleetConfig, ShapeSpec, read_load_started
 from poslab.proxy.client import ToxiproxyClient
 from poslab.scenario.faults import FaultInjector, FleetControl, ProcessControl
-from poslab.scenario.fleet_draws import resolve_fleet_draws
 from poslab.scenario.journal import RunEvents
 from poslab.scenario.probes import FleetTail, LedgerOracle, SloProbe
-from poslab.scenario.resolved import ResolvedScenario
 from poslab.scenario.rundir import RunDirectory, RunSettings, export_ledger
 from poslab.scenario.schedule import FaultSchedule, ScenarioClock
 from poslab.scenario.settlement_drain import NotReported, SettlementDrain
-from poslab.scenario.timeline import build_timeline
+from poslab.scenario.spec.fleet_draws import resolve_fleet_draws
+from poslab.scenario.spec.resolved import ResolvedScenario
+from poslab.scenario.spec.timeline import build_timeline
 from poslab.stack.commands import ServiceFiles
 from poslab.stack.state import StackAddresses
 from poslab.stack.status import StackHealth

@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from poslab.scenario.resolved import Fault
-from poslab.scenario.timeline import Op, Step
+from poslab.scenario.spec.resolved import Fault
+from poslab.scenario.spec.timeline import Op, Step
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ Public API (import from the modules; this package imports nothing so that
 - :mod:`poslab.stack.external` — pointing a topology at services the lab does not start;
 - :mod:`poslab.stack.compose` — container mode (``deploy/compose.yaml``);
 - :mod:`poslab.stack.commands` — the command line every embedded service implements;
-- :mod:`poslab.stack.process`, :mod:`poslab.stack.service`, :mod:`poslab.stack.health` —
+- :mod:`poslab.stack.process`, :mod:`poslab.stack.service`, :mod:`poslab.stack.probe` —
   the generic launcher (process groups, ready files, probes).
 
 Errors are :class:`poslab.errors.StackError` (a service would not start: its name

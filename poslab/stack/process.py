@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import psutil
 
 from poslab.errors import StackError
-from poslab.stack.health import Prober
+from poslab.stack.probe import Prober
 from poslab.stack.service import ServiceSpec, free_port, log_tail, read_ready_file
 
 # Runs in the child between fork and the service's exec, in a bare interpreter

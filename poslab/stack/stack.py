@@ -38,7 +38,7 @@ from poslab.errors import ConfigError, StackError
 from poslab.proxy.client import ToxiproxyClient
 from poslab.stack.commands import Programs, fixed_ports, spec_for, write_config
 from poslab.stack.compose import ComposeProject
-from poslab.stack.health import Prober, until_ok
+from poslab.stack.probe import Prober, until_ok
 from poslab.stack.process import DEFAULT_GRACE_S, ServiceProcess
 from poslab.stack.service import ServiceSpec
 from poslab.stack.state import (

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from poslab.stack.health import Probe, Prober
+from poslab.stack.probe import Probe, Prober
 from poslab.stack.process import ServiceProcess
 from poslab.stack.state import ProxyState, ServiceState
 from poslab.stack.topology import Mode, ServiceName

@@ -23,7 +23,7 @@ from typing import Any
 
 from poslab.fleet import ControlWriter, FleetConfig
 from poslab.proxy.client import ProxyInfo
-from poslab.scenario.resolved import ResolvedScenario
+from poslab.scenario.spec.resolved import ResolvedScenario
 from poslab.stack.commands import Programs
 from poslab.stack.stack import Stack
 from poslab.stack.topology import default_topology

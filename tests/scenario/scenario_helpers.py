@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from poslab.scenario.loader import load_scenario
-from poslab.scenario.resolve import RunOptions
-from poslab.scenario.resolved import ResolvedScenario
-from poslab.scenario.source import Problem, ScenarioInvalid
+from poslab.scenario.spec.loader import load_scenario
+from poslab.scenario.spec.resolution import RunOptions
+from poslab.scenario.spec.resolved import ResolvedScenario
+from poslab.scenario.spec.source import Problem, ScenarioInvalid
 from poslab.stack.topology import Topology
 
 #: A small valid scenario; tests append faults or replace lines to break it.

@@ -19,9 +19,9 @@ import pytest
 from runner_standins import FAKE, EchoLoad, Photographed, make_stack_factory
 
 from poslab.scenario.journal import RunEvents, RunJournal, read_journal
-from poslab.scenario.loader import load_scenario
 from poslab.scenario.rundir import RunDirectory, RunSettings
 from poslab.scenario.runner import Runner, RunOutcome, RunPlan
+from poslab.scenario.spec.loader import load_scenario
 from poslab.stack.topology import default_topology
 
 #: real processes: each test is bounded well under the suite's default timeout

@@ -11,8 +11,8 @@ import pytest
 
 from poslab.errors import ConfigError
 from poslab.scenario.fault_actions import FleetShare, NoParams, PowerOutage
-from poslab.scenario.fleet_draws import draw_terminals
-from poslab.scenario.resolved import FleetFault
+from poslab.scenario.spec.fleet_draws import draw_terminals
+from poslab.scenario.spec.resolved import FleetFault
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def test_count_larger_than_the_world() -> None:
 
 def test_stable_across_processes_and_hash_seeds() -> None:
     code = (
-        "from poslab.scenario.fleet_draws import draw_terminals\n"
+        "from poslab.scenario.spec.fleet_draws import draw_terminals\n"
         "from tests.scenario.test_scenario_fleet_draws import FLEET, _fault\n"
         "from poslab.scenario.fault_actions import FleetShare\n"
         "print(','.join(draw_terminals(_fault(FleetShare(share=0.05)), FLEET, 7, 's')))\n"

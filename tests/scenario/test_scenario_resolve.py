@@ -8,10 +8,10 @@ import pytest
 from pydantic import ValidationError
 from scenario_helpers import BASE, WriteScenario, fault_block, resolve_text
 
-from poslab.scenario.durations import parse_duration, round_seconds, scale, scale_count
 from poslab.scenario.fault_actions import FleetShare, KillParams
-from poslab.scenario.resolve import RunOptions
-from poslab.scenario.resolved import ApplicationFault, FleetFault, NetworkFault, ProcessFault
+from poslab.scenario.spec.durations import parse_duration, round_seconds, scale, scale_count
+from poslab.scenario.spec.resolution import RunOptions
+from poslab.scenario.spec.resolved import ApplicationFault, FleetFault, NetworkFault, ProcessFault
 from poslab.stack.topology import default_topology
 
 FAULTS = fault_block(
@@ -177,7 +177,7 @@ def test_defaults(write_scenario: WriteScenario) -> None:
 def test_toxics_are_the_proxys_own(write_scenario: WriteScenario) -> None:
     """The scenario side accepts exactly the toxics the embedded proxy serves."""
     from poslab.proxy.toxics import TOXIC_TYPES
-    from poslab.scenario.toxic_table import TOXICS
+    from poslab.scenario.spec.toxic_table import TOXICS
 
     assert set(TOXICS) == set(TOXIC_TYPES)
     assert {n for n, t in TOXICS.items() if t.iso8583} == {

@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from scenario_helpers import WriteScenario, problems_of
 
-from poslab.scenario.source import ScenarioInvalid, SourceDocument, format_loc
+from poslab.scenario.spec.source import ScenarioInvalid, SourceDocument, format_loc
 
 DOC = """\
 name: x

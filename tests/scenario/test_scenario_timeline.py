@@ -7,8 +7,14 @@ import socket
 import pytest
 from scenario_helpers import BASE, WriteScenario, fault_block, resolve_text
 
-from poslab.scenario.loader import load_suite
-from poslab.scenario.timeline import Op, build_timeline, fault_steps, render_suite, render_timeline
+from poslab.scenario.spec.loader import load_suite
+from poslab.scenario.spec.timeline import (
+    Op,
+    build_timeline,
+    fault_steps,
+    render_suite,
+    render_timeline,
+)
 
 TEXT = (
     BASE

@@ -16,8 +16,8 @@ from scenario_helpers import (
 )
 
 from poslab.errors import ConfigError, ScenarioError
-from poslab.scenario.resolve import RunOptions
-from poslab.scenario.source import ScenarioInvalid
+from poslab.scenario.spec.resolution import RunOptions
+from poslab.scenario.spec.source import ScenarioInvalid
 from poslab.stack.topology import topology_from_mapping
 
 
@@ -553,7 +553,7 @@ def test_run_options_are_checked() -> None:
 
 
 def test_missing_file_and_unknown_name(tmp_path: Path) -> None:
-    from poslab.scenario.loader import Catalogue, load_scenario
+    from poslab.scenario.spec.loader import Catalogue, load_scenario
 
     with pytest.raises(ScenarioInvalid, match="no such scenario file"):
         load_scenario(tmp_path / "nope.yaml")

@@ -11,7 +11,7 @@ import pytest
 from poslab.scoring import score_run
 from poslab.scoring.synthetic import SyntheticScenario, write_run
 
-loader = pytest.importorskip("poslab.scenario.loader")
+loader = pytest.importorskip("poslab.scenario.spec.loader")
 CATALOGUE = sorted(p.stem for p in (Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from poslab.errors import ConfigError, StackError
 from poslab.stack.external import toxiproxy_endpoint, with_external_proxy
-from poslab.stack.health import Prober
+from poslab.stack.probe import Prober
 from poslab.stack.process import ServiceProcess
 from poslab.stack.service import ServiceSpec
 from poslab.stack.stack import Stack

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from poslab.errors import StackError
-from poslab.stack.health import Prober
+from poslab.stack.probe import Prober
 from poslab.stack.process import ProcessIdentity, ServiceProcess
 from poslab.stack.service import ServiceSpec
 
@@ -144,7 +144,7 @@ def test_orphan_guard_kills_services_when_the_lab_is_killed(
         f"""
         import asyncio, sys, time
         from pathlib import Path
-        from poslab.stack.health import Prober
+        from poslab.stack.probe import Prober
         from poslab.stack.process import ServiceProcess
         from poslab.stack.service import ServiceSpec
 

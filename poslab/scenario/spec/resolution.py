@@ -5,11 +5,11 @@ problem is collected (not just the first) with the path of the field it
 belongs to, so the loader can name file, line and field for each:
 
 - targets: proxies and services of the topology, regions of the world;
-- network faults: toxic types and attributes (poslab.scenario.toxic_table);
+- network faults: toxic types and attributes (poslab.scenario.spec.toxic_table);
 - application, process and fleet faults: names and typed params
   (poslab.scenario.fault_actions); instant actions take no ``for``;
 - the timeline: every window inside the load, at least the 0.1 s resolution
-  after ``--time-scale``, coexistence on each target (poslab.scenario.coexistence),
+  after ``--time-scale``, coexistence on each target (poslab.scenario.spec.coexistence),
   room after the last fault to observe recovery, steady state before the first;
 - expectations against poslab.scoring's registry.
 """
@@ -23,15 +23,15 @@ from dataclasses import dataclass
 from pydantic import JsonValue
 
 from poslab.errors import ConfigError, ScenarioError
-from poslab.scenario.durations import format_duration, scale_count
-from poslab.scenario.fault_resolution import FaultResolver, unique_name
-from poslab.scenario.model import (
+from poslab.scenario.spec.durations import format_duration, scale_count
+from poslab.scenario.spec.fault_resolution import FaultResolver, unique_name
+from poslab.scenario.spec.model import (
     IntegrityBreachDoc,
     P99AboveDoc,
     ScenarioDoc,
     SuccessRatioBelowDoc,
 )
-from poslab.scenario.resolved import (
+from poslab.scenario.spec.resolved import (
     AbortCondition,
     Expectation,
     Fault,
@@ -45,7 +45,7 @@ from poslab.scenario.resolved import (
     SuccessRatioBelow,
     Window,
 )
-from poslab.scenario.source import Loc
+from poslab.scenario.spec.source import Loc
 from poslab.scoring import EXPECTATION_KINDS, validate_expectation
 from poslab.stack.topology import Mode, Topology
 

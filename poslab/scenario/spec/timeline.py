@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from poslab.scenario.durations import format_duration
-from poslab.scenario.resolved import (
+from poslab.scenario.spec.durations import format_duration
+from poslab.scenario.spec.resolved import (
     ApplicationFault,
     Fault,
     FleetFault,

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from poslab.errors import ConfigError
 from poslab.scenario.fault_actions import params_regions
-from poslab.scenario.resolved import FleetFault, ResolvedScenario
+from poslab.scenario.spec.resolved import FleetFault, ResolvedScenario
 
 
 class TerminalLike(Protocol):

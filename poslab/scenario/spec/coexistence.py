@@ -28,7 +28,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from poslab.scenario.fault_actions import params_regions
-from poslab.scenario.resolved import ApplicationFault, Fault, FleetFault, NetworkFault, ProcessFault
+from poslab.scenario.spec.resolved import (
+    ApplicationFault,
+    Fault,
+    FleetFault,
+    NetworkFault,
+    ProcessFault,
+)
 
 
 @dataclass(frozen=True)

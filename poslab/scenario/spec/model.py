@@ -4,8 +4,8 @@ This is the *shape* check: types, ranges, required fields, unknown fields,
 durations parsed to seconds. What depends on the stack — proxy, service and
 region names, toxic and admin-fault vocabularies, the timeline's consistency,
 ``--time-scale`` — is checked when the document is resolved against a topology
-(:mod:`poslab.scenario.resolve`), which turns it into a
-:class:`~poslab.scenario.resolved.ResolvedScenario` the runner executes.
+(:mod:`poslab.scenario.spec.resolution`), which turns it into a
+:class:`~poslab.scenario.spec.resolved.ResolvedScenario` the runner executes.
 
 docs/scenarios.md is the reference for every field below.
 """
@@ -18,8 +18,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, model_validator
 from pydantic_core import PydanticCustomError
 
-from poslab.scenario.durations import Duration
-from poslab.scenario.toxic_table import Stream
+from poslab.scenario.spec.durations import Duration
+from poslab.scenario.spec.toxic_table import Stream
 
 #: Scenario, suite, fault and expectation names: lowercase words joined by - or _.
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]

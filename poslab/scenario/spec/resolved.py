@@ -15,8 +15,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, SerializeAsAny
 
 from poslab.scenario.fault_actions import Params
-from poslab.scenario.model import LoadShape, Policy
-from poslab.scenario.toxic_table import AttributeValue, Stream
+from poslab.scenario.spec.model import LoadShape, Policy
+from poslab.scenario.spec.toxic_table import AttributeValue, Stream
 
 
 class _Resolved(BaseModel):

@@ -1,6 +1,6 @@
 """Resolve a scenario's faults: targets, vocabularies, typed params, timing, coexistence.
 
-Part of the resolution of :mod:`poslab.scenario.resolve`; every problem is
+Part of the resolution of :mod:`poslab.scenario.spec.resolution`; every problem is
 recorded in :class:`Findings` with the path of the field it belongs to.
 """
 
@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from poslab.scenario.coexistence import conflicts
-from poslab.scenario.durations import format_duration, scale
 from poslab.scenario.fault_actions import (
     APPLICATION_FAULTS,
     FLEET_ACTIONS,
@@ -22,14 +20,16 @@ from poslab.scenario.fault_actions import (
     ActionSpec,
     Params,
 )
-from poslab.scenario.model import (
+from poslab.scenario.spec.coexistence import conflicts
+from poslab.scenario.spec.durations import format_duration, scale
+from poslab.scenario.spec.model import (
     ApplicationFaultDoc,
     FleetFaultDoc,
     NetworkFaultDoc,
     ProcessFaultDoc,
     ScenarioDoc,
 )
-from poslab.scenario.resolved import (
+from poslab.scenario.spec.resolved import (
     ApplicationFault,
     Fault,
     FleetFault,
@@ -37,8 +37,8 @@ from poslab.scenario.resolved import (
     ProcessFault,
     Toxic,
 )
-from poslab.scenario.source import Loc
-from poslab.scenario.toxic_table import TOXICS, default_toxic_name
+from poslab.scenario.spec.source import Loc
+from poslab.scenario.spec.toxic_table import TOXICS, default_toxic_name
 from poslab.stack.topology import Mode, ServiceName, Topology, region_proxy_name
 
 FaultDoc = NetworkFaultDoc | ApplicationFaultDoc | ProcessFaultDoc | FleetFaultDoc

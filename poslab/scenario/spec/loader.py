@@ -2,10 +2,10 @@
 
 A scenario or suite is named by catalogue name (``acquirer-outage``,
 ``gate``) or by path. Reading goes: YAML with node marks
-(:mod:`poslab.scenario.source`) → the authored shape (:mod:`poslab.scenario.model`)
+(:mod:`poslab.scenario.spec.source`) → the authored shape (:mod:`poslab.scenario.spec.model`)
 → resolution against the topology and the run options
-(:mod:`poslab.scenario.resolve`). Every problem in every file involved is
-collected and raised at once as :class:`~poslab.scenario.source.ScenarioInvalid`
+(:mod:`poslab.scenario.spec.resolution`). Every problem in every file involved is
+collected and raised at once as :class:`~poslab.scenario.spec.source.ScenarioInvalid`
 (a :class:`poslab.errors.ScenarioError`), one ``file:line: field: message`` each.
 """
 
@@ -16,14 +16,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from poslab.scenario.model import ScenarioDoc, SuiteDoc
-from poslab.scenario.resolve import RunOptions, resolve_scenario
-from poslab.scenario.resolved import ResolvedScenario, ResolvedSuite
-from poslab.scenario.source import Problem, ScenarioInvalid, SourceDocument
+from poslab.scenario.spec.model import ScenarioDoc, SuiteDoc
+from poslab.scenario.spec.resolution import RunOptions, resolve_scenario
+from poslab.scenario.spec.resolved import ResolvedScenario, ResolvedSuite
+from poslab.scenario.spec.source import Problem, ScenarioInvalid, SourceDocument
 from poslab.stack.topology import Topology, default_topology
 
 #: The catalogue shipped with the lab (``scenarios/`` at the repository root).
-CATALOGUE_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+CATALOGUE_DIR = Path(__file__).resolve().parents[3] / "scenarios"
 _SUFFIXES = (".yaml", ".yml", ".json")
 
 
