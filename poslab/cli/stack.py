@@ -38,9 +38,9 @@ from poslab.stack.compose import (
     write_toxiproxy_config,
 )
 from poslab.stack.external import with_external_proxy
+from poslab.stack.health import StackHealth
 from poslab.stack.stack import DEFAULT_READY_TIMEOUT_S, Stack
 from poslab.stack.state import StackAddresses, read_state
-from poslab.stack.status import StackHealth
 from poslab.stack.topology import Mode, ServiceName, Topology, default_topology, load_topology
 
 DEFAULT_STATE = Path("runs") / ".stack.json"

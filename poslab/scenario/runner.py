@@ -54,8 +54,8 @@ from poslab.scenario.spec.fleet_draws import resolve_fleet_draws
 from poslab.scenario.spec.resolved import ResolvedScenario
 from poslab.scenario.spec.timeline import build_timeline
 from poslab.stack.commands import ServiceFiles
+from poslab.stack.health import StackHealth
 from poslab.stack.state import StackAddresses
-from poslab.stack.status import StackHealth
 from poslab.stack.topology import Topology
 
 log = logging.getLogger("poslab.scenario.runner")

@@ -9,7 +9,7 @@ Public API (import from the modules; this package imports nothing so that
   ``health``, ``stop``, ``detach``, ``attach``/``attach_file``;
 - :mod:`poslab.stack.state` — the state file (``runs/.stack.json``) and
   :class:`~poslab.stack.state.StackAddresses`;
-- :mod:`poslab.stack.status` — health records (``StackHealth``);
+- :mod:`poslab.stack.health` — health records (``StackHealth``);
 - :mod:`poslab.stack.external` — pointing a topology at services the lab does not start;
 - :mod:`poslab.stack.compose` — container mode (``deploy/compose.yaml``);
 - :mod:`poslab.stack.commands` — the command line every embedded service implements;

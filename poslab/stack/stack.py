@@ -38,6 +38,7 @@ from poslab.errors import ConfigError, StackError
 from poslab.proxy.client import ToxiproxyClient
 from poslab.stack.commands import Programs, fixed_ports, spec_for, write_config
 from poslab.stack.compose import ComposeProject
+from poslab.stack.health import StackHealth, probe_proxy, probe_service, stack_health
 from poslab.stack.probe import Prober, until_ok
 from poslab.stack.process import DEFAULT_GRACE_S, ServiceProcess
 from poslab.stack.service import ServiceSpec
@@ -50,7 +51,6 @@ from poslab.stack.state import (
     read_state,
     write_state,
 )
-from poslab.stack.status import StackHealth, probe_proxy, probe_service, stack_health
 from poslab.stack.topology import Mode, Service, ServiceName, Topology
 from poslab.stack.wiring import (
     addresses_of,
