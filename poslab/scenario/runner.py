@@ -25,6 +25,10 @@ For every scenario, in order (Chaos Toolkit's phases: steady state → method
    :mod:`poslab.scenario.settlement_drain`), the ledger export, and the stack
    is stopped.
 
+The phases and the guaranteed end are :class:`~poslab.scenario.lifecycle.RunLifecycle`'s,
+shared with the drills; :class:`ScenarioRun` adds what is a scenario's own: the
+steady state, the SLO probes and abort conditions, the settlement drain.
+
 A stack that will not start ends the whole run (:attr:`RunOutcome.stack_failure`
 holds the service's error with its log tail; the CLI exits 2). Cancelling the
 task that runs :meth:`Runner.run` (the CLI does it on SIGINT/SIGTERM) is an
@@ -34,33 +38,33 @@ interruption: the current scenario rolls back and the run ends ``interrupted``.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from poslab.errors import LabError, StackError
 from poslab.fleet import Fleet, FleetConfig, ShapeSpec, read_load_started
-from poslab.proxy.client import ToxiproxyClient
-from poslab.scenario.faults import FaultInjector, FleetControl, ProcessControl
+from poslab.scenario.faults import FaultInjector
 from poslab.scenario.journal import RunEvents
+from poslab.scenario.lifecycle import (
+    POLL_S,
+    STOP_GRACE_S,
+    LoadLike,
+    RunLifecycle,
+    StackLike,
+    uncancel,
+)
 from poslab.scenario.probes import FleetTail, LedgerOracle, SloProbe
-from poslab.scenario.rundir import RunDirectory, RunSettings, export_ledger
+from poslab.scenario.rundir import RunDirectory, RunSettings
 from poslab.scenario.schedule import FaultSchedule, ScenarioClock
-from poslab.scenario.settlement_drain import NotReported, SettlementDrain
 from poslab.scenario.spec.fleet_draws import resolve_fleet_draws
 from poslab.scenario.spec.resolved import ResolvedScenario
 from poslab.scenario.spec.timeline import build_timeline
-from poslab.stack.commands import ServiceFiles
-from poslab.stack.health import StackHealth
 from poslab.stack.state import StackAddresses
 from poslab.stack.topology import Topology
 
-log = logging.getLogger("poslab.scenario.runner")
-
-_POLL_S = 0.25
 #: Fleet journal flush interval the runner asks for: the live probes' lag.
 JOURNAL_FLUSH_S = 0.5
 #: How late a flush may come on a busy machine (gevent scheduling, disk).
@@ -72,44 +76,10 @@ LOAD_READY_TIMEOUT_S = 45.0
 #: needed for it; half a second covers a load without the marker, whose clock
 #: starts at its first transaction, a moment after its own start.
 SHAPE_SLACK_S = 0.5
-_STOP_GRACE_S = 10.0
 #: Mean pause between one terminal's customers. Scenarios compress an incident
 #: into tens of seconds, so customers arrive compressed too: every terminal must
 #: transact several times after a fault ends for recovery to be observable.
 THINK_TIME_S = 2.0
-
-
-class StackLike(Protocol):
-    """What the runner needs of a stack (``poslab.stack.stack.Stack`` fits)."""
-
-    ready_seconds: float | None
-
-    async def up(self) -> Any: ...
-    async def stop(self) -> None: ...
-    async def kill(self, service: str, sig: int = ...) -> None: ...
-    async def restart(self, service: str) -> None: ...
-    async def health(self) -> StackHealth: ...
-
-    @property
-    def addresses(self) -> StackAddresses: ...
-
-    @property
-    def proxy_api(self) -> ToxiproxyClient: ...
-
-
-class LoadLike(FleetControl, Protocol):
-    """What the runner needs of the load (``poslab.fleet.Fleet`` fits)."""
-
-    fleet_dir: Path
-
-    def config_for(self, **fields: Any) -> FleetConfig: ...
-    def start(self, config: FleetConfig, *, timeout_s: float) -> None: ...
-    def wait(self, timeout_s: float | None = None) -> int | None: ...
-    def stop(self, grace_s: float = ...) -> int: ...
-    def log_tail(self, lines: int = ...) -> str: ...
-
-    @property
-    def running(self) -> bool: ...
 
 
 #: (scenario dir, world file, the scenario) -> a stack not yet up; the scenario
@@ -188,7 +158,7 @@ class Runner:
                     outcome.stack_failure = failure
                     break
         except asyncio.CancelledError:  # between two scenarios: nothing to roll back
-            _uncancel()
+            uncancel()
             outcome.interrupted = True
         self.rundir.write_run_json(
             settings,
@@ -200,96 +170,57 @@ class Runner:
         return outcome
 
 
-class ScenarioRun:
-    """One scenario from stack start to stack stop."""
+class ScenarioRun(RunLifecycle[StackLike, LoadLike]):
+    """One scenario from stack start to stack stop (``lab run``'s variant of the lifecycle)."""
 
     def __init__(self, runner: Runner, scenario: ResolvedScenario) -> None:
+        super().__init__(
+            scenario.name,
+            runner.events,
+            scenario_dir=runner.rundir.scenario_dir(scenario.name),
+            ledger_dir=runner.rundir.ledger_dir(scenario.name),
+        )
         self.runner = runner
         self.scenario = scenario
-        self.events = runner.events
-        self.name = scenario.name
-        self.dir = runner.rundir.scenario_dir(scenario.name)
-        self.stack: StackLike | None = None
-        self.stack_started = False
-        self.load: LoadLike | None = None
-        self.injector: FaultInjector | None = None
-        self.rolled_back = False
-        self.clock: ScenarioClock | None = None
-        self.probe: SloProbe | None = None
-        self.tail: FleetTail | None = None
-        self.interrupted = False
-
-    def _phase(self, phase: str, **extra: Any) -> None:
-        self.events.phase.fire(scenario=self.name, phase=phase, **extra)
+        self.stack_failure: str | None = None
 
     async def execute(self) -> tuple[ScenarioOutcome, str | None]:
         """Run it; returns the outcome and, if the stack would not start, why."""
-        status, detail, failure = "completed", "", None
-        try:
-            status, detail = await self._run()
-        except asyncio.CancelledError:
-            _uncancel()  # the cleanup below must be able to await
-            self.interrupted = True
-        except StackError as exc:
-            status, detail = "error", str(exc)
-            if not self.stack_started:
-                failure = f"scenario {self.name}: the stack did not start: {exc}"
-        except Exception as exc:
-            log.exception("scenario %s failed", self.name)
-            status, detail = "error", f"{type(exc).__name__}: {exc}"
-        finally:
-            await self._cleanup()
-        if self.interrupted:
-            status, detail = "interrupted", "interrupted (SIGINT/SIGTERM); rolled back"
+        status, detail = await self.run()
         self.events.scenario_finished.fire(scenario=self.name, status=status, detail=detail)
-        return ScenarioOutcome(self.name, status, detail), failure
+        return ScenarioOutcome(self.name, status, detail), self.stack_failure
 
-    async def _run(self) -> tuple[str, str]:
-        self._phase("stack")
-        self.stack = self.runner.stack_factory(
-            self.dir, self.runner.rundir.world_json, self.scenario
-        )
-        await self.stack.up()
-        self.stack_started = True
-        addresses = self.stack.addresses
-        self.events.stack_up.fire(
-            scenario=self.name, seconds=self.stack.ready_seconds, services=addresses.services
-        )
-        await self.stack.proxy_api.reset()  # a scenario starts on a clean proxy
+    def failed(self, exc: Exception) -> tuple[str, str]:
+        if isinstance(exc, StackError):
+            if not self.stack_started:
+                self.stack_failure = f"scenario {self.name}: the stack did not start: {exc}"
+            return "error", str(exc)
+        return super().failed(exc)
 
-        self._phase("load")
-        self.load = self.runner.load_factory(self.dir)
-        config = self._fleet_config(self.load, addresses)
+    async def phases(self) -> tuple[str, str]:
+        addresses = await self.stack_up(
+            lambda: self.runner.stack_factory(
+                self.scenario_dir, self.runner.rundir.world_json, self.scenario
+            )
+        )
+        load = self.start_load(lambda: self.runner.load_factory(self.scenario_dir))
+        config = self._fleet_config(load, addresses)
         timeout = self.scenario.duration_s + self.scenario.drain_s + LOAD_READY_TIMEOUT_S + 60
-        self.load.start(config, timeout_s=timeout)
-        self.tail = FleetTail(self.load.fleet_dir)
-        self.clock, first = await self._await_load_start(self.load, self.tail)
-        clock = self.clock
-        self.events.scenario_started.fire(t=clock.t0, scenario=self.name, t0=clock.t0)
-        self.events.load_started.fire(
-            scenario=self.name, shape=self.scenario.load.shape.value, users=config.terminals
-        )
-        self.probe = SloProbe(self.scenario, clock.t0, JOURNAL_FLUSH_S + _FLUSH_LATE_S)
-        self.probe.feed(first)
+        load.start(config, timeout_s=timeout)
+        tail = FleetTail(load.fleet_dir)
+        started, first = await self._await_load_start(load, tail)
+        shape = self.scenario.load.shape.value
+        clock = self.start_clock(started, shape=shape, users=config.terminals)
+        probe = SloProbe(self.scenario, clock.t0, JOURNAL_FLUSH_S + _FLUSH_LATE_S)
+        probe.feed(first)
         draws = resolve_fleet_draws(self.scenario, self._world_terminals(), self._seed)
-        self.injector = FaultInjector(
-            self.name,
-            clock,
-            self.events,
-            proxy=self.stack.proxy_api,
-            admin=addresses.admin,
-            processes=_processes(self.stack),
-            fleet=self.load,
-            fleet_draws=draws,
-        )
-        status, detail = await self._method(clock, self.probe, self.tail, self.injector)
-        await self._rollback()
+        injector = self.make_injector(addresses, draws)
+        status, detail = await self._method(clock, probe, tail, injector)
+        await self.rollback()
         if status == "aborted":  # the load stops now; the drain still runs its course
-            await asyncio.to_thread(self.load.stop, _STOP_GRACE_S)
-        self.events.load_stopped.fire(
-            scenario=self.name, shape=self.scenario.load.shape.value, users=config.terminals
-        )
-        await self._drain(clock, self.load, self.tail, self.probe)
+            await asyncio.to_thread(load.stop, STOP_GRACE_S)
+        self.events.load_stopped.fire(scenario=self.name, shape=shape, users=config.terminals)
+        await self._drain(clock, probe, tail)
         return status, detail
 
     @property
@@ -365,10 +296,8 @@ class ScenarioRun:
                 self.events.abort.fire(t=clock.now(), scenario=self.name, reason=reason)
                 abort.set()
 
-        self._phase("steady_state" if self.scenario.steady_state else "faults")
-        schedule = FaultSchedule(
-            build_timeline(self.scenario), clock, injector.inject, injector.clear
-        )
+        self.phase("steady_state" if self.scenario.steady_state else "faults")
+        schedule = self.schedule(build_timeline(self.scenario))
         tasks = [
             asyncio.create_task(self._monitor(clock, probe, tail, stop)),
             asyncio.create_task(self._steady_then_faults(clock, probe, schedule, stop)),
@@ -404,7 +333,7 @@ class ScenarioRun:
             # Probed at once, so its answer is in before the first fault is due.
             health = asyncio.create_task(self._health()) if ss.health else None
             while probe.steady_at is None and clock.elapsed() < ss.within_s:
-                await asyncio.sleep(_POLL_S / 5)
+                await asyncio.sleep(POLL_S / 5)
             ok = probe.steady_at is not None
             detail = (
                 f"{ss.good_seconds} good seconds in a row by second {probe.steady_at}"
@@ -426,9 +355,9 @@ class ScenarioRun:
             if not ok:
                 stop(f"steady state not reached: {detail}")
                 return
-            self._phase("faults")
+            self.phase("faults")
         await schedule.run()
-        self._phase("recovery")
+        self.phase("recovery")
 
     async def _health(self) -> tuple[bool, str]:
         assert self.stack is not None
@@ -476,106 +405,23 @@ class ScenarioRun:
                         reason = f"integrity breach: {breach}"
             if reason is not None:
                 stop(reason)
-            await asyncio.sleep(_POLL_S)
+            await asyncio.sleep(POLL_S)
 
     @property
     def _span(self) -> float:
         return self.scenario.duration_s + self.scenario.drain_s
 
-    # -- the end: rollback, drain, export, stop -------------------------------------
+    # -- the end of the load: drain, settlement ------------------------------------------
 
-    async def _rollback(self) -> None:
-        if self.injector is None or self.rolled_back:
-            return
-        self.rolled_back = True
-        self._phase("rollback")
-        await self.injector.rollback()
-
-    async def _drain(
-        self, clock: ScenarioClock, load: LoadLike, tail: FleetTail, probe: SloProbe
-    ) -> None:
+    async def _drain(self, clock: ScenarioClock, probe: SloProbe, tail: FleetTail) -> None:
         """The fleet finishes what is in flight (reversals included) until the drain ends."""
-        self._phase("drain")
         end = max(clock.elapsed(), self.scenario.duration_s) + self.scenario.drain_s
-        while load.running and clock.elapsed() < end:
-            probe.feed(tail.read())
-            await asyncio.sleep(_POLL_S)
-        if load.running:
-            await asyncio.to_thread(load.stop, _STOP_GRACE_S)
+        await self.wait_drain(clock.t0_mono + end, lambda: probe.feed(tail.read()))
+        await self.stop_load()
         probe.feed(tail.read())
-        await self._settlement(clock, end)
+        await self.settle(clock, end)
         self.events.drain_finished.fire(
             scenario=self.name,
             pending_reversals=probe.money.pending_reversals,
             pending_saf=probe.money.pending_saf,
         )
-
-    async def _settlement(self, clock: ScenarioClock, end_s: float) -> None:
-        """Settlement finishes what falls due by the drain's end (before the export)."""
-        assert self.stack is not None
-        admin = self.stack.addresses.admin.get("acquirer")
-        if admin is None:
-            return  # an external acquirer without an admin API: nothing to ask
-        self._phase("settlement")
-        try:
-            done, detail = await SettlementDrain(admin).wait(
-                by=clock.epoch(end_s), deadline_mono=clock.t0_mono + end_s
-            )
-        except NotReported as exc:
-            done, detail = False, str(exc)
-        self.events.probe.fire(
-            t=clock.now(), scenario=self.name, name="settlement", ok=done, value=None,
-            detail=detail,
-        )  # fmt: skip
-
-    async def _cleanup(self) -> None:
-        """Rollback, stop the load, export the ledger, stop the stack — each attempted,
-        each to its end even if an interruption arrives in the middle of another."""
-        await self._attempt("rollback", self._rollback())
-        load = self.load
-        if load is not None and load.running:
-            await self._attempt("stopping the load", asyncio.to_thread(load.stop, _STOP_GRACE_S))
-        if self.injector is not None:
-            await self._attempt("closing the injector", self.injector.close())
-        stack = self.stack
-        if stack is None:
-            return
-        if self.stack_started:
-            self._phase("export")
-            ledger = export_ledger(
-                self.runner.rundir.ledger_dir(self.name),
-                stack.addresses.admin,
-                acquirer_db=ServiceFiles.under(self.dir, "acquirer").db,
-            )
-            await self._attempt("the ledger export", ledger)
-        self._phase("stop")
-        await self._attempt("stopping the stack", stack.stop())
-
-    async def _attempt(self, what: str, step: Awaitable[Any]) -> None:
-        """Run one cleanup step to its end: an interruption arriving meanwhile is
-        noted, and the step (shielded) still finishes."""
-        task = asyncio.ensure_future(step)
-        while True:
-            try:
-                await asyncio.shield(task)
-                return
-            except asyncio.CancelledError:
-                if task.cancelled():
-                    return
-                _uncancel()
-                self.interrupted = True
-                log.warning("interrupted during %s of %s: finishing it first", what, self.name)
-            except Exception:
-                log.exception("%s of %s failed", what, self.name)
-                return
-
-
-def _uncancel() -> None:
-    """Consume this task's cancellation: it was handled, later awaits must work."""
-    task = asyncio.current_task()
-    if task is not None:
-        task.uncancel()
-
-
-def _processes(stack: StackLike) -> ProcessControl:
-    return stack
