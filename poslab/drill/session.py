@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from poslab.common import PRIVATE, atomic_write
 from poslab.errors import ConfigError, RunDirError
 from poslab.scenario.journal import read_journal as read_jsonl
 
@@ -206,16 +206,7 @@ class DrillFiles:
 def write_atomic(path: Path, text: str, mode: int | None = None) -> None:
     """Replace ``path`` atomically (readers never see half a file); ``mode`` if given."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}", suffix=".tmp", dir=path.parent)
-    try:
-        if mode is not None:
-            os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text, mode=PRIVATE if mode is None else mode)
 
 
 class Timeline:

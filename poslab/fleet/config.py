@@ -33,12 +33,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from poslab.common import atomic_write
 from poslab.errors import ConfigError
 
 __all__ = ["CONFIG_ENV", "FLEET_CONFIG_FORMAT", "POLICIES", "SHAPES", "FleetConfig", "ShapeSpec"]
@@ -150,15 +149,7 @@ class FleetConfig:
     def write(self, path: Path) -> Path:
         """Write atomically (a Locust process never reads half a file)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self.to_dict(), fh, indent=2, sort_keys=True)
-                fh.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
         return path
 
     @classmethod

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from poslab.common import atomic_write
 
 __all__ = ["LOAD_STARTED_FILE", "read_load_started", "write_load_started"]
 
@@ -35,14 +36,7 @@ def write_load_started(fleet_dir: Path | str, t: float, **info: Any) -> Path:
     directory = Path(fleet_dir)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / LOAD_STARTED_FILE
-    fd, tmp = tempfile.mkstemp(prefix=LOAD_STARTED_FILE, suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"t": t, "pid": os.getpid(), **info}, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps({"t": t, "pid": os.getpid(), **info}))
     return path
 
 

@@ -13,7 +13,6 @@ import asyncio
 import gc
 import json
 import logging
-import os
 import signal
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +20,7 @@ from types import TracebackType
 from aiohttp import web
 
 from poslab import server_runtime
+from poslab.common import write_ready_file
 from poslab.errors import ConfigError
 from poslab.proxy.api import build_app
 from poslab.proxy.api_error import ApiError
@@ -139,16 +139,6 @@ class EmbeddedProxyServer:
         await self.server.close()
 
 
-def write_ready_file(path: Path, api_port: int) -> None:
-    """The lab's service contract (``poslab.stack``): once listening, atomically
-    write ``{"pid": …, "ports": {"api": …}}``."""
-    payload = json.dumps({"pid": os.getpid(), "ports": {"api": api_port}})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(payload, encoding="utf-8")
-    os.replace(temporary, path)
-
-
 async def _serve(
     host: str,
     port: int,
@@ -173,7 +163,7 @@ async def _serve(
         # process: keep it out of every later full collection.
         gc.freeze()
         if ready_file is not None:
-            write_ready_file(ready_file, server.port)
+            write_ready_file(ready_file, {"api": server.port})
         await stop.wait()
         log.info("shutdown started")
     finally:

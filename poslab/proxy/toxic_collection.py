@@ -8,12 +8,11 @@ connection already has it — see ``link.py``).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from poslab.common import paused_gc
 from poslab.proxy import api_error
 from poslab.proxy.api_json import Float32, decode_fields, go_kind_of
 from poslab.proxy.link import DIRECTIONS, Direction, Link
@@ -75,21 +74,6 @@ def _attributes_of(body: object) -> object:
     return found
 
 
-@contextlib.contextmanager
-def _in_one_step() -> Iterator[None]:
-    """Apply a change to every live connection without a full garbage
-    collection in the middle: with 1,000 connections the heap is large, and a
-    collection half-way would stretch the time between the first connection
-    getting the toxic and the last. It runs right after instead."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 class ToxicCollection:
     """The upstream and downstream chains of one proxy."""
 
@@ -143,7 +127,10 @@ class ToxicCollection:
             toxic=toxic_class.from_attributes(raw_attributes),
         )
         self._chains[direction].append(wrapper)
-        with _in_one_step():
+        # With 1,000 connections the heap is large: a full collection half-way
+        # would stretch the time between the first connection getting the
+        # change and the last one, so the collector waits until all have it.
+        with paused_gc():
             for link in self._live_links(direction):
                 link.add_stage(wrapper.name, wrapper.toxic, wrapper.toxicity)
         return wrapper
@@ -158,7 +145,7 @@ class ToxicCollection:
         assert isinstance(toxicity, float)
         wrapper.toxic = toxic
         wrapper.toxicity = toxicity
-        with _in_one_step():
+        with paused_gc():
             for link in self._live_links(wrapper.direction):
                 link.update_stage(wrapper.name, wrapper.toxic, wrapper.toxicity)
         return wrapper
@@ -167,7 +154,7 @@ class ToxicCollection:
         wrapper = self.get(name)
         self._chains[wrapper.direction].remove(wrapper)
         closes = wrapper.toxic.closes_on_removal
-        with _in_one_step():
+        with paused_gc():
             for link in self._live_links(wrapper.direction):
                 link.remove_stage(wrapper.name, closes=closes)
 

@@ -9,12 +9,10 @@ interrupted ``lab report`` leaves the previous reports intact.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from poslab.common import SHARED, atomic_output, atomic_write
 from poslab.report.html_report import report_html
 from poslab.report.junit import junit_tree
 from poslab.report.markdown import summary_markdown
@@ -29,18 +27,6 @@ class ReportFiles:
     report_html: Path | None
 
 
-def _atomic(path: Path, write: Callable[[Path], object]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def result_json_text(result: RunResult) -> str:
     return json.dumps(result.to_dict(), ensure_ascii=False, indent=1, allow_nan=False) + "\n"
 
@@ -53,12 +39,11 @@ def write_reports(result: RunResult, out_dir: Path, *, html: bool = True) -> Rep
         out_dir / "summary.md",
         out_dir / "report.html" if html else None,
     )
-    _atomic(files.result_json, lambda p: p.write_text(result_json_text(result), encoding="utf-8"))
-    _atomic(
-        files.junit_xml,
-        lambda p: junit_tree(result).write(p, encoding="UTF-8", xml_declaration=True),
-    )
-    _atomic(files.summary_md, lambda p: p.write_text(summary_markdown(result), encoding="utf-8"))
+    # SHARED: reports are read by people and pipelines, not only by this user
+    atomic_write(files.result_json, result_json_text(result), mode=SHARED)
+    with atomic_output(files.junit_xml, mode=SHARED) as out:
+        junit_tree(result).write(out, encoding="UTF-8", xml_declaration=True)
+    atomic_write(files.summary_md, summary_markdown(result), mode=SHARED)
     if files.report_html is not None:
-        _atomic(files.report_html, lambda p: p.write_text(report_html(result), encoding="utf-8"))
+        atomic_write(files.report_html, report_html(result), mode=SHARED)
     return files

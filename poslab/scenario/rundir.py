@@ -15,10 +15,8 @@ readable one), and exports the acquirer's ledger and the issuer's holds into
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from poslab.common import atomic_output, atomic_write
 from poslab.errors import ConfigError, RunDirError
 from poslab.scenario.spec.resolved import ResolvedScenario
 
@@ -48,15 +47,7 @@ def lab_version() -> str:
 def write_json_atomic(path: Path, data: object) -> None:
     """Replace ``path`` atomically: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 @dataclass(frozen=True)
@@ -175,17 +166,15 @@ class RunDirectory:
 async def _download(session: aiohttp.ClientSession, url: str, target: Path) -> int:
     """Stream an NDJSON export into ``target`` (atomically); returns its line count."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.part")
     lines = 0
     async with session.get(url) as response:
         if response.status != 200:
             body = (await response.text())[:200]
             raise RunDirError(f"GET {url}: HTTP {response.status}: {body}")
-        with tmp.open("wb") as fh:
+        with atomic_output(target) as fh:
             async for chunk in response.content.iter_chunked(1 << 16):
                 fh.write(chunk)
                 lines += chunk.count(b"\n")
-    os.replace(tmp, target)
     return lines
 
 

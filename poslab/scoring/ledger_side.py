@@ -16,8 +16,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from poslab.common import paused_gc
 from poslab.scoring.fees import Fees
-from poslab.scoring.jsonl import bulk_reading
 from poslab.scoring.ledger import LedgerIndex, load_ledger
 from poslab.scoring.result import Check
 from poslab.scoring.settlement import SettlementState, check_batches, check_issuer, check_payouts
@@ -41,7 +41,7 @@ def read_ledger_side(
     tx = ledger_dir / "transactions.jsonl"
     if not tx.exists():
         return None
-    with bulk_reading():
+    with paused_gc():
         index = load_ledger(tx, fees)
     checks = {
         kind: Check(kind, "", example_limit=example_limit)

@@ -11,13 +11,14 @@ import math
 import time
 from pathlib import Path
 
+from poslab.common import paused_gc
 from poslab.scoring import availability as av
 from poslab.scoring.baseline import read_result_scores
 from poslab.scoring.expectations import Context, evaluate
 from poslab.scoring.fees import Fees, load_fees
 from poslab.scoring.fleet_scan import FleetScan, first_start, scan_fleet
 from poslab.scoring.gate import DEFAULT_MARGIN, DEFAULT_MIN_SCORE, compare, decide, scenario_score
-from poslab.scoring.jsonl import ReadStats, bulk_reading
+from poslab.scoring.jsonl import ReadStats
 from poslab.scoring.ledger_side import LedgerSide, start_ledger_side
 from poslab.scoring.reconciliation import Reconciler
 from poslab.scoring.result import (
@@ -249,7 +250,7 @@ def score_run(
     stats = ReadStats()
     journals = load_journals(run_dir, stats)
     fees, fees_note = load_fees(run_dir)
-    with bulk_reading():
+    with paused_gc():
         scenarios = [
             score_scenario(
                 run_dir, spec, journals.get(spec.name), fees, fees_note, example_limit, parallel

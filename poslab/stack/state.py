@@ -13,12 +13,11 @@ leaves enough behind for ``lab down`` to clean up.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from poslab.common import atomic_write
 from poslab.errors import StackError
 from poslab.stack.compose import ComposeProject
 from poslab.stack.process import ProcessIdentity
@@ -178,15 +177,8 @@ class StackState(BaseModel):
 def write_state(path: Path, state: StackState) -> None:
     """Replace the state file atomically (a reader never sees half of it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(state.model_dump_json(indent=2))
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # PRIVATE (the default): the state may hold the admin token
+    atomic_write(path, state.model_dump_json(indent=2) + "\n")
 
 
 def read_state(path: Path) -> StackState | None:

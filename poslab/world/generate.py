@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
+from poslab.common import paused_gc
 from poslab.errors import ConfigError
 from poslab.world.fees import FeeSchedule
 from poslab.world.issuance import issue_cards
-from poslab.world.model import Agent, Params, World, paused_gc
+from poslab.world.model import Agent, Params, World
 
 __all__ = ["DEFAULT_REGIONS", "MAX_TERMINALS", "generate"]
 

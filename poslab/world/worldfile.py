@@ -26,12 +26,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from poslab.common import SHARED, atomic_write, paused_gc
 from poslab.errors import ConfigError
 from poslab.world.fees import FeeSchedule
 from poslab.world.model import (
@@ -43,7 +43,6 @@ from poslab.world.model import (
     Params,
     Terminal,
     World,
-    paused_gc,
 )
 
 __all__ = ["dumps", "load", "loads", "save"]
@@ -254,16 +253,8 @@ def save(world: World, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     data = dumps(world)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+        atomic_write(target, data, mode=SHARED)  # every process of the stack reads it
     except OSError as exc:
-        raise ConfigError(f"cannot write world file {target}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a world file is shared
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise ConfigError(f"cannot write world file {target}: {exc.strerror or exc}") from exc
     return target
 

@@ -27,6 +27,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from poslab.common import write_ready_file
+
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
@@ -83,10 +85,7 @@ async def main(args: argparse.Namespace) -> int:
     if args.spawn_child:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         Path(args.ready_file + ".child").write_text(str(child.pid))
-    ready = Path(args.ready_file)
-    tmp = ready.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "ports": ports}))
-    os.replace(tmp, ready)
+    write_ready_file(Path(args.ready_file), ports)
     print(f"listening {ports}", flush=True)
     stop = asyncio.Event()
     if not args.ignore_term:

@@ -18,11 +18,12 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
+
+from poslab.common import write_ready_file
 
 
 class Proxy:
@@ -161,10 +162,7 @@ async def main(args: argparse.Namespace) -> int:
     api = Api()
     server = await asyncio.start_server(api.serve, args.host, args.port)
     port = server.sockets[0].getsockname()[1]
-    ready = Path(args.ready_file)
-    tmp = ready.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "ports": {"api": port}}))
-    os.replace(tmp, ready)
+    write_ready_file(Path(args.ready_file), {"api": port})
     print(f"fake toxiproxy API on {args.host}:{port}", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

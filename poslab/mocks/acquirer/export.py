@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from poslab.common import atomic_output
 from poslab.errors import ConfigError
 
 __all__ = ["EXPORTS", "export_all", "export_rows"]
@@ -154,13 +155,11 @@ def export_all(db: Path, out: Path) -> dict[str, int]:
         conn.execute("BEGIN")
         for name in EXPORTS:
             target = out / f"{name}.jsonl"
-            tmp = target.with_name(f".{target.name}.tmp")
             n = 0
-            with tmp.open("wb") as fh:
+            with atomic_output(target) as fh:
                 for row in export_rows(conn, name):
                     fh.write(line(row))
                     n += 1
-            tmp.replace(target)
             counts[name] = n
         conn.execute("COMMIT")
         conn.close()

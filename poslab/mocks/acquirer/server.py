@@ -17,18 +17,16 @@ import contextlib
 import dataclasses
 import datetime as dt
 import ipaddress
-import json
 import logging
-import os
 import signal
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 
 from aiohttp import web
 
 from poslab import server_runtime
+from poslab.common import write_ready_file
 from poslab.errors import ConfigError
 from poslab.world import load
 
@@ -46,7 +44,7 @@ from .registry import Registry
 from .settlement_worker import SettlementWorker
 from .terminal_server import IsoServer
 
-__all__ = ["Options", "run", "write_ready_file"]
+__all__ = ["Options", "run"]
 
 log = logging.getLogger("acquirer")
 
@@ -62,15 +60,6 @@ class Options:
     ready_file: Path | None
     config: AcquirerConfig
     admin_token: str | None
-
-
-def write_ready_file(path: Path, ports: dict[str, int]) -> None:
-    """Write the ready file atomically (temporary file + rename)."""
-    data = json.dumps({"pid": os.getpid(), "ports": ports})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(data)
-    os.replace(tmp, path)
 
 
 def _is_loopback(host: str) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import logging
 import os
 import socket
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import uvicorn
 
+from poslab.common import write_ready_file
 from poslab.errors import LabError
 from poslab.mocks.agent.app import build_state, create_app
 from poslab.mocks.agent.config import INSTANCE_NAMES, AgentConfig
@@ -66,18 +66,12 @@ def _conventional_peer_ready(ready: Path | None, name: str) -> Path | None:
     return ready.with_name(ready.name.replace(f"agent-{name}.", f"agent-{peer}.", 1))
 
 
-def write_ready(path: Path, port: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "ports": {"main": port}}))
-    os.replace(tmp, path)
-
-
 async def _serve(server: uvicorn.Server, sock: socket.socket, ready: Path | None) -> None:
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
     if server.started and ready is not None:
-        write_ready(ready, sock.getsockname()[1])
+        write_ready_file(ready, {"main": sock.getsockname()[1]})
         log.info("ready: listening on %s:%d", *sock.getsockname()[:2])
     await task
 

@@ -21,12 +21,12 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 from aiohttp import web
 
 from poslab import server_runtime
+from poslab.common import atomic_output, write_ready_file
 from poslab.errors import ConfigError, LabError
 from poslab.iso8583 import use_codec
 from poslab.world import load
@@ -92,11 +92,7 @@ async def _run(args: argparse.Namespace) -> int:
     await web.TCPSite(runner, args.host, args.admin_port).start()
     admin_port = int(runner.addresses[0][1])
     if args.ready_file is not None:
-        data = json.dumps({"pid": os.getpid(), "ports": {"main": main_port, "admin": admin_port}})
-        fd, tmp = tempfile.mkstemp(prefix=f".{args.ready_file.name}.", dir=args.ready_file.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(data)
-        os.replace(tmp, args.ready_file)
+        write_ready_file(args.ready_file, {"main": main_port, "admin": admin_port})
     log.info(
         "issuer ready: port %d, admin %d, %d cards, %d authorisations restored; %s",
         main_port,
@@ -124,14 +120,12 @@ def _export(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        target = args.out / "issuer.jsonl"
-        tmp = target.with_name(".issuer.jsonl.tmp")
         n = 0
-        with tmp.open("w", encoding="utf-8") as fh:
+        with atomic_output(args.out / "issuer.jsonl") as fh:
             for row in export_rows(args.db):
-                fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+                line = json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+                fh.write(line.encode("utf-8"))
                 n += 1
-        tmp.replace(target)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
