@@ -25,9 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from poslab.scenario.journal import read_journal
-from poslab.scenario.spec.loader import load_suite
-from poslab.scenario.spec.resolution import RunOptions
+from poslab.scenario import RunOptions, load_suite, read_journal
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = ["acquirer-outage", "acquirer-crash-restart"]

@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from poslab.fleet import Fleet, FleetConfig, ShapeSpec  # noqa: E402
-from poslab.stack.state import StackState, read_state  # noqa: E402
+from poslab.stack import StackState, read_state  # noqa: E402
 
 TERMINALS_WORLD = 10_000
 THROUGHPUT_TERMINALS = 200

@@ -23,12 +23,16 @@ from pathlib import Path
 
 import yaml
 
+from poslab.scenario import (
+    Catalogue,
+    FleetFault,
+    draw_terminals,
+    load_scenario,
+    load_suite,
+    render_suite,
+)
 from poslab.scenario.fault_actions import FleetShare
-from poslab.scenario.spec.fleet_draws import draw_terminals
-from poslab.scenario.spec.loader import Catalogue, load_scenario, load_suite
-from poslab.scenario.spec.resolved import FleetFault
-from poslab.scenario.spec.timeline import render_suite
-from poslab.stack.topology import default_topology
+from poslab.stack import default_topology
 
 REPEATS = 20
 

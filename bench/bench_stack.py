@@ -26,8 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from poslab.stack.stack import Stack  # noqa: E402
-from poslab.stack.topology import default_topology  # noqa: E402
+from poslab.stack import Stack, default_topology  # noqa: E402
 from poslab.world import generate, save  # noqa: E402
 
 FAKE = REPO / "tests" / "stack" / "fake_service.py"

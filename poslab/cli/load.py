@@ -28,7 +28,7 @@ from rich.table import Table
 from poslab.cli.stack import _state_option as state_option
 from poslab.errors import StackError
 from poslab.fleet import POLICIES, SHAPES, Fleet, FleetConfig, LocustOptions, ShapeSpec
-from poslab.stack.state import StackState, read_state
+from poslab.stack import StackState, read_state
 
 
 def _fleet_config(fleet: Fleet, state: StackState, **settings: Any) -> FleetConfig:

@@ -23,14 +23,19 @@ import click
 from rich.console import Console
 
 from poslab.errors import ConfigError
-from poslab.scenario.rundir import RunSettings
-from poslab.scenario.runner import RunOutcome, RunPlan
-from poslab.scenario.spec.loader import load_scenario, load_suite
-from poslab.scenario.spec.model import Policy
-from poslab.scenario.spec.resolution import RunOptions
-from poslab.scenario.spec.resolved import ResolvedScenario
-from poslab.scenario.spec.source import Problem, ScenarioInvalid
-from poslab.stack.topology import (
+from poslab.scenario import (
+    Policy,
+    Problem,
+    ResolvedScenario,
+    RunOptions,
+    RunOutcome,
+    RunPlan,
+    RunSettings,
+    ScenarioInvalid,
+    load_scenario,
+    load_suite,
+)
+from poslab.stack import (
     DEFAULT_REGIONS,
     Mode,
     ServiceName,
@@ -60,7 +65,7 @@ class _Request:
 
 
 def _topology(path: Path | None) -> Topology:
-    from poslab.stack.external import with_external_proxy
+    from poslab.stack import with_external_proxy
 
     topology = load_topology(path, DEFAULT_REGIONS) if path else default_topology(DEFAULT_REGIONS)
     url = os.environ.get("TOXIPROXY_URL")
@@ -107,8 +112,7 @@ def _plan(req: _Request, policy: str | None = None) -> RunPlan:
 
 
 def _dry_run(plan: RunPlan) -> None:
-    from poslab.scenario.spec.fleet_draws import resolve_fleet_draws
-    from poslab.scenario.spec.timeline import render_timeline
+    from poslab.scenario import render_timeline, resolve_fleet_draws
     from poslab.world import generate
 
     s = plan.settings
@@ -147,12 +151,12 @@ def _console() -> Console:
 
 
 def _execute(req: _Request, baseline: Path | None, policy: str | None = None) -> int:
-    from poslab.scenario.launch import launch
+    from poslab.scenario import launch_run
 
     plan = _plan(req, policy)
     console = _console()
     plain = not console.is_terminal or bool(os.environ.get("CI"))
-    done = launch(
+    done = launch_run(
         plan, _judge(plan.settings.min_score, baseline, console), console=console, plain=plain
     )
     console.print(f"run directory {done.run_dir}: gate {done.status} (exit {done.exit_code})")

@@ -18,13 +18,21 @@ from typing import Any, TypeVar
 import click
 
 from poslab.errors import ConfigError
-from poslab.scenario.spec.durations import format_duration
-from poslab.scenario.spec.loader import Catalogue, load_any, load_scenario, load_suite
-from poslab.scenario.spec.resolution import RunOptions
-from poslab.scenario.spec.resolved import ResolvedScenario, ResolvedSuite
-from poslab.scenario.spec.source import Problem, ScenarioInvalid
-from poslab.scenario.spec.timeline import render_suite, render_timeline
-from poslab.stack.topology import DEFAULT_REGIONS, Topology, default_topology, load_topology
+from poslab.scenario import (
+    Catalogue,
+    Problem,
+    ResolvedScenario,
+    ResolvedSuite,
+    RunOptions,
+    ScenarioInvalid,
+    format_duration,
+    load_any,
+    load_scenario,
+    load_suite,
+    render_suite,
+    render_timeline,
+)
+from poslab.stack import DEFAULT_REGIONS, Topology, default_topology, load_topology
 
 INVALID = 2
 T = TypeVar("T")

@@ -30,18 +30,24 @@ from rich.table import Table
 
 from poslab.errors import LabError
 from poslab.proxy.client import ProxyInfo, ToxicInfo
-from poslab.stack.compose import (
+from poslab.stack import (
+    DEFAULT_READY_TIMEOUT_S,
     DEPLOY_DIR,
     ComposeProject,
+    Mode,
+    ServiceName,
+    Stack,
+    StackAddresses,
+    StackHealth,
+    Topology,
     container_topology,
+    default_topology,
+    load_topology,
     proxy_upstreams,
+    read_state,
+    with_external_proxy,
     write_toxiproxy_config,
 )
-from poslab.stack.external import with_external_proxy
-from poslab.stack.health import StackHealth
-from poslab.stack.stack import DEFAULT_READY_TIMEOUT_S, Stack
-from poslab.stack.state import StackAddresses, read_state
-from poslab.stack.topology import Mode, ServiceName, Topology, default_topology, load_topology
 
 DEFAULT_STATE = Path("runs") / ".stack.json"
 DEFAULT_SEED = 42
@@ -294,6 +300,8 @@ async def _status(state_file: Path) -> tuple[StackHealth, dict[str, ProxyInfo], 
 )
 def down(state_file: Path, grace: float) -> None:
     """Stop every service of the stack; nothing survives."""
+    from poslab.scenario.lifecycle import OrphanedRun  # the runner's imports, only for down
+
     state = read_state(state_file)
     if state is None:
         click.echo(f"no stack is up (no {state_file})")
@@ -301,7 +309,8 @@ def down(state_file: Path, grace: float) -> None:
     running = [name for name, i in state.identities().items() if i.is_running()]
     stack = Stack.attach(state, state_file)
     stack.grace = grace
-    asyncio.run(stack.stop())
+    # The stop phase of every run's end: a stack whose owner exited is an orphaned run.
+    asyncio.run(OrphanedRun.of_stack(stack).stop())
     click.echo(f"stack down: stopped {', '.join(running) if running else 'nothing (already gone)'}")
 
 

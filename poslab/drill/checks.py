@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from poslab.proxy.client import ProxyInfo
-from poslab.stack.state import StackAddresses
+from poslab.stack import StackAddresses
 
 AREAS = ("network", "device", "software", "host", "agent", "settlement")
 #: Seconds of recent samples a check summarises.

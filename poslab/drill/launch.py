@@ -34,8 +34,8 @@ from poslab.drill.session import (
 )
 from poslab.drill.teardown import run_end_without_controller
 from poslab.errors import ConfigError
-from poslab.scenario.rundir import RunDirectory
-from poslab.stack.process import ProcessIdentity
+from poslab.scenario import RunDirectory
+from poslab.stack import ProcessIdentity
 
 _POLL_S = 0.2
 

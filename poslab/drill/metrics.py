@@ -32,8 +32,7 @@ from typing import Any
 
 import aiohttp
 
-from poslab.scenario.probes import FINANCIAL, FleetMoney, FleetTail
-from poslab.scenario.schedule import ScenarioClock
+from poslab.scenario import FINANCIAL, FleetMoney, FleetTail, ScenarioClock
 from poslab.scoring.traffic import p99
 
 #: How long after a second ends it is published: the fleet's journal flush

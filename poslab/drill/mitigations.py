@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from poslab.drill.errors import MitigationFailed
 from poslab.errors import ConfigError
-from poslab.scenario.spec.resolved import ApplicationFault, Fault, NetworkFault, ProcessFault
+from poslab.scenario import ApplicationFault, Fault, NetworkFault, ProcessFault
 
 ParamParser = Callable[[object, "DrillStack"], object]
 

@@ -29,12 +29,20 @@ from dataclasses import dataclass
 from poslab.drill.playbook import DRILLABLE, FailureMode, mode_of
 from poslab.drill.session import FacilitatorFile
 from poslab.errors import ConfigError
-from poslab.scenario.spec.loader import load_scenario
-from poslab.scenario.spec.model import LoadShape
-from poslab.scenario.spec.resolution import RunOptions
-from poslab.scenario.spec.resolved import Fault, FleetFault, Load, ProcessFault, ResolvedScenario
-from poslab.scenario.spec.timeline import Op, Step, describe_fault
-from poslab.stack.topology import default_topology
+from poslab.scenario import (
+    Fault,
+    FleetFault,
+    Load,
+    LoadShape,
+    Op,
+    ProcessFault,
+    ResolvedScenario,
+    RunOptions,
+    Step,
+    describe_fault,
+    load_scenario,
+)
+from poslab.stack import default_topology
 
 DRILL_SCENARIO = "drill"
 #: Terminal-side fleet faults keep the scenario's window.

@@ -23,10 +23,8 @@ from poslab.drill.metrics import FleetSeconds, MetricsBoard
 from poslab.errors import LabError
 from poslab.fleet import Fleet
 from poslab.proxy.client import ProxyInfo
-from poslab.scenario.faults import FaultInjector
-from poslab.scenario.spec.resolved import Fault
-from poslab.stack.stack import Stack
-from poslab.stack.state import StackAddresses
+from poslab.scenario import Fault, FaultInjector
+from poslab.stack import Stack, StackAddresses
 from poslab.world import World
 
 _ADMIN_TIMEOUT_S = 10.0

@@ -14,8 +14,8 @@ import time
 from poslab.drill.errors import DrillError
 from poslab.drill.session import DrillFiles, FacilitatorFile
 from poslab.fleet import Fleet, ShapeSpec
-from poslab.scenario.probes import FleetTail
-from poslab.stack.state import StackAddresses
+from poslab.scenario import FleetTail
+from poslab.stack import StackAddresses
 
 #: Seconds the load may take from its process start to its first transaction.
 LOAD_READY_TIMEOUT_S = 60.0

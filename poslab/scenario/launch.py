@@ -1,6 +1,6 @@
 """One ``lab run`` from a validated plan to a judged run directory.
 
-:func:`launch` creates the run directory and its world, wires the journal and
+:func:`launch_run` creates the run directory and its world, wires the journal and
 the live view to the run's events, runs the plan with SIGINT/SIGTERM turned
 into a clean interruption (the current scenario rolls back, the stack stops,
 the run is still scored), then hands the directory to ``judge`` — the CLI's
@@ -43,7 +43,7 @@ class Launched:
 
 def default_stack_factory(plan: RunPlan) -> StackFactory:
     """A fresh embedded (or external, per the topology) stack per scenario."""
-    from poslab.stack.stack import Stack
+    from poslab.stack import Stack
 
     def make(scenario_dir: Path, world_file: Path, scenario: ResolvedScenario) -> Stack:
         return Stack(
@@ -57,7 +57,7 @@ def default_stack_factory(plan: RunPlan) -> StackFactory:
     return make
 
 
-def launch(
+def launch_run(
     plan: RunPlan,
     judge: Judge,
     *,

@@ -1,21 +1,155 @@
 """The payment world's stack: its topology and the launchers that bring it up.
 
-Public API (import from the modules; this package imports nothing so that
-``poslab.stack.topology`` stays cheap for scenario validation):
+Import what you need from here, not from the modules::
 
-- :mod:`poslab.stack.topology` — services, proxies, regions (the typed model);
-- :mod:`poslab.stack.stack` — :class:`~poslab.stack.stack.Stack`: ``up()`` /
-  ``async with``, ``addresses``, ``proxy_api``, ``kill``, ``restart``,
-  ``health``, ``stop``, ``detach``, ``attach``/``attach_file``;
-- :mod:`poslab.stack.state` — the state file (``runs/.stack.json``) and
-  :class:`~poslab.stack.state.StackAddresses`;
-- :mod:`poslab.stack.health` — health records (``StackHealth``);
-- :mod:`poslab.stack.external` — pointing a topology at services the lab does not start;
-- :mod:`poslab.stack.compose` — container mode (``deploy/compose.yaml``);
-- :mod:`poslab.stack.commands` — the command line every embedded service implements;
-- :mod:`poslab.stack.process`, :mod:`poslab.stack.service`, :mod:`poslab.stack.probe` —
-  the generic launcher (process groups, ready files, probes).
+    from poslab.stack import Stack, default_topology, read_state
+
+- the topology — :class:`Topology` of services, proxies and regions
+  (:func:`default_topology`, :func:`load_topology`, :func:`topology_from_mapping`),
+  :class:`ServiceName`, :class:`Mode`, :class:`Endpoint`, :class:`PathRole`;
+- :class:`Stack` — ``up()`` / ``async with``, ``addresses``, ``proxy_api``,
+  ``kill``, ``restart``, ``health`` (a :class:`StackHealth`), ``stop``,
+  ``detach``, ``attach``/``attach_file``; each service behind a
+  :class:`ServiceLauncher`;
+- the state file (``runs/.stack.json``): :class:`StackState`,
+  :class:`StackAddresses`, :func:`read_state`, :func:`write_state`;
+- other modes: :func:`with_external_proxy` (services the lab does not start),
+  :class:`ComposeProject` and its helpers (containers, ``deploy/compose.yaml``);
+- what drills and the runner keep of a service's process: :class:`ServiceFiles`,
+  :class:`ProcessIdentity`, :func:`stop_group`.
+
+Inside the package: ``probe`` asks one service or proxy whether it answers,
+``health`` turns those answers into the stack's health, and ``healthcheck`` is
+the containers' HEALTHCHECK command (``python -m poslab.stack.healthcheck URL``,
+standard library only).
+
+The names are loaded on first use (PEP 562 ``__getattr__``): the containers'
+healthcheck and scenario validation (the topology) must not pay for the
+stack's launchers and aiohttp.
 
 Errors are :class:`poslab.errors.StackError` (a service would not start: its name
 and log tail; the CLI exits 2) and :class:`poslab.errors.ConfigError`.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from poslab.stack.commands import Programs, ServiceFiles
+    from poslab.stack.compose import (
+        DEPLOY_DIR,
+        ComposeProject,
+        container_topology,
+        proxy_upstreams,
+        write_toxiproxy_config,
+    )
+    from poslab.stack.external import toxiproxy_endpoint, with_external_proxy
+    from poslab.stack.health import StackHealth
+    from poslab.stack.launcher import ServiceLauncher
+    from poslab.stack.process import ProcessIdentity, stop_group
+    from poslab.stack.stack import DEFAULT_READY_TIMEOUT_S, Stack
+    from poslab.stack.state import (
+        RegionPaths,
+        StackAddresses,
+        StackState,
+        read_state,
+        write_state,
+    )
+    from poslab.stack.topology import (
+        DEFAULT_REGIONS,
+        Endpoint,
+        Mode,
+        PathRole,
+        ServiceName,
+        Topology,
+        default_topology,
+        load_topology,
+        region_proxy_name,
+        topology_from_mapping,
+    )
+
+# module → the names it gives this package (the same names as the imports above;
+# tests/stack/test_stack_package.py checks that the three lists agree).
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "poslab.stack.commands": ("Programs", "ServiceFiles"),
+    "poslab.stack.compose": (
+        "DEPLOY_DIR",
+        "ComposeProject",
+        "container_topology",
+        "proxy_upstreams",
+        "write_toxiproxy_config",
+    ),
+    "poslab.stack.external": ("toxiproxy_endpoint", "with_external_proxy"),
+    "poslab.stack.health": ("StackHealth",),
+    "poslab.stack.launcher": ("ServiceLauncher",),
+    "poslab.stack.process": ("ProcessIdentity", "stop_group"),
+    "poslab.stack.stack": ("DEFAULT_READY_TIMEOUT_S", "Stack"),
+    "poslab.stack.state": (
+        "RegionPaths",
+        "StackAddresses",
+        "StackState",
+        "read_state",
+        "write_state",
+    ),
+    "poslab.stack.topology": (
+        "DEFAULT_REGIONS",
+        "Endpoint",
+        "Mode",
+        "PathRole",
+        "ServiceName",
+        "Topology",
+        "default_topology",
+        "load_topology",
+        "region_proxy_name",
+        "topology_from_mapping",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = [
+    "DEFAULT_READY_TIMEOUT_S",
+    "DEFAULT_REGIONS",
+    "DEPLOY_DIR",
+    "ComposeProject",
+    "Endpoint",
+    "Mode",
+    "PathRole",
+    "ProcessIdentity",
+    "Programs",
+    "RegionPaths",
+    "ServiceFiles",
+    "ServiceLauncher",
+    "ServiceName",
+    "Stack",
+    "StackAddresses",
+    "StackHealth",
+    "StackState",
+    "Topology",
+    "container_topology",
+    "default_topology",
+    "load_topology",
+    "proxy_upstreams",
+    "read_state",
+    "region_proxy_name",
+    "stop_group",
+    "topology_from_mapping",
+    "toxiproxy_endpoint",
+    "with_external_proxy",
+    "write_state",
+    "write_toxiproxy_config",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups find it without this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
