@@ -14,6 +14,7 @@ from pathlib import Path
 
 from poslab.scoring.fees import Fees
 from poslab.scoring.jsonl import ReadStats, iter_batches
+from poslab.scoring.ledger_contract import TRANSACTION_STATUSES, TRANSACTION_TYPES
 
 # row status / type codes packed in the index (3 bits each)
 ST_OTHER, ST_APPROVED, ST_VOIDED, ST_REVERSED, ST_DECLINED = 0, 1, 2, 3, 4
@@ -23,6 +24,9 @@ STATUS_NAMES = {v: k for k, v in STATUS_CODES.items()} | {ST_OTHER: "other"}
 TY_OTHER, TY_SALE, TY_VOID, TY_REFUND = 0, 1, 2, 3
 TYPE_CODES = {"sale": TY_SALE, "void": TY_VOID, "refund": TY_REFUND}
 MONEY_STATUSES = (ST_APPROVED, ST_VOIDED)
+# The index packs the contract's vocabulary (poslab/scoring/ledger_contract.py):
+# a status or money type added there must get a code here (a test holds them equal).
+CONTRACT_VOCABULARY = (TRANSACTION_STATUSES, TRANSACTION_TYPES)
 
 # index value layout: offset << 8 | claimed << 6 | type << 3 | status
 CLAIMED = 1 << 6
@@ -71,7 +75,12 @@ class LedgerIndex:
 
 
 def load_ledger(path: Path, fees: Fees | None) -> LedgerIndex:
-    """Stream ``ledger/transactions.jsonl`` into an index (see module docstring)."""
+    """Stream ``ledger/transactions.jsonl`` into an index (see module docstring).
+
+    Rows follow the ledger contract (``docs/ledger-contract.md``); a row outside
+    it is read as forgivingly as the lab's own export (an unknown type moves no
+    money, a non-integer amount is counted in ``bad_amounts``).
+    """
     index = LedgerIndex(path, payouts_due={} if fees is not None else None)
     rows, double_booked, totals, due = (
         index.rows,

@@ -17,8 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from poslab.common import paused_gc
+from poslab.errors import RunDirError
 from poslab.scoring.fees import Fees
+from poslab.scoring.jsonl import read_json_object
 from poslab.scoring.ledger import LedgerIndex, load_ledger
+from poslab.scoring.ledger_contract import (
+    CONTRACT_FILE,
+    LEDGER_CONTRACT,
+    SUPPORTED_VERSIONS,
+    supported,
+)
 from poslab.scoring.result import Check
 from poslab.scoring.settlement import SettlementState, check_batches, check_issuer, check_payouts
 
@@ -34,6 +42,26 @@ class LedgerSide:
     notes: list[str] = field(default_factory=list)
 
 
+def contract_note(ledger_dir: Path) -> str | None:
+    """Where an external ledger came from, per its ``contract.json`` (None: the lab's own).
+
+    A ledger written under a contract version this scorer does not know is a
+    RunDirError: reading its rows as version 1 would judge money by guesswork.
+    """
+    path = ledger_dir / CONTRACT_FILE
+    if not path.exists():
+        return None  # the lab's own acquirer export: contract version 1
+    doc = read_json_object(path, f"{path}: missing", f"ledger/{CONTRACT_FILE}")
+    if doc.get("contract") != LEDGER_CONTRACT or not supported(doc.get("version")):
+        raise RunDirError(
+            f"{path}: ledger contract {doc.get('contract')!r} version {doc.get('version')!r} "
+            f"not supported (this lab reads {LEDGER_CONTRACT} {SUPPORTED_VERSIONS})"
+        )
+    source = doc.get("source")
+    what = source.get("describe") if isinstance(source, dict) else None
+    return f"ledger read from the team's system ({what or 'external source'})"
+
+
 def read_ledger_side(
     ledger_dir: Path, fees: Fees | None, fees_note: str, example_limit: int
 ) -> LedgerSide | None:
@@ -41,6 +69,7 @@ def read_ledger_side(
     tx = ledger_dir / "transactions.jsonl"
     if not tx.exists():
         return None
+    source_note = contract_note(ledger_dir)
     with paused_gc():
         index = load_ledger(tx, fees)
     checks = {
@@ -48,6 +77,8 @@ def read_ledger_side(
         for kind in ("unbalanced_batches", "wrong_payouts", "issuer_holds_without_sale")
     }
     side = LedgerSide(index, checks)
+    if source_note:
+        side.notes.append(source_note)
     side.notes.extend(index.stats.notes("ledger/transactions.jsonl"))
     if index.bad_amounts:
         side.notes.append(f"{index.bad_amounts} ledger row(s) with a non-integer amount")
