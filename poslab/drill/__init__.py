@@ -24,7 +24,8 @@ Modules (import from them; this package imports nothing, so ``lab drill
   controller;
 - :mod:`poslab.drill.incident`, :mod:`poslab.drill.money`, :mod:`poslab.drill.runbooks`,
   :mod:`poslab.drill.actions` — the analysis behind the report;
-- :mod:`poslab.drill.postmortem` (+ ``postmortem_md``, ``postmortem_html``) — the report.
+- :mod:`poslab.drill.postmortem` — the report: its content (``model``), rendered by
+  ``markdown`` and ``html``.
 
 Errors derive from :class:`poslab.errors.LabError` (see :mod:`poslab.drill.errors`).
 """

@@ -1,21 +1,13 @@
-"""The post-incident report of a drill: ``postmortem.md``, ``postmortem.html``, ``postmortem.json``.
+"""The post-incident report's content, built from a drill's run directory.
 
-Blameless and factual, in the order a review reads it: what was hidden and
-when it went in; the timeline (fault, first measurable symptom, detection,
-each mitigation, recovery); time to detect, mitigate and recover; whether
-each mitigation was the right one for the injected failure and what followed
-it; what it cost (failed sales, customers left debited — from the
-reconciliation); which runbook steps were taken or skipped; action items.
-
-Everything is read from the drill's run directory (:mod:`poslab.drill.session`),
-so a report can be written again later: ``lab drill report RUN_DIR``.
+:func:`build_postmortem` reads what the drill left behind (:mod:`poslab.drill.session`)
+and analyses it into a :class:`Postmortem`; the renderers (:mod:`.markdown`,
+:mod:`.html`) and ``postmortem.json`` (:meth:`Postmortem.to_dict`) only read it.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from poslab.drill.actions import action_items
@@ -24,7 +16,7 @@ from poslab.drill.money import MoneyImpact, money_impact
 from poslab.drill.plan import DrillPlan, plan_of
 from poslab.drill.playbook import Signal
 from poslab.drill.runbooks import Runbook, StepOutcome, load_runbook, match_steps
-from poslab.drill.session import DrillFiles, Timeline, read_jsonl, write_atomic
+from poslab.drill.session import DrillFiles, Timeline, read_jsonl
 from poslab.errors import RunDirError
 
 
@@ -148,18 +140,3 @@ def build_postmortem(files: DrillFiles) -> Postmortem:
     return Postmortem(
         files.run_dir.name, plan, incident, money, steps, runbooks, actions, timeline, samples
     )
-
-
-def write_postmortem(files: DrillFiles) -> dict[str, Path]:
-    """Write the three files; returns their paths by kind (``md``, ``html``, ``json``)."""
-    from poslab.drill.postmortem_html import render_html
-    from poslab.drill.postmortem_md import render_markdown
-
-    report = build_postmortem(files)
-    write_atomic(
-        files.postmortem_json,
-        json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n",
-    )
-    write_atomic(files.postmortem_md, render_markdown(report))
-    write_atomic(files.postmortem_html, render_html(report))
-    return {"md": files.postmortem_md, "html": files.postmortem_html, "json": files.postmortem_json}

@@ -10,18 +10,16 @@ offline and can be attached to the review.
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from poslab.drill.postmortem_md import clock, headline, money_rows, params_text, seconds
+from poslab.drill.postmortem.model import Postmortem
+from poslab.drill.postmortem.wording import clock, headline, money_rows, params_text, seconds
 from poslab.report.wording import utc, utc_date
-
-if TYPE_CHECKING:
-    from poslab.drill.postmortem import Postmortem
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans CJK SC",sans-serif;

@@ -1,0 +1,79 @@
+"""What both renderings of the post-incident report say the same way.
+
+The headline, durations and clock offsets, fault parameters and the money
+table's rows, shared by :mod:`.markdown` and :mod:`.html` so the ticket and
+the page never word a figure differently.
+"""
+
+from __future__ import annotations
+
+from poslab.drill.money import MoneyImpact
+from poslab.drill.postmortem.model import Postmortem
+from poslab.report.wording import yuan
+
+
+def seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:g} s"
+
+
+def clock(t: float, t0: float) -> str:
+    return f"T{t - t0:+.0f} s"
+
+
+def headline(report: Postmortem) -> str:
+    inc, f = report.incident, report.incident.figures()
+    modes = ", ".join(f"{m.row} ({m.title})" for m in report.plan.modes)
+    if inc.fault_start is None:
+        return f"The hidden failure ({modes}) never went in before the drill ended."
+    parts = [f"Hidden failure: {modes}."]
+    parts.append(
+        "No measurable symptom."
+        if inc.symptom_at is None
+        else f"First symptom after {seconds(f['symptom_s'])}."
+    )
+    parts.append(
+        "Never declared." if inc.detect_at is None else f"Detected after {seconds(f['detect_s'])}."
+    )
+    if f["mitigate_s"] is not None:
+        parts.append(f"Mitigated after {seconds(f['mitigate_s'])}.")
+    if inc.recovered_at is not None:
+        healed = " (by itself)" if inc.self_healed else ""
+        parts.append(f"Recovered after {seconds(f['recover_s'])}{healed}.")
+    elif inc.symptom_at is not None:
+        parts.append("Not recovered when the drill ended.")
+    return " ".join(parts)
+
+
+def params_text(params: dict[str, object]) -> str:
+    if not params:
+        return ""
+    return " (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
+
+
+def money_rows(money: MoneyImpact) -> list[list[object]]:
+    rows: list[list[object]] = [
+        [
+            "sales failed during the incident",
+            money.failed_sales.count,
+            yuan(money.failed_sales.fen),
+            "fleet journal",
+        ],
+        [
+            "sales failed over the whole drill",
+            money.failed_sales_all.count,
+            yuan(money.failed_sales_all.fen),
+            "fleet journal",
+        ],
+    ]
+    for finding, words in (
+        (money.debited_without_sale, "customers left debited without a sale"),
+        (money.holds_without_sale, "cardholder holds left without a sale"),
+        (money.lost_approvals, "approvals missing from the ledger"),
+        (money.double_bookings, "sales booked twice"),
+        (money.unresolved, "reversals given up (冲正不成功)"),
+    ):
+        if finding.status == "not_available":
+            rows.append([words, "n/a", "", "reconciliation not available"])
+        else:
+            rows.append([words, finding.count, yuan(finding.fen), "reconciliation"])
+    return rows
