@@ -29,7 +29,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,43 +55,42 @@ from poslab.drill.session import (
 from poslab.drill.steady_load import first_transaction, start_load
 from poslab.drill.teardown import write_run_json
 from poslab.errors import LabError
-from poslab.scenario.journal import RunEvents, RunJournal
-from poslab.scenario.rundir import export_ledger
-from poslab.scenario.schedule import FaultSchedule, ScenarioClock
-from poslab.stack.commands import ServiceFiles
+from poslab.fleet import Fleet
+from poslab.scenario import RunEvents, RunJournal, ScenarioClock
+from poslab.scenario.lifecycle import RunLifecycle
+from poslab.stack import Stack
 
-if TYPE_CHECKING:  # imported when the drill starts: the stack and fleet are heavy
+if TYPE_CHECKING:  # imported when the drill starts
     from poslab.drill.runtime import DrillRuntime
-    from poslab.fleet import Fleet
-    from poslab.stack.stack import Stack
 
 log = logging.getLogger("poslab.drill.controller")
 
-_STOP_GRACE_S = 10.0
 #: Events of the participants' timeline that the dashboard lists.
 PUBLIC_EVENTS = frozenset({"drill_started", "note", "detect", "check", "mitigation", "end"})
 
 
-class Controller:
+class Controller(RunLifecycle[Stack, Fleet]):
+    """The drill's variant of the run lifecycle, and the participants' API."""
+
     def __init__(self, files: DrillFiles) -> None:
+        super().__init__(
+            "drill", RunEvents(), scenario_dir=files.scenario_dir, ledger_dir=files.ledger_dir
+        )
         self.files = files
         self.secret: FacilitatorFile = files.read_facilitator()
         self.state = files.read_state()
         self.timeline = Timeline(files.timeline)
         self.token = self.state.token or secrets.token_urlsafe(24)
         self.board = MetricsBoard(files.metrics)
-        self.events = RunEvents()
         self.journal: RunJournal | None = None
         self.plan: DrillPlan | None = None
-        self.stack: Stack | None = None
-        self.fleet: Fleet | None = None
         self.runtime: DrillRuntime | None = None
-        self.clock: ScenarioClock | None = None
         self.server: DashboardServer | None = None
         self.started_at = time.time()
         self.end_at: float | None = None
         self.end_reason = ""
         self.keep = self.state.keep_stack
+        self.error: str | None = None  # why the drill failed, once it has
         self._end = asyncio.Event()
         self._mitigating = asyncio.Lock()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -159,7 +158,7 @@ class Controller:
         self._request_end("ended by the participants")
         return {"ending": True, "keep_stack": keep}
 
-    def _phase(self) -> str:
+    def _sample_phase(self) -> str:
         return "drill" if self.end_at is None else "drain"
 
     def _request_end(self, reason: str) -> None:
@@ -180,29 +179,30 @@ class Controller:
         self._save(
             controller=ProcessInfo(pid=proc.pid, create_time=proc.create_time()), token=self.token
         )
-        error: str | None = None
+        await self.run()
+        await self._close_the_records()
+        return 0 if self.error is None else 1
+
+    async def phases(self) -> tuple[str, str]:
+        self._starting = asyncio.create_task(self._start())
         try:
-            self._starting = asyncio.create_task(self._start())
-            try:
-                await self._starting
-            except asyncio.CancelledError:
-                if not self._end.is_set():
-                    raise
-                # Ended while starting: whatever had started is stopped below.
-            await self._run()
-        except Exception as exc:
-            log.exception("the drill failed")
-            error = f"{type(exc).__name__}: {exc}"
-            self._request_end(f"error: {error}")
-        await self._finish(error)
-        return 0 if error is None else 1
+            await self._starting
+        except asyncio.CancelledError:
+            if not self._end.is_set():
+                raise
+            # Ended while starting: whatever had started is stopped by the end.
+        await self._run()
+        return "completed", self.end_reason
+
+    def failed(self, exc: Exception) -> tuple[str, str]:
+        status, self.error = super().failed(exc)
+        self._request_end(f"error: {self.error}")
+        return status, self.error
 
     async def _start(self) -> None:
         from poslab.drill.runtime import DrillRuntime
-        from poslab.scenario.faults import FaultInjector
-        from poslab.scenario.spec.fleet_draws import resolve_fleet_draws
-        from poslab.stack.stack import Stack
-        from poslab.stack.topology import default_topology
+        from poslab.scenario import resolve_fleet_draws
+        from poslab.stack import default_topology
         from poslab.world import load as load_world
 
         s = self.secret
@@ -211,43 +211,28 @@ class Controller:
         self.journal = RunJournal(self.files.journal, self.events)
         self.events.run_started.fire(name="drill", seed=s.seed)
         world = load_world(self.files.world)
-        self.stack = stack = Stack(
-            default_topology(tuple(world.regions)),
-            self.files.world,
-            self.files.scenario_dir,
-            state_file=Path(self.state.stack_state),
-            seed=s.seed,
-            orphan_guard=False,  # --keep leaves it running after the controller exits
+        addresses = await self.stack_up(
+            lambda: Stack(
+                default_topology(tuple(world.regions)),
+                self.files.world,
+                self.files.scenario_dir,
+                state_file=Path(self.state.stack_state),
+                seed=s.seed,
+                orphan_guard=False,  # --keep leaves it running after the controller exits
+            )
         )
-        await stack.up()
-        await stack.proxy_api.reset()
-        addresses = stack.addresses
-        self.events.stack_up.fire(
-            scenario="drill", seconds=stack.ready_seconds, services=addresses.services
-        )
+        stack = self.stack
+        assert stack is not None
         self.timeline.append("stack_up", seconds=stack.ready_seconds)
 
-        self.fleet = fleet = start_load(self.files, s, addresses)
+        fleet = self.start_load(lambda: start_load(self.files, s, addresses))
         assert fleet.process is not None
         locust = psutil.Process(fleet.process.pid)
         self._save(load=ProcessInfo(pid=locust.pid, create_time=locust.create_time()))
         await first_transaction(fleet)
-        self.clock = clock = ScenarioClock.start()
-        self.events.scenario_started.fire(t=clock.t0, scenario="drill", t0=clock.t0)
-        self.events.load_started.fire(scenario="drill", shape="steady", users=s.terminals)
-
-        injector = FaultInjector(
-            "drill",
-            clock,
-            self.events,
-            proxy=stack.proxy_api,
-            admin=addresses.admin,
-            processes=stack,
-            fleet=fleet,
-            fleet_draws=resolve_fleet_draws(
-                plan.drill_scenario, world.terminals[: s.terminals], s.seed
-            ),
-        )
+        clock = self.start_clock(ScenarioClock.start(), shape="steady", users=s.terminals)
+        draws = resolve_fleet_draws(plan.drill_scenario, world.terminals[: s.terminals], s.seed)
+        injector = self.make_injector(addresses, draws)
         seconds = FleetSeconds(fleet.fleet_dir, clock.t0, world.regions)
         self.runtime = DrillRuntime(
             stack=stack,
@@ -261,12 +246,10 @@ class Controller:
         probe = StackProbe(addresses.admin, addresses.agents)
         self._tasks = [
             asyncio.create_task(
-                sample_every_second(clock, seconds, probe, self.board, self._phase), name="sampler"
+                sample_every_second(clock, seconds, probe, self.board, self._sample_phase),
+                name="sampler",
             ),
-            asyncio.create_task(
-                FaultSchedule(fault_steps(plan), clock, injector.inject, injector.clear).run(),
-                name="faults",
-            ),
+            asyncio.create_task(self.schedule(fault_steps(plan)).run(), name="faults"),
         ]
         self.server = DashboardServer(self, port=s.port)
         url = await self.server.start()
@@ -277,7 +260,7 @@ class Controller:
         """Until the end is asked for, the maximum length passes, or a task fails."""
         if self._end.is_set():
             return  # ended while starting
-        assert self.state.max_end_at is not None and self.fleet is not None
+        assert self.state.max_end_at is not None and self.load is not None
         deadline = asyncio.create_task(asyncio.sleep(self.state.max_end_at - time.time()))
         ended = asyncio.create_task(self._end.wait())
         watched = {deadline, ended, *self._tasks}
@@ -293,7 +276,7 @@ class Controller:
                     error = None if task.cancelled() else task.exception()
                     if error is not None:
                         raise error
-                if not self.fleet.running:  # its shape ended, or it died
+                if not self.load.running:  # its shape ended, or it died
                     self._request_end("the background load stopped")
         finally:
             deadline.cancel()
@@ -301,39 +284,74 @@ class Controller:
 
     # -- the end: always -------------------------------------------------------------
 
-    async def _finish(self, error: str | None) -> None:
-        """Roll back, drain, export, stop, score and report — each step attempted."""
-        self._request_end("error" if error else "ended")
+    async def end(self) -> None:
+        """The drill's end, announced first: faults and fleet mitigations undone, the
+        load drained, the ledger exported, the stack stopped (or kept)."""
+        self._request_end("error" if self.error else "ended")
         self._save(status=ENDING, end_reason=self.end_reason, keep_stack=self.keep)
         self.timeline.append("end", t=self.end_at, reason=self.end_reason)
         schedule = [t for t in self._tasks if t.get_name() == "faults"]
         for task in schedule:
             task.cancel()
         await asyncio.gather(*schedule, return_exceptions=True)
+        await super().end()
         if self.runtime is not None:
-            await self._attempt("clearing the faults", self._clear_everything())
-        if self.fleet is not None and self.fleet.process is not None:
-            await self._attempt("draining the load", self._drain(self.fleet))
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.stack is not None and self.stack.ready_seconds is not None:
-            admin = self.stack.addresses.admin
-            db = ServiceFiles.under(self.files.scenario_dir, "acquirer").db
-            await self._attempt(
-                "the ledger export", export_ledger(self.files.ledger_dir, admin, acquirer_db=db)
-            )
-        if self.runtime is not None:
-            await self._attempt("closing the runtime", self.runtime.close())
-        if self.stack is not None:
-            stop = self.stack.detach() if self.keep and error is None else self.stack.stop()
-            await self._attempt("stopping the stack", stop)
+            await self.attempt("closing the runtime", self.runtime.close())
+
+    async def rollback(self) -> None:
+        """Fleet mitigations and every fault still active end with the drill, each
+        cleared as the participants see it; then the rollback verifies the proxy clean."""
+        injector = self.injector
+        if injector is None or self.rolled_back:
+            return
+        if self.load is not None and self.load.running:
+            self.load.control("clear", {"all": True})
+        for active in list(injector.active.values()):
+            try:
+                await injector.clear(active.fault, reason="drill_end")
+            except LabError:
+                log.exception("clearing %s", active.fault.id)  # the rollback retries it
+        await super().rollback()
+
+    async def end_load(self) -> None:
+        """The load runs on for the drain so pending reversals land; the samples end with it."""
+        try:
+            if self.load is not None and self.load.process is not None:
+                await self._drain()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _drain(self) -> None:
+        await self.wait_drain(time.monotonic() + self.secret.drain_s)
+        self.events.load_stopped.fire(scenario="drill", shape="steady", users=self.secret.terminals)
+        await self.stop_load()
+        pending = 0 if self.runtime is None else self.runtime.seconds.money.pending_reversals
+        self.events.drain_finished.fire(scenario="drill", pending_reversals=pending)
+
+    async def stop(self) -> None:
+        """Stop the stack — or, asked to keep it, leave it running for ``lab status``
+        and ``lab down`` (not after a failed drill)."""
+        if self.keep and self.error is None and self.stack is not None:
+            self.phase("stop")
+            await self.stack.detach()
+        else:
+            await super().stop()
+
+    def step_failed(self, what: str) -> None:
+        self.timeline.append("controller_error", step=what)
+
+    async def _close_the_records(self) -> None:
+        """The journal's story closed, ``run.json`` and the report written, the
+        dashboard stopped, the drill's state final."""
+        error = self.error
         status = "error" if error else "completed"
         self.events.scenario_finished.fire(scenario="drill", status=status, detail=self.end_reason)
         self.events.run_finished.fire(status=status, exit_code=0 if error is None else 2)
         if self.journal is not None:
             self.journal.close()
-        reports: dict[str, str] = {}
+        reports: dict[str, str] | None = None
         if self.plan is not None and self.clock is not None:
             write_run_json(
                 self.files,
@@ -342,9 +360,9 @@ class Controller:
                 end_at=self.end_at or time.time(),
                 started_at=self.started_at,
             )
-            reports = await self._attempt_value("the post-incident report", self._report())
+            reports = await self.attempt("the post-incident report", self._report())
         if self.server is not None:
-            await self._attempt("stopping the dashboard", self.server.stop())
+            await self.attempt("stopping the dashboard", self.server.stop())
         self._save(
             status=FAILED if error else ENDED,
             ended_at=time.time(),
@@ -353,55 +371,11 @@ class Controller:
         )
         clear_current(self.files.run_dir.parent, self.files.run_dir)
 
-    async def _clear_everything(self) -> None:
-        assert self.runtime is not None
-        injector = self.runtime.injector
-        if self.runtime.fleet.running:  # fleet mitigations (and faults) end with the drill
-            self.runtime.fleet.control("clear", {"all": True})
-        for active in list(injector.active.values()):
-            try:
-                await injector.clear(active.fault, reason="drill_end")
-            except LabError:
-                log.exception("clearing %s", active.fault.id)  # the rollback retries it
-        await injector.rollback()  # fleet mitigations too, and the proxy verified clean
-        await injector.close()
-
-    async def _drain(self, fleet: Fleet) -> None:
-        """The load runs on a little so pending reversals land; then it stops."""
-        until = time.monotonic() + self.secret.drain_s
-        while fleet.running and time.monotonic() < until:
-            await asyncio.sleep(0.25)
-        self.events.load_stopped.fire(scenario="drill", shape="steady", users=self.secret.terminals)
-        if fleet.running:
-            await asyncio.to_thread(fleet.stop, _STOP_GRACE_S)
-        pending = 0 if self.runtime is None else self.runtime.seconds.money.pending_reversals
-        self.events.drain_finished.fire(scenario="drill", pending_reversals=pending)
-
     async def _report(self) -> dict[str, str]:
         from poslab.drill.postmortem import write_postmortem
 
         paths = await asyncio.to_thread(write_postmortem, self.files)
         return {k: str(v) for k, v in paths.items()}
-
-    async def _attempt(self, what: str, step: Awaitable[Any]) -> None:
-        await self._attempt_value(what, step)
-
-    async def _attempt_value(self, what: str, step: Awaitable[Any]) -> Any:
-        """Run one step of the end to its end: a signal meanwhile does not cut it short."""
-        task = asyncio.ensure_future(step)
-        while True:
-            try:
-                return await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if task.cancelled():
-                    return None
-                current = asyncio.current_task()
-                if current is not None:
-                    current.uncancel()
-            except Exception:
-                log.exception("%s failed", what)
-                self.timeline.append("controller_error", step=what)
-                return None
 
     def _save(self, **changes: Any) -> None:
         self.state = self.state.model_copy(update=changes)
