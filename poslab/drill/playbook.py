@@ -1,7 +1,7 @@
 """Which failure mode a hidden fault is, and which mitigations answer it.
 
 One row per row of failure-modes.md (row 2 has two scenarios). For each: the
-catalogue scenarios that reproduce it, its runbook under ``docs/runbooks/``,
+catalogue scenarios that reproduce it, its runbook in :mod:`poslab.drill.runbooks`,
 the mitigations that are *right* (they end the incident for the merchants),
 the ones that are *acceptable* (they help or are heavy-handed but not harmful),
 the signals on which its symptom and its recovery are measured, and whether
@@ -35,7 +35,7 @@ class FailureMode:
     row: int
     scenarios: tuple[str, ...]
     title: str
-    runbook: str  # file name under docs/runbooks/
+    runbook: str  # file name in poslab/drill/runbooks/
     right: frozenset[str]
     acceptable: frozenset[str]
     signals: tuple[Signal, ...]

@@ -42,7 +42,7 @@ def _scenario(result: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_the_gate_passes_resilient_terminals_and_fails_naive_ones(tmp_path: Path) -> None:
-    suite = tmp_path / "discrimination.yaml"  # a name resolves in scenarios/, a file beside it
+    suite = tmp_path / "discrimination.yaml"  # a name resolves in the catalogue, a file beside it
     suite.write_text(SUITE, encoding="utf-8")
     runs = tmp_path / "runs"
     args = ["verify-gate", "--suite", str(suite), "--time-scale", "0.5", "--terminals", "80"]

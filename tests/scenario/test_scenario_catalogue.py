@@ -31,8 +31,10 @@ ROW_NAMES = {  # failure-modes.md, column "Lab scenario (name)"
 }
 
 
-def test_catalogue_is_the_repositorys_scenarios_dir() -> None:
-    assert CATALOGUE_DIR == REPO / "scenarios"
+def test_the_catalogue_is_package_data() -> None:
+    # inside poslab, so a wheel carries it (tests/packaging checks the wheel itself)
+    assert CATALOGUE_DIR == REPO / "poslab" / "catalogue"
+    assert (CATALOGUE_DIR / "suites" / "gate.yaml").is_file()
 
 
 def test_one_scenario_per_failure_mode_row() -> None:

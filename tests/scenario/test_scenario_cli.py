@@ -32,7 +32,13 @@ def test_validate_the_whole_catalogue(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_validate_names_and_paths(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(
-        ["scenario", "validate", "acquirer-outage", str(REPO / "scenarios/peak-hour.yaml"), "gate"],
+        [
+            "scenario",
+            "validate",
+            "acquirer-outage",
+            str(REPO / "poslab/catalogue/peak-hour.yaml"),
+            "gate",
+        ],
         capsys,
     )
     assert code == 0 and out.count("ok  ") == 3

@@ -12,7 +12,7 @@ from poslab.scoring import score_run
 from poslab.scoring.synthetic import SyntheticScenario, write_run
 
 loader = pytest.importorskip("poslab.scenario.spec.loader")
-CATALOGUE = sorted(p.stem for p in (Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
+CATALOGUE = sorted(p.stem for p in loader.CATALOGUE_DIR.glob("*.yaml"))
 
 
 @pytest.mark.skipif(not CATALOGUE, reason="no scenario catalogue in this checkout")

@@ -16,14 +16,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from poslab.package_data import package_dir
 from poslab.scenario.spec.model import ScenarioDoc, SuiteDoc
 from poslab.scenario.spec.resolution import RunOptions, resolve_scenario
 from poslab.scenario.spec.resolved import ResolvedScenario, ResolvedSuite
 from poslab.scenario.spec.source import Problem, ScenarioInvalid, SourceDocument
 from poslab.stack.topology import Topology, default_topology
 
-#: The catalogue shipped with the lab (``scenarios/`` at the repository root).
-CATALOGUE_DIR = Path(__file__).resolve().parents[3] / "scenarios"
+#: The catalogue shipped with the lab: package data (:mod:`poslab.catalogue`).
+CATALOGUE_DIR = package_dir("poslab.catalogue")
 _SUFFIXES = (".yaml", ".yml", ".json")
 
 

@@ -1,4 +1,8 @@
-"""The runbooks (``docs/runbooks/*.md``) read as data, and matched against what a team did.
+"""The runbooks (the ``*.md`` files of this package) read as data, and matched
+against what a team did.
+
+They ship as package data beside this reader (found with
+:mod:`importlib.resources`), so an installed lab runs drills without a checkout.
 
 A runbook is Markdown for people; a few conventions make it data too:
 
@@ -26,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from poslab.errors import ConfigError
+from poslab.package_data import package_dir
 
-RUNBOOK_DIR = Path(__file__).resolve().parents[2] / "docs" / "runbooks"
+RUNBOOK_DIR = package_dir(__name__)
 _SECTIONS = {"diagnosis": "D", "mitigation": "M"}
 _ITEM = re.compile(r"^(\d+)\.\s+(.*)$")
 _TITLE = re.compile(r"\*\*(.+?)\*\*")
