@@ -2,7 +2,7 @@
 
 Goal (issue 8): ≤ 20 s and ≤ 2 GB for score + result.json, junit.xml,
 summary.md and report.html. The run is generated once by
-``poslab.scoring.synthetic`` (a 60-minute peak with a 30 s fault, 2,000
+``poslab.testing`` (a 60-minute peak with a 30 s fault, 2,000
 terminals) and cached in the temp directory, keyed by the generator's source.
 
 Scoring runs in a child process, as ``lab report`` would, while this process
@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from poslab.scoring import synthetic  # noqa: E402
+from poslab import testing  # noqa: E402
 
 TRANSACTIONS = 1_000_000
 GOAL_S, GOAL_MB = 20.0, 2048
@@ -114,8 +114,8 @@ class TreeSampler(threading.Thread):
 
 
 def _synthetic_run() -> tuple[Path, float | None]:
-    here = Path(synthetic.__file__).parent
-    source = b"".join((here / f).read_bytes() for f in ("synthetic.py", "synthetic_traffic.py"))
+    here = Path(testing.__file__).parent
+    source = b"".join(f.read_bytes() for f in sorted(here.glob("*.py")))
     key = hashlib.sha256(source + str(TRANSACTIONS).encode()).hexdigest()[:12]
     cache = Path(tempfile.gettempdir()) / f"pos-lab-bench-scoring-{key}"
     if cache.exists():
@@ -124,10 +124,10 @@ def _synthetic_run() -> tuple[Path, float | None]:
         shutil.rmtree(old, ignore_errors=True)
     started = time.perf_counter()
     staging = Path(tempfile.mkdtemp(prefix="pos-lab-bench-staging-"))
-    synthetic.write_run(
+    testing.write_run(
         staging,
         [
-            synthetic.SyntheticScenario(
+            testing.SyntheticScenario(
                 name="peak-hour-1m",
                 transactions=TRANSACTIONS,
                 duration_s=3600,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from poslab.scoring import RunResult, score_run
-from poslab.scoring.synthetic import SyntheticScenario, write_run
+from poslab.testing import SyntheticScenario, write_run
 
 
 def mixed_run(root: Path) -> tuple[Path, RunResult]:

@@ -12,7 +12,7 @@ import pytest
 
 from poslab.report import write_reports
 from poslab.scoring import score_run
-from poslab.scoring.synthetic import SyntheticScenario, write_run
+from poslab.testing import SyntheticScenario, write_run
 
 
 def lab(*args: str | Path) -> subprocess.CompletedProcess[str]:

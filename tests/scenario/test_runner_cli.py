@@ -77,7 +77,7 @@ def test_the_verdict_baseline_interruption_and_a_dead_stack(tmp_path: Path) -> N
 
     from poslab.cli.run import _judge
     from poslab.scenario.runner import RunOutcome
-    from poslab.scoring.synthetic import SyntheticScenario, write_run
+    from poslab.testing import SyntheticScenario, write_run
 
     good = write_run(tmp_path / "a", [SyntheticScenario(name="outage")])
     slower = SyntheticScenario(name="outage", recovery_delay_s=25.0)

@@ -1,5 +1,5 @@
 """Hand-built run directories: every record written explicitly, so a test can state
-the exact score it expects. (``poslab.scoring.synthetic`` makes the big realistic ones.)"""
+the exact score it expects. (``poslab.testing`` makes the big realistic ones.)"""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from poslab.scoring import score_run
-from poslab.scoring.synthetic import SyntheticScenario, write_run
+from poslab.testing import SyntheticScenario, write_run
 
 loader = pytest.importorskip("poslab.scenario.spec.loader")
 CATALOGUE = sorted(p.stem for p in loader.CATALOGUE_DIR.glob("*.yaml"))

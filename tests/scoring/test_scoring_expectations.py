@@ -12,7 +12,7 @@ from poslab.errors import ScenarioError
 from poslab.scoring import EXPECTATION_KINDS, score_run, validate_expectation
 from poslab.scoring.expectations import EVALUATORS
 from poslab.scoring.result import ExpectationResult
-from poslab.scoring.synthetic import SyntheticScenario, write_run
+from poslab.testing import SyntheticScenario, write_run
 
 
 def test_registry_names_and_params_are_exported() -> None:

@@ -10,7 +10,7 @@ import pytest
 from poslab.scoring import compare, scenario_score, score_run
 from poslab.scoring.gate import decide, round_score, suite_score
 from poslab.scoring.result import COULD_NOT_RUN, FAILED, Check, ScenarioResult
-from poslab.scoring.synthetic import SyntheticScenario, write_run
+from poslab.testing import SyntheticScenario, write_run
 
 
 def scenario(name: str, score: float, weight: float = 1.0, min_score: float = 0.0,

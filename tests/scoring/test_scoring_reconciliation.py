@@ -13,7 +13,7 @@ from scoring_runs import T0, MakeRun, fin, ledger_row, seconds
 
 from poslab.scoring import CHECKS, score_run
 from poslab.scoring.result import FAILED, NOT_AVAILABLE, PASSED, ScenarioResult
-from poslab.scoring.synthetic import INJECTIONS, SyntheticScenario, write_run
+from poslab.testing import INJECTIONS, SyntheticScenario, write_run
 
 MASKED = re.compile(r"^\d{6}\*+\d{4}$")
 

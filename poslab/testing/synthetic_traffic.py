@@ -1,6 +1,6 @@
 """The transactions of a synthetic scenario: fleet records, ledger rows, issuer holds.
 
-Part of :mod:`poslab.scoring.synthetic` (which writes the rest of the run
+Part of :mod:`poslab.testing.synthetic` (which writes the rest of the run
 directory): one ``_Scenario`` walks a scenario's load second by second, decides
 each transaction's fate (approved, declined, timed out in the fault window,
 or one of the injected integrity failures) and writes every file that would
@@ -13,12 +13,10 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from poslab.scoring.fees import Fees
-
-if TYPE_CHECKING:
-    from poslab.scoring.synthetic import SyntheticScenario
+from poslab.testing.synthetic_scenario import SyntheticScenario
 
 FEES = Fees(6000, 5000, 2500, 3800, 500, frozenset())
 SETTLE_DATE = "2026-11-24"
