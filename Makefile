@@ -7,12 +7,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUITE ?= gate
 PYTEST_ARGS ?=
+# `make test` runs the tests side by side on this many xdist workers; most of the
+# slow tier waits on services, sleeps and Locust rather than on a core.
+TEST_WORKERS ?= 3
 
-.PHONY: setup test lint bench chaos load verify-gate browser docker clean help
+.PHONY: setup test test-fast lint bench chaos load verify-gate browser docker clean help
 
 help:
 	@echo "make chaos   run the default suite (gate) on the embedded stack, print the scorecard"
-	@echo "make test    run the test suite"
+	@echo "make test    run the test suite (every tier, $(TEST_WORKERS) workers)"
+	@echo "make test-fast  the fast tier: no process, Locust, browser or long wait (-m 'not slow')"
 	@echo "make lint    ruff, mypy, import contracts"
 	@echo "make bench   benchmarks: print figures and ratios from one run"
 	@echo "make load    lunch-peak load against a running stack (lab up first)"
@@ -37,7 +41,11 @@ docker:
 	@scripts/ensure-docker >/dev/null || true
 
 test: $(STAMP) browser docker
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# The tiers are marked by tests/conftest.py from what each test runs.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check poslab tests bench

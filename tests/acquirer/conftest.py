@@ -21,9 +21,8 @@ from typing import Any
 import pytest
 
 from poslab.world import Terminal, World, generate, save
-
-from .services import Service, start_acquirer, start_issuer
-from .terminal_client import TerminalClient
+from tests.acquirer.services import Service, start_acquirer, start_issuer
+from tests.acquirer.terminal_client import TerminalClient
 
 TERMINALS = 40
 # No business day ends during a test unless the test asks for it.

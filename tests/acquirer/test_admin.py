@@ -11,10 +11,9 @@ import httpx
 import pytest
 
 from poslab.iso8583 import generate_tmk
-
-from .conftest import Stack, start_stack
-from .services import REPO, start_acquirer
-from .terminal_client import TerminalClient
+from tests.acquirer.conftest import Stack, start_stack
+from tests.acquirer.services import REPO, start_acquirer
+from tests.acquirer.terminal_client import TerminalClient
 
 
 def test_fault_api_shape(host: Stack) -> None:

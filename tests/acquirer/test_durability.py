@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 from poslab.iso8583 import IsoMessage, encode, frame, sale_request, sign
-
-from .conftest import Stack, start_stack
-from .services import restart
-from .terminal_client import TerminalClient
+from tests.acquirer.conftest import Stack, start_stack
+from tests.acquirer.services import restart
+from tests.acquirer.terminal_client import TerminalClient
 
 THREADS = 4
 LOAD_S = 1.5

@@ -4,9 +4,8 @@ duplicates — checked on the wire and in both ledgers."""
 from __future__ import annotations
 
 from poslab.iso8583 import OriginalRef, ProcessingRequirement, sale_request, sign
-
-from .conftest import Stack
-from .terminal_client import TerminalClient
+from tests.acquirer.conftest import Stack
+from tests.acquirer.terminal_client import TerminalClient
 
 
 def _rows(stack: Stack, tid: str) -> list[dict[str, object]]:

@@ -33,9 +33,8 @@ from poslab.iso8583 import (
     sign_on_request,
     void_request,
 )
-
-from .conftest import Stack, start_stack
-from .terminal_client import TerminalClient
+from tests.acquirer.conftest import Stack, start_stack
+from tests.acquirer.terminal_client import TerminalClient
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> bool:

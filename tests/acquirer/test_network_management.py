@@ -19,9 +19,8 @@ from poslab.iso8583 import (
     sale_request,
     sign,
 )
-
-from .conftest import Stack, start_stack
-from .terminal_client import TerminalClient
+from tests.acquirer.conftest import Stack, start_stack
+from tests.acquirer.terminal_client import TerminalClient
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,7 @@ from __future__ import annotations
 import time
 
 from poslab.iso8583 import encode, frame, sign
-
-from .conftest import Stack
+from tests.acquirer.conftest import Stack
 
 
 def _auth(stack: Stack, ref: str) -> dict[str, object] | None:

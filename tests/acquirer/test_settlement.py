@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from poslab.iso8583 import BatchDetail, CardTotals, SettlementTotals
-
-from .conftest import Stack, start_stack
-from .terminal_client import TerminalClient
+from tests.acquirer.conftest import Stack, start_stack
+from tests.acquirer.terminal_client import TerminalClient
 
 # A business day of 1.5 s, its cut half-way through, T+1 payouts, batches
 # closed host-side once they lived through two cuts: a few days per test.

@@ -18,8 +18,7 @@ import httpx
 import pytest
 
 from poslab.world import World, generate, save
-
-from .acquirer_stand_in import AcquirerStandIn
+from tests.agent.acquirer_stand_in import AcquirerStandIn
 
 REPO = Path(__file__).resolve().parents[2]
 WORLD_SEED = 11

@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from poslab.world import World
-
-from .conftest import AgentFleet, AgentProcess
+from tests.agent.conftest import AgentFleet, AgentProcess
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from poslab.mocks.terminal.agent_client import AgentClient, AgentUnavailable
 from poslab.world import World
-
-from .conftest import AgentFleet, AgentProcess, wait_until
+from tests.agent.conftest import AgentFleet, AgentProcess, wait_until
 
 
 def _tickets(agent: AgentProcess) -> list[dict[str, object]]:

@@ -10,10 +10,9 @@ import httpx
 import pytest
 
 from poslab.world import World
-
-from .acquirer_stand_in import AcquirerStandIn
-from .conftest import AgentFleet, AgentProcess, wait_until
-from .documents import PDF, all_documents, application_form
+from tests.agent.acquirer_stand_in import AcquirerStandIn
+from tests.agent.conftest import AgentFleet, AgentProcess, wait_until
+from tests.agent.documents import PDF, all_documents, application_form
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from .conftest import AgentProcess
+from tests.agent.conftest import AgentProcess
 
 EXAMPLES_PER_OPERATION = 15
 

@@ -22,9 +22,8 @@ from poslab.mocks.terminal import Terminal, TerminalConfig, TerminalProfile, Ter
 from poslab.mocks.terminal.agent_client import AgentClient, AgentUnavailable
 from poslab.mocks.terminal.merchant import Merchant
 from poslab.world import World
-
-from .acquirer_stand_in import AcquirerStandIn
-from .conftest import REPO, AgentFleet, AgentProcess, wait_until
+from tests.agent.acquirer_stand_in import AcquirerStandIn
+from tests.agent.conftest import REPO, AgentFleet, AgentProcess, wait_until
 
 
 def _replace(agent: AgentProcess, tid: str, key: str = "replace-key-0001") -> httpx.Response:

@@ -7,8 +7,7 @@ from typing import Any
 
 from poslab.mocks.agent.review_rules import review, sniff_content_type, valid_id_number
 from poslab.world import World
-
-from .documents import JPEG, PDF, PNG, application_form, id_number
+from tests.agent.documents import JPEG, PDF, PNG, application_form, id_number
 
 TODAY = dt.date(2026, 1, 15)
 

@@ -9,8 +9,7 @@ import httpx
 
 from poslab.mocks.terminal.agent_client import AgentClient, AgentRejected
 from poslab.world import World
-
-from .conftest import AgentProcess
+from tests.agent.conftest import AgentProcess
 
 
 def test_poll_gives_parameters_and_software(shared_agent: AgentProcess, agent_world: World) -> None:

@@ -20,11 +20,19 @@ from pathlib import Path
 
 import psutil
 import pytest
-from drill_cli import Lab, bad_since, fault_went_in, good_run_since, postmortem, stack_pids, until
-from headless_chromium import ARGS, CHROMIUM
 
 from poslab.drill.session import ENDED, DrillFiles, read_jsonl
 from poslab.fleet import iter_journal
+from tests.drill.drill_cli import (
+    Lab,
+    bad_since,
+    fault_went_in,
+    good_run_since,
+    postmortem,
+    stack_pids,
+    until,
+)
+from tests.support.chromium import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.timeout(150)
 

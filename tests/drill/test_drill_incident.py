@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from drill_records import T0, injected, mitigation, sample
 
 from poslab.drill.incident import Incident, Rules, Verdict, analyse, find_recovery, judge_seconds
 from poslab.drill.playbook import FailureMode, Signal, mode_of
+from tests.drill.drill_records import T0, injected, mitigation, sample
 
 RULES = Rules(success_ratio=0.95, p99_ms=2000, good_seconds=3, signals=frozenset({Signal.PAYMENTS}))
 CRASH = (mode_of("acquirer-crash-restart"),)

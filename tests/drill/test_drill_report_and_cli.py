@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from drill_cli import Lab
-from drill_records import T0, facilitator, injected, mitigation, sample
 from rich.console import Console
 
 from poslab.drill.console import plain_line, render, watch
 from poslab.drill.postmortem import write_postmortem
 from poslab.drill.session import DrillFiles, DrillState, Timeline
+from tests.drill.drill_cli import Lab
+from tests.drill.drill_records import T0, facilitator, injected, mitigation, sample
 
 
 def drill_dir(tmp_path: Path) -> DrillFiles:

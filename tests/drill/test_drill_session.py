@@ -8,7 +8,6 @@ import stat
 from pathlib import Path
 
 import pytest
-from drill_records import facilitator
 
 from poslab.drill.session import (
     DrillFiles,
@@ -19,6 +18,7 @@ from poslab.drill.session import (
     set_current,
 )
 from poslab.errors import ConfigError, RunDirError
+from tests.drill.drill_records import facilitator
 
 
 def files_in(tmp_path: Path) -> DrillFiles:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_helpers import run_lab
+
+from tests.e2e.e2e_helpers import run_lab
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 

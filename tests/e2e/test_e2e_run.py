@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e_helpers import journal, only_run_dir, run_lab
+
+from tests.e2e.e2e_helpers import journal, only_run_dir, run_lab
 
 pytestmark = pytest.mark.timeout(150)
 

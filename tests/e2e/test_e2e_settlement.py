@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_helpers import journal, only_run_dir, run_lab
+
+from tests.e2e.e2e_helpers import journal, only_run_dir, run_lab
 
 pytestmark = pytest.mark.timeout(150)
 

@@ -13,7 +13,15 @@ import signal
 from pathlib import Path
 
 import pytest
-from e2e_helpers import OwnedProxy, journal, only_run_dir, service_pids, start_lab, wait_for
+
+from tests.e2e.e2e_helpers import (
+    OwnedProxy,
+    journal,
+    only_run_dir,
+    service_pids,
+    start_lab,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(150)
 

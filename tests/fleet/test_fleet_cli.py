@@ -14,9 +14,7 @@ import pytest
 
 from poslab.stack.state import RegionPaths, StackAddresses, StackState, write_state
 from poslab.world import generate, save
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "terminal"))
-from payment_stack import REPO, PaymentHosts
+from tests.support.payment_stack import REPO, PaymentHosts
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import stat
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -26,9 +25,7 @@ from poslab.fleet import (
     read_load_started,
 )
 from poslab.world import World
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "terminal"))
-from payment_stack import PaymentHosts, saved_world
+from tests.support.payment_stack import PaymentHosts, saved_world
 
 FIELDS: dict[str, tuple[type, ...]] = {
     "ts_start": (float,),

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from iso_strategies import DIGITS, field_strategy, headers, messages, tpdus
 
 from poslab.iso8583 import (
     CUP_SPEC,
@@ -34,6 +33,7 @@ from poslab.iso8583 import (
     use_codec,
 )
 from poslab.iso8583.compiled_codec import compile_codec
+from tests.iso8583.iso_strategies import DIGITS, field_strategy, headers, messages, tpdus
 
 CODEC = compile_codec(CUP_SPEC)
 PROFILE = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))

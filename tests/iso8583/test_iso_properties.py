@@ -8,9 +8,9 @@ import contextlib
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from iso_strategies import messages
 
 from poslab.iso8583 import DecodeError, Framer, IsoMessage, decode, encode, frame
+from tests.iso8583.iso_strategies import messages
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acquirer.services import Service, restart, start_issuer
 
 from poslab.iso8583 import (
     Field60,
@@ -23,6 +22,7 @@ from poslab.iso8583 import (
 )
 from poslab.mocks.issuer.__main__ import DEFAULT_ZPK_HEX
 from poslab.world import World, generate, save
+from tests.acquirer.services import Service, restart, start_issuer
 
 ZPK = bytes.fromhex(DEFAULT_ZPK_HEX)
 TPDU = Tpdu(destination="0001", source="0003")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from report_runs import mixed_run
 
 from poslab.report import write_reports
 from poslab.scoring import RunResult
+from tests.report.report_runs import mixed_run
 
 
 @pytest.fixture(scope="module")

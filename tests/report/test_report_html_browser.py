@@ -8,9 +8,9 @@ import base64
 from pathlib import Path
 
 import pytest
-from headless_chromium import ARGS, CHROMIUM
 
 from poslab.scoring import RunResult
+from tests.support.chromium import ARGS, CHROMIUM
 
 pytestmark = [
     pytest.mark.browser,

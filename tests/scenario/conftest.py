@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scenario_helpers import WriteScenario
+
+from tests.scenario.scenario_helpers import WriteScenario
 
 
 @pytest.fixture

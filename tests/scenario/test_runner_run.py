@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_standins import FAKE, EchoLoad, Photographed, make_stack_factory
 
 from poslab.scenario.journal import RunEvents, RunJournal, read_journal
 from poslab.scenario.rundir import RunDirectory, RunSettings
 from poslab.scenario.runner import Runner, RunOutcome, RunPlan
 from poslab.scenario.spec.loader import load_scenario
 from poslab.stack.topology import default_topology
+from tests.scenario.runner_standins import FAKE, EchoLoad, Photographed, make_stack_factory
 
 #: real processes: each test is bounded well under the suite's default timeout
 pytestmark = pytest.mark.timeout(60)

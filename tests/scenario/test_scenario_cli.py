@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from scenario_helpers import BASE, WriteScenario, fault_block, line_of
 
 from poslab.cli import main
+from tests.scenario.scenario_helpers import BASE, WriteScenario, fault_block, line_of
 
 REPO = Path(__file__).resolve().parents[2]
 

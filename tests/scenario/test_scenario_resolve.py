@@ -6,13 +6,13 @@ import json
 
 import pytest
 from pydantic import ValidationError
-from scenario_helpers import BASE, WriteScenario, fault_block, resolve_text
 
 from poslab.scenario.fault_actions import FleetShare, KillParams
 from poslab.scenario.spec.durations import parse_duration, round_seconds, scale, scale_count
 from poslab.scenario.spec.resolution import RunOptions
 from poslab.scenario.spec.resolved import ApplicationFault, FleetFault, NetworkFault, ProcessFault
 from poslab.stack.topology import default_topology
+from tests.scenario.scenario_helpers import BASE, WriteScenario, fault_block, resolve_text
 
 FAULTS = fault_block(
     "id: paths-down\nkind: network\nregions: [east, north]\nat: 6s\nfor: 10s\ndown: true\n"

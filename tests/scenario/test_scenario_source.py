@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from pydantic import BaseModel, ValidationError
-from scenario_helpers import WriteScenario, problems_of
 
 from poslab.scenario.spec.source import ScenarioInvalid, SourceDocument, format_loc
+from tests.scenario.scenario_helpers import WriteScenario, problems_of
 
 DOC = """\
 name: x

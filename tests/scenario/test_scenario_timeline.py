@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-from scenario_helpers import BASE, WriteScenario, fault_block, resolve_text
 
 from poslab.scenario.spec.loader import load_suite
 from poslab.scenario.spec.timeline import (
@@ -15,6 +14,7 @@ from poslab.scenario.spec.timeline import (
     render_suite,
     render_timeline,
 )
+from tests.scenario.scenario_helpers import BASE, WriteScenario, fault_block, resolve_text
 
 TEXT = (
     BASE

@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scenario_helpers import (
+
+from poslab.errors import ConfigError, ScenarioError
+from poslab.scenario.spec.resolution import RunOptions
+from poslab.scenario.spec.source import ScenarioInvalid
+from poslab.stack.topology import topology_from_mapping
+from tests.scenario.scenario_helpers import (
     BASE,
     WriteScenario,
     assert_problem,
@@ -14,11 +19,6 @@ from scenario_helpers import (
     problems_of,
     resolve_text,
 )
-
-from poslab.errors import ConfigError, ScenarioError
-from poslab.scenario.spec.resolution import RunOptions
-from poslab.scenario.spec.source import ScenarioInvalid
-from poslab.stack.topology import topology_from_mapping
 
 
 def _check(write: WriteScenario, text: str, marker: str, field: str, *words: str) -> None:

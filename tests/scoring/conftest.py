@@ -1,5 +1,5 @@
 """Fixtures for the scoring tests (the builders live in scoring_runs.py)."""
 
-from scoring_runs import make_run
+from tests.scoring.scoring_runs import make_run
 
 __all__ = ["make_run"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scoring_runs import MakeRun, fault_events, fin, second, seconds
 
 from poslab.scoring import score_run
 from poslab.scoring.availability import recovery_value
 from poslab.scoring.result import ScenarioResult
+from tests.scoring.scoring_runs import MakeRun, fault_events, fin, second, seconds
 
 
 def only(run_dir: Path) -> ScenarioResult:

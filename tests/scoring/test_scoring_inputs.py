@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scoring_runs import MakeRun, fault_events, fin, seconds
 
 from poslab.errors import RunDirError
 from poslab.scoring import score_run
 from poslab.scoring.fees import Fees, load_fees, ppm_of
 from poslab.scoring.jsonl import ReadStats, iter_jsonl, read_line_at
 from poslab.scoring.result import mask_pan
+from tests.scoring.scoring_runs import MakeRun, fault_events, fin, seconds
 
 
 def test_jsonl_offsets_torn_and_malformed_lines(tmp_path: Path) -> None:

@@ -9,11 +9,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from scoring_runs import T0, MakeRun, fin, ledger_row, seconds
 
 from poslab.scoring import CHECKS, score_run
 from poslab.scoring.result import FAILED, NOT_AVAILABLE, PASSED, ScenarioResult
 from poslab.testing import INJECTIONS, SyntheticScenario, write_run
+from tests.scoring.scoring_runs import T0, MakeRun, fin, ledger_row, seconds
 
 MASKED = re.compile(r"^\d{6}\*+\d{4}$")
 

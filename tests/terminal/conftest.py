@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from terminal_helpers import FakeHost, MakeTerminal
 
 from poslab.mocks.terminal import (
     Terminal,
@@ -18,6 +17,7 @@ from poslab.mocks.terminal import (
     TxnRecord,
 )
 from poslab.world import World, generate
+from tests.terminal.terminal_helpers import FakeHost, MakeTerminal
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from payment_stack import PaymentHosts, saved_world
-from terminal_helpers import of_type
 
 from poslab.mocks.terminal import (
     Outcome,
@@ -25,6 +23,8 @@ from poslab.mocks.terminal import (
 )
 from poslab.mocks.terminal.shopper import CardPresented
 from poslab.world import World
+from tests.support.payment_stack import PaymentHosts, saved_world
+from tests.terminal.terminal_helpers import of_type
 
 pytestmark = pytest.mark.timeout(120)
 

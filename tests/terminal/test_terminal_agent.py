@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from payment_stack import PaymentHosts, saved_world
-from terminal_helpers import of_type
 
 from poslab.loadtests.merchant_desk import MerchantDesk, Outboxes, replacement_profile
 from poslab.mocks.terminal import (
@@ -24,6 +22,8 @@ from poslab.mocks.terminal import (
     TxnRecord,
 )
 from poslab.world import World
+from tests.support.payment_stack import PaymentHosts, saved_world
+from tests.terminal.terminal_helpers import of_type
 
 pytestmark = pytest.mark.timeout(120)
 SALES_ONLY = TransactionMix(1.0, 0.0, 0.0, 0.0)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from terminal_helpers import Act, FakeHost, MakeTerminal, of_type
 
 from poslab.iso8583 import IsoMessage, verify
 from poslab.mocks.terminal import (
@@ -23,6 +22,7 @@ from poslab.mocks.terminal import (
 )
 from poslab.mocks.terminal.terminal_store import fields_from_json
 from poslab.world import World
+from tests.terminal.terminal_helpers import Act, FakeHost, MakeTerminal, of_type
 
 FAST = {"response_timeout_s": 0.4, "connect_timeout_s": 0.3, "backoff_base_s": 0.01}
 FAST_CAP = {"backoff_cap_s": 0.05}

@@ -8,10 +8,10 @@ import socket
 from typing import Any
 
 import pytest
-from terminal_helpers import Act, FakeHost, MakeTerminal, of_type
 
 from poslab.iso8583 import IsoMessage
 from poslab.mocks.terminal import Outcome, Terminal, TerminalConfig, TerminalCrashed, TxnRecord
+from tests.terminal.terminal_helpers import Act, FakeHost, MakeTerminal, of_type
 
 FAST = {"response_timeout_s": 0.3, "connect_timeout_s": 0.3, "backoff_base_s": 0.01}
 
