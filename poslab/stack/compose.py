@@ -126,6 +126,22 @@ class ComposeProject:
     project: str = DEFAULT_PROJECT
     env: Mapping[str, str] = field(default_factory=dict)
     docker: str = "docker"
+    # One `up` and one `down` for the whole project, however many of its
+    # services' launchers ask (each service's launcher starts and stops it).
+    _up: asyncio.Task[None] | None = field(default=None, init=False, repr=False, compare=False)
+    _down: asyncio.Task[None] | None = field(default=None, init=False, repr=False, compare=False)
+
+    async def up_once(self, timeout: float) -> None:
+        """:meth:`up`, run by the first caller; the others await the same start."""
+        if self._up is None:
+            self._up = asyncio.ensure_future(self.up(timeout))
+        await self._up
+
+    async def down_once(self) -> None:
+        """:meth:`down`, run by the first caller; the others await the same removal."""
+        if self._down is None:
+            self._down = asyncio.ensure_future(self.down())
+        await self._down
 
     async def up(self, timeout: float) -> None:
         """Build, start and wait until every container's healthcheck passes."""

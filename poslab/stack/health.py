@@ -12,8 +12,8 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from poslab.stack.launcher import ServiceLauncher
 from poslab.stack.probe import Probe, Prober
-from poslab.stack.process import ServiceProcess
 from poslab.stack.state import ProxyState, ServiceState
 from poslab.stack.topology import Mode, ServiceName
 
@@ -91,15 +91,16 @@ async def probe_proxy(
 async def stack_health(
     prober: Prober,
     services: Mapping[str, ServiceState],
-    processes: Mapping[str, ServiceProcess],
+    launchers: Mapping[str, ServiceLauncher],
     proxies: Mapping[str, ProxyState],
 ) -> StackHealth:
     """Every service's and every proxy's health, probed concurrently."""
 
     async def service(name: str, state: ServiceState) -> ServiceHealth:
-        proc = processes.get(name)
-        probe = await probe_service(prober, state, running=None if proc is None else proc.running)
-        pid = None if proc is None or proc.identity is None else proc.identity.pid
+        launcher = launchers.get(name)
+        running = None if launcher is None else launcher.running()
+        probe = await probe_service(prober, state, running=running)
+        pid = None if state.process is None else state.process.pid
         return ServiceHealth(name=name, mode=state.mode, pid=pid, probe=probe)
 
     async def proxy(state: ProxyState) -> ProxyHealth:

@@ -7,13 +7,16 @@ stack's start, kill, restart or stop. A new way to run services (containers
 started one by one, a remote system reached through hooks, ...) is a new class
 that implements :class:`ServiceLauncher`, not new branches in the stack.
 
-The implementations, one per mode:
+The implementations, one per mode (:meth:`poslab.stack.stack.Stack._launcher`
+picks one per service):
 
-- embedded — a process the lab starts in its own process group
-  (wraps :class:`poslab.stack.process.ServiceProcess`);
-- external — a service that already runs at a given address; the lab only
-  probes it and refuses to kill or restart it;
-- compose — a container of the ``deploy/compose.yaml`` project.
+- :class:`poslab.stack.embedded.EmbeddedLauncher` — a process the lab starts
+  in its own process group (wraps :class:`poslab.stack.process.ServiceProcess`);
+- :class:`poslab.stack.external.ExternalLauncher` — a service that already
+  runs at a given address; the lab only probes it and refuses to kill or
+  restart it;
+- :class:`poslab.stack.compose_launcher.ComposeLauncher` — a container of the
+  ``deploy/compose.yaml`` project.
 
 Contract every implementation keeps:
 
@@ -32,7 +35,8 @@ Contract every implementation keeps:
 - :meth:`~ServiceLauncher.kill` and :meth:`~ServiceLauncher.restart` raise
   :class:`~poslab.errors.StackError` when the mode cannot do that (an external
   service); :meth:`~ServiceLauncher.restart` keeps the service's ports and
-  data and returns once it is ready again;
+  data and, like :meth:`~ServiceLauncher.start`, returns once the service is
+  begun again — the stack records it, then awaits :meth:`~ServiceLauncher.ready`;
 - :meth:`~ServiceLauncher.stop` is idempotent and releases everything the
   launcher started (a no-op for what the lab did not start).
 """
@@ -74,7 +78,7 @@ class ServiceLauncher(Protocol):
         ...
 
     async def restart(self, deadline: float) -> None:
-        """Stop it if it runs and start it again on the same ports and data; await it."""
+        """Stop it if it runs and begin it again on the same ports and data."""
         ...
 
     async def stop(self, grace: float) -> None:

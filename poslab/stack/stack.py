@@ -20,9 +20,13 @@ proxy is created as soon as its upstream's address is known. Every proxy
 listens on ``127.0.0.1:0`` unless the topology fixes a port; the bound port is
 read back from the API.
 
-External services (``mode: external``) are not started: their given address
-is the proxies' upstream and a TCP connect (or their admin ``/health``) is
-their health check.
+How a service runs is its launcher's business (:mod:`poslab.stack.launcher`):
+:meth:`Stack._launcher` picks, once per service, an embedded process
+(:mod:`poslab.stack.embedded`), a service that runs already (``mode: external``,
+:mod:`poslab.stack.external`: its given address is the proxies' upstream and a
+TCP connect, or its admin ``/health``, its health check) or a container of a
+compose project (:mod:`poslab.stack.compose_launcher`); starting, killing,
+restarting and stopping then go through the launcher alone.
 """
 
 from __future__ import annotations
@@ -36,11 +40,15 @@ from pathlib import Path
 
 from poslab.errors import ConfigError, StackError
 from poslab.proxy.client import ToxiproxyClient
-from poslab.stack.commands import Programs, fixed_ports, spec_for, write_config
+from poslab.stack.commands import Programs, spec_for, write_config
 from poslab.stack.compose import ComposeProject
-from poslab.stack.health import StackHealth, probe_proxy, probe_service, stack_health
+from poslab.stack.compose_launcher import ComposeLauncher
+from poslab.stack.embedded import EmbeddedLauncher
+from poslab.stack.external import ExternalLauncher
+from poslab.stack.health import StackHealth, probe_proxy, stack_health
+from poslab.stack.launcher import ServiceLauncher
 from poslab.stack.probe import Prober, until_ok
-from poslab.stack.process import DEFAULT_GRACE_S, ServiceProcess
+from poslab.stack.process import DEFAULT_GRACE_S
 from poslab.stack.service import ServiceSpec
 from poslab.stack.state import (
     ComposeState,
@@ -56,12 +64,10 @@ from poslab.stack.wiring import (
     addresses_of,
     concurrently,
     create_proxy,
-    delete_proxies,
-    embedded_state,
-    external_state,
+    forget_proxies,
     issuer_address_for_acquirer,
     loopback_if_wildcard,
-    recreate_proxies,
+    restore_proxies,
     split,
     stop_tiers,
 )
@@ -118,7 +124,7 @@ class Stack:
         # service -> seconds from its spawn to its readiness (the start's critical path)
         self.timings: dict[str, float] = {}
         self.started_at = time.time()
-        self._processes: dict[str, ServiceProcess] = {}
+        self._launchers: dict[str, ServiceLauncher] = {}
         self._services: dict[str, ServiceState] = {}
         self._proxies: dict[str, ProxyState] = {}
         self._api: ToxiproxyClient | None = None
@@ -168,10 +174,6 @@ class Stack:
                 self.run_dir, ServiceName.ACQUIRER.value, self.acquirer_config
             )
         self._save()
-        if self.compose is not None:
-            # Container mode: the containers' own healthchecks gate this; the
-            # probes below then check the world as the host sees it.
-            await self.compose.up(self.ready_timeout)
         deadline = time.monotonic() + self.ready_timeout
         await concurrently(self._start_proxy(deadline), self._ensure(ServiceName.ISSUER, deadline))
         await self._wire(ServiceName.ISSUER)
@@ -195,20 +197,30 @@ class Stack:
         await self._wire(name)
 
     async def _ensure(self, name: ServiceName, deadline: float) -> None:
-        """Start an embedded service and await it, or await an external one."""
-        service = self.topology.service(name)
-        if service.mode is Mode.EXTERNAL:
-            await self._await_external(service, deadline)
-            return
-        spec = self._spec(service)
-        proc = ServiceProcess(spec, orphan_guard=self.orphan_guard)
-        self._processes[name.value] = proc
+        """Start a service by its launcher, record it, and await its readiness."""
+        launcher = self._launcher(self.topology.service(name))
+        self._launchers[name.value] = launcher
         began = time.monotonic()
-        proc.spawn(fixed_ports(service.address, service.admin, spec))
-        self._record(service, proc)
-        await proc.wait_ready(self._prober, deadline)
+        await launcher.start(deadline)
+        self._record(launcher)  # a lab that dies from here on leaves lab down what to stop
+        await launcher.ready(deadline)
         self.timings[name.value] = time.monotonic() - began
-        self._record(service, proc)
+        self._record(launcher)
+
+    def _launcher(self, service: Service) -> ServiceLauncher:
+        """How ``service`` runs, decided here once: a container of the compose
+        project, a service that runs already, or a process of the lab's."""
+        if self.compose is not None:
+            return ComposeLauncher(service, self.compose, self._prober, timeout=self.ready_timeout)
+        if service.mode is Mode.EXTERNAL:
+            return ExternalLauncher(service, self._prober)
+        return EmbeddedLauncher.of(
+            service,
+            self._spec(service),
+            self._prober,
+            orphan_guard=self.orphan_guard,
+            grace=self.grace,
+        )
 
     def _spec(self, service: Service) -> ServiceSpec:
         issuer = acquirer_admin = None
@@ -226,17 +238,6 @@ class Stack:
             acquirer_admin=acquirer_admin,
             acquirer_config=self._acquirer_config_file,
         )
-
-    async def _await_external(self, service: Service, deadline: float) -> None:
-        state = external_state(service)
-        self._services[service.name.value] = state
-        self._save()
-        probe = await until_ok(lambda: probe_service(self._prober, state, running=None), deadline)
-        if not probe.ok:
-            raise StackError(
-                f"external service {service.name.value} at {service.address} "
-                f"does not answer: {probe.detail}"
-            )
 
     async def _wire(self, name: ServiceName) -> None:
         """Create every proxy in front of ``name`` now that its address is known."""
@@ -259,7 +260,11 @@ class Stack:
         proxy = self._proxies[proxy_name]
         probe = await until_ok(lambda: probe_proxy(self._prober, proxy, self._services), deadline)
         if not probe.ok:
-            raise StackError(f"proxy {proxy_name} does not reach its upstream: {probe.detail}")
+            logs = await self._launchers[proxy.upstream_service].logs()
+            raise StackError(
+                f"proxy {proxy_name} does not reach its upstream: {probe.detail}; "
+                f"last lines of {proxy.upstream_service}:\n{logs}"
+            )
 
     # -- what clients use --------------------------------------------------
 
@@ -272,10 +277,6 @@ class Stack:
     def proxy_api(self) -> ToxiproxyClient:
         """The Toxiproxy API client of this stack's proxy (embedded or real)."""
         return self._require_api()
-
-    def log_file(self, service: str) -> Path | None:
-        proc = self._processes.get(service)
-        return None if proc is None else proc.spec.log_file
 
     def state(self) -> StackState:
         return StackState(
@@ -298,79 +299,58 @@ class Stack:
     # -- breaking it -------------------------------------------------------
 
     async def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to a service's process group; for KILL, wait until it is gone."""
-        if self._in_compose(service):
-            assert self.compose is not None
-            await self.compose.kill(_compose_name(service), signal.Signals(sig).name)
-            return
-        proc = self._embedded(service)
-        proc.signal(sig)
-        if sig == signal.SIGKILL:
-            await proc.wait_exit(self.grace)
+        """Send ``sig`` to a service; for KILL, return once it is gone."""
+        await self._launcher_of(service).kill(sig)
 
     async def restart(self, service: str) -> None:
         """Stop the service if it runs (TERM, then KILL) and start it again on the
         same ports and the same database; return once it is ready again."""
-        if self._in_compose(service):
-            assert self.compose is not None
-            await self.compose.restart(_compose_name(service))
-            await self._await_external(self.topology.service(service), self._deadline())
-            return
-        proc = self._embedded(service)
-        if proc.running:
-            await proc.stop(self.grace)
-        proc.spawn(proc.ports)
-        topo_service = self.topology.service(service)
-        self._record(topo_service, proc)
-        await proc.wait_ready(self._prober, self._deadline())
-        self._record(topo_service, proc)
+        launcher = self._launcher_of(service)
+        deadline = time.monotonic() + self.ready_timeout
+        await launcher.restart(deadline)
+        self._record(launcher)
+        await launcher.ready(deadline)
+        self._record(launcher)
         if service == ServiceName.PROXY.value:
-            # A restarted embedded proxy remembers nothing: recreate its proxies in place.
-            await recreate_proxies(self._require_api(), self._proxies.values())
+            # A Toxiproxy started afresh remembers no proxy (one from a config file does).
+            await restore_proxies(self._require_api(), self._proxies.values())
 
-    def _deadline(self) -> float:
-        return time.monotonic() + self.ready_timeout
-
-    def _in_compose(self, service: str) -> bool:
-        return self.compose is not None and service in {s.value for s in ServiceName}
-
-    def _embedded(self, service: str) -> ServiceProcess:
-        proc = self._processes.get(service)
-        if proc is None:
+    def _launcher_of(self, service: str) -> ServiceLauncher:
+        launcher = self._launchers.get(service)
+        if launcher is None:
             known = sorted(s.name.value for s in self.topology.services)
             if service not in known:
                 raise StackError(f"unknown service {service!r} (services: {', '.join(known)})")
-            raise StackError(f"service {service} is external: the lab cannot kill or restart it")
-        return proc
+            raise StackError(f"service {service} was never started")
+        return launcher
 
     # -- watching it -------------------------------------------------------
 
     async def health(self) -> StackHealth:
         """Every service's and every proxy's health, probed concurrently."""
-        return await stack_health(self._prober, self._services, self._processes, self._proxies)
+        return await stack_health(self._prober, self._services, self._launchers, self._proxies)
 
     # -- tearing it down ---------------------------------------------------
 
     async def stop(self) -> None:
         """Stop every service this stack started and reap it; idempotent.
 
-        Proxies created on an external Toxiproxy are deleted (an embedded one
-        takes them with it). The state file is removed once nothing runs.
+        Proxies created on a Toxiproxy that outlives the stack (an external one)
+        are deleted; one the stack started takes them with it. The state file is
+        removed once nothing runs.
         """
         if self._stopped:
             return
         self._stopped = True
         try:
-            if self.compose is not None:
-                await self.compose.down()
-            elif self._api is not None and not self._is_embedded(ServiceName.PROXY.value):
-                await delete_proxies(self._require_api(), self._proxies)
             results: list[BaseException | None] = []
-            for tier in stop_tiers(self._processes):
+            for tier in stop_tiers(self._launchers):
                 results += await asyncio.gather(
-                    *(self._processes[name].stop(self.grace) for name in tier),
+                    *(self._launchers[name].stop(self.grace) for name in tier),
                     return_exceptions=True,
                 )
+            if self._api is not None:
+                await forget_proxies(self._api, self._proxies)
         finally:
             await self._prober.close()
             if self._api is not None:
@@ -423,10 +403,10 @@ class Stack:
         stack.ready_seconds = state.ready_seconds
         stack._services = dict(state.services)
         stack._proxies = dict(state.proxies)
-        for name, svc in state.services.items():
-            if svc.process is not None:
-                spec = svc.process.spec(name)
-                stack._processes[name] = ServiceProcess.adopt(spec, svc.process.identity, svc.ports)
+        for service in topology.services:
+            launcher = stack._adopt(service, state.services.get(service.name.value))
+            if launcher is not None:
+                stack._launchers[service.name.value] = launcher
         if ServiceName.PROXY.value in stack._services:
             stack._api = ToxiproxyClient(stack._proxy_url())
         return stack
@@ -448,8 +428,22 @@ class Stack:
                 "stop it first: lab down"
             )
 
-    def _record(self, service: Service, proc: ServiceProcess) -> None:
-        self._services[service.name.value] = embedded_state(service, proc)
+    def _adopt(self, service: Service, state: ServiceState | None) -> ServiceLauncher | None:
+        """The launcher of a service an earlier ``lab`` started, from its state; None
+        for one it had not started yet. A compose project is removed whole, so
+        each of its services has a launcher whatever the state says."""
+        if self.compose is not None:
+            return ComposeLauncher(service, self.compose, self._prober, timeout=self.ready_timeout)
+        if state is None:
+            return None
+        if state.process is not None:
+            return EmbeddedLauncher.adopt(
+                service, state.process, state.ports, self._prober, grace=self.grace
+            )
+        return ExternalLauncher(service, self._prober)
+
+    def _record(self, launcher: ServiceLauncher) -> None:
+        self._services[launcher.name] = launcher.state()
         self._save()
 
     def _save(self) -> None:
@@ -471,12 +465,3 @@ class Stack:
         if state is None or state.address is None:
             raise StackError(f"{service} has no address yet")
         return state.address
-
-    def _is_embedded(self, service: str) -> bool:
-        state = self._services.get(service)
-        return state is not None and state.mode == Mode.EMBEDDED.value
-
-
-def _compose_name(service: str) -> str:
-    """The compose service that runs a topology service."""
-    return "toxiproxy" if service == ServiceName.PROXY.value else service

@@ -2,8 +2,9 @@
 
 Pure helpers of :class:`poslab.stack.stack.Stack`, kept apart so the stack
 itself reads as its lifecycle: which address each client gets
-(:func:`addresses_of`), how a service is recorded in the state file, how a
-proxy is (re)created, and in which order services go up and down.
+(:func:`addresses_of`), how a proxy is (re)created or forgotten, and in which
+order services go up and down. (How each service is recorded in the state
+file is its launcher's: :mod:`poslab.stack.launcher`.)
 """
 
 from __future__ import annotations
@@ -14,15 +15,8 @@ from collections.abc import Awaitable, Iterable, Mapping
 
 from poslab.errors import LabError, ProxyError
 from poslab.proxy.client import ProxyInfo, ToxiproxyClient
-from poslab.stack.process import ServiceProcess
-from poslab.stack.state import (
-    ProcessState,
-    ProxyState,
-    RegionPaths,
-    ServiceState,
-    StackAddresses,
-)
-from poslab.stack.topology import Endpoint, Mode, PathRole, Service, ServiceName, Topology
+from poslab.stack.state import ProxyState, RegionPaths, ServiceState, StackAddresses
+from poslab.stack.topology import Endpoint, PathRole, ServiceName, Topology
 
 # Clients before what they call, so no log ends in alarms about a dependency
 # that merely went first: the start order, reversed.
@@ -62,42 +56,6 @@ def addresses_of(
     )
 
 
-def embedded_state(service: Service, proc: ServiceProcess) -> ServiceState:
-    """An embedded service as the state file records it (ports once known)."""
-    ports = dict(proc.ports)
-    host = service.address.host
-    main = next(iter(proc.spec.port_flags))
-    address = f"{bracket(host)}:{ports[main]}" if main in ports else None
-    # An agent's admin API shares its one HTTP port; the proxy's API is its address.
-    admin_port = ports.get("admin", ports.get(main) if service.admin else None)
-    if service.name is ServiceName.PROXY:
-        admin_port = None
-    return ServiceState(
-        name=service.name.value,
-        mode=Mode.EMBEDDED.value,
-        address=address,
-        admin_url=None if admin_port is None else f"http://{bracket(host)}:{admin_port}",
-        health_url=proc.spec.health_url(ports) if proc.spec.health_port in ports else None,
-        ports=ports,
-        process=None if proc.identity is None else ProcessState.of(proc.spec, proc.identity),
-    )
-
-
-def external_state(service: Service) -> ServiceState:
-    """A service the lab does not start: its admin /health, else a TCP connect."""
-    admin_url = None if service.admin is None else f"http://{service.admin}"
-    health: str | None = None if admin_url is None else f"{admin_url}/health"
-    if service.name is ServiceName.PROXY:
-        health = f"http://{service.address}/version"
-    return ServiceState(
-        name=service.name.value,
-        mode=Mode.EXTERNAL.value,
-        address=str(service.address),
-        admin_url=admin_url,
-        health_url=health,
-    )
-
-
 def issuer_address_for_acquirer(
     topology: Topology, services: Mapping[str, ServiceState], proxies: Mapping[str, ProxyState]
 ) -> Endpoint:
@@ -121,14 +79,22 @@ async def create_proxy(api: ToxiproxyClient, name: str, listen: str, upstream: s
     return await api.create_proxy(name, upstream=upstream, listen=listen)
 
 
-async def recreate_proxies(api: ToxiproxyClient, proxies: Iterable[ProxyState]) -> None:
-    """Create the proxies again where they were (same listen, same upstream)."""
+async def restore_proxies(api: ToxiproxyClient, proxies: Iterable[ProxyState]) -> None:
+    """Create again, where they were (same listen, same upstream), the proxies a
+    restarted Toxiproxy no longer has (one that reads a config file keeps them)."""
+    present = await api.proxies()
     for proxy in proxies:
-        await create_proxy(api, proxy.name, proxy.listen, proxy.upstream)
+        if proxy.name not in present:
+            await create_proxy(api, proxy.name, proxy.listen, proxy.upstream)
 
 
-async def delete_proxies(api: ToxiproxyClient, names: Iterable[str]) -> None:
-    """Remove the stack's proxies from a Toxiproxy it shares with others."""
+async def forget_proxies(api: ToxiproxyClient, names: Iterable[str]) -> None:
+    """Remove the stack's proxies from a Toxiproxy that outlived the stack (one it
+    shares with others); a Toxiproxy that stopped with the stack took them along."""
+    try:
+        await api.version()
+    except LabError:
+        return
     for name in names:
         # Already gone is fine: there is nothing left to clean.
         with contextlib.suppress(LabError):
