@@ -2,9 +2,12 @@
 
 Handlers raise :class:`~poslab.proxy.api_error.ApiError`; the middleware turns
 it into ``{"error":…,"status":…}`` plus a newline (``text/plain``, as Go's
-``http.Error`` sends it), stamps ``X-Toxiproxy-Request-Id`` on every
+``http.Error`` sends it), stamps ``X-Toxiproxy-Request-Id`` on every routed
 response, answers browsers with 403, unknown paths with Go's
-``404 page not found`` and wrong methods with a bare 405. Anything
+``404 page not found`` and wrong methods with a bare 405 — those two without a
+request id, as gorilla/mux answers them before Toxiproxy's middleware runs.
+``/populate`` writes its errors itself: ``application/json``, no newline (its
+body also carries ``proxies``). No ``Server`` header, as Go sends none. Anything
 unexpected is a 500 with a message — never a traceback, and the server keeps
 serving.
 
@@ -62,15 +65,20 @@ def _json(value: object, status: int = 200) -> web.Response:
     return web.Response(body=dumps(value), status=status, headers={"Content-Type": _JSON})
 
 
-def _error(error: ApiError, extra: dict[str, Any] | None = None) -> web.Response:
+def _error(error: ApiError) -> web.Response:
     body = {"error": error.message, "status": error.status}
-    if extra:
-        body.update(extra)
     return web.Response(
         body=dumps(body) + b"\n",
         status=error.status,
         headers={"Content-Type": _TEXT, "X-Content-Type-Options": "nosniff"},
     )
+
+
+def _populate_error(error: ApiError, proxies: object) -> web.Response:
+    # Toxiproxy's Populate marshals {error, status, proxies} and writes it as
+    # any JSON answer: application/json, no trailing newline, no nosniff.
+    body = {"error": error.message, "status": error.status, "proxies": proxies}
+    return web.Response(body=dumps(body), status=error.status, headers={"Content-Type": _JSON})
 
 
 def _plain(text: str, status: int) -> web.Response:
@@ -87,12 +95,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def _middleware(ids: _RequestIds) -> Any:
     @web.middleware
     async def toxiproxy_conventions(request: web.Request, handler: Handler) -> web.StreamResponse:
+        unmatched = request.match_info.http_exception
+        if isinstance(unmatched, web.HTTPMethodNotAllowed):
+            return web.Response(status=405)
+        if unmatched is not None:
+            return _plain("404 page not found\n", 404)
         request_id = ids.next()
         response: web.StreamResponse
         try:
-            unmatched = request.match_info.http_exception
-            if unmatched is not None:
-                raise unmatched
             if request.headers.get("User-Agent", "").startswith("Mozilla/"):
                 response = _plain("User agent not allowed\n", 403)
             else:
@@ -151,7 +161,7 @@ async def populate(request: web.Request) -> web.Response:
     except ApiError as exc:
         result = PopulateResult([], exc)
     if result.error is not None:
-        return _error(result.error, {"proxies": result.to_json()["proxies"]})
+        return _populate_error(result.error, result.to_json()["proxies"])
     return _json(result.to_json(), 201)
 
 
@@ -228,11 +238,16 @@ async def version(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": "application/json;charset=utf-8"})
 
 
+async def _no_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.popall("Server", None)
+
+
 def build_app(
     collection: ProxyCollection, *, proxy_metrics: bool = False, runtime_metrics: bool = False
 ) -> web.Application:
     """The API application over ``collection``."""
     app = web.Application(middlewares=[_middleware(_RequestIds())])
+    app.on_response_prepare.append(_no_server_header)
     app[_COLLECTION] = collection
     router = app.router
     router.add_post("/reset", reset)

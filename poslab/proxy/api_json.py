@@ -13,7 +13,12 @@ embedded server follows ``encoding/json``'s rules rather than Python's:
 
 Errors are :class:`ApiError` 400 ``bad request body: …`` with Go's wording
 (``json: cannot unmarshal string into Go struct field Proxy.name of type
-string``) so messages read the same against either server.
+string``) so messages read the same against either server. The Go types are
+described as Toxiproxy declares them (:class:`GoStruct`, :class:`GoSlice`):
+the names in messages are reflect's (``toxiproxy.Proxy``, the anonymous
+``struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }`` of
+``/populate``), and, as Go does, a type error is remembered and decoding goes
+on, so the fields after it are decoded too (a toxic update applies them).
 """
 
 from __future__ import annotations
@@ -21,22 +26,29 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from poslab.proxy.api_error import bad_request_body
 
 __all__ = [
     "Float32",
     "GoKind",
+    "GoSlice",
+    "GoStruct",
+    "GoType",
+    "JsonObject",
     "decode_fields",
     "dumps",
+    "go_decode",
     "go_kind_of",
     "parse_body",
 ]
 
-GoKind = Literal["string", "bool", "float32", "int64", "int"]
+#: Go's scalar kinds; "any" is an empty ``interface{}`` (takes every value).
+GoKind = Literal["string", "bool", "float32", "int64", "int", "any"]
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -63,7 +75,23 @@ def _refuse_constant(name: str) -> object:
     raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
 
 
-_DECODER = json.JSONDecoder(parse_float=GoFloat, parse_constant=_refuse_constant)
+class JsonObject(dict[str, object]):
+    """A JSON object that also keeps every member in order, repeated names
+    included: Go decodes each member in turn (the last one wins, and a bad
+    earlier one is still an error), where a dict keeps only the last."""
+
+    pairs: list[tuple[str, object]]
+
+
+def _object(pairs: list[tuple[str, object]]) -> JsonObject:
+    found = JsonObject(pairs)
+    found.pairs = pairs
+    return found
+
+
+_DECODER = json.JSONDecoder(
+    parse_float=GoFloat, parse_constant=_refuse_constant, object_pairs_hook=_object
+)
 
 
 def parse_body(raw: bytes) -> object:
@@ -104,55 +132,163 @@ def _number_literal(value: int | float) -> str:
     return value.literal if isinstance(value, GoFloat) else str(value)
 
 
-def _convert(value: object, kind: GoKind, where: str) -> object:
-    def refuse(what: str) -> Exception:
-        return bad_request_body(
-            f"json: cannot unmarshal {what} into Go struct field {where} of type {kind}"
+@dataclass(frozen=True)
+class GoStruct:
+    """A Go struct as encoding/json sees it: its exported fields by JSON name."""
+
+    #: reflect's ``Name()``, quoted in field errors (``""`` for an anonymous struct).
+    name: str
+    #: reflect's ``String()``, quoted as the type in errors (``toxiproxy.Proxy``).
+    type_string: str
+    fields: tuple[tuple[str, GoType], ...] = ()
+
+    def field(self, key: str) -> tuple[str, GoType] | None:
+        """Go's match: the exact name first, then the first case-insensitive one
+        (Go also folds ``ſ`` to s and the Kelvin sign to k)."""
+        for name, kind in self.fields:
+            if name == key:
+                return name, kind
+        folded = key.replace("\u017f", "s").replace("\u212a", "k")
+        if folded.isascii():
+            lowered = folded.lower()
+            for name, kind in self.fields:
+                if name.lower() == lowered:
+                    return name, kind
+        return None
+
+
+@dataclass(frozen=True)
+class GoSlice:
+    element: GoType
+
+    @property
+    def type_string(self) -> str:
+        return "[]" + _type_string(self.element)
+
+
+GoType: TypeAlias = "GoKind | GoStruct | GoSlice"
+
+
+def _type_string(kind: GoType) -> str:
+    if isinstance(kind, GoStruct | GoSlice):
+        return kind.type_string
+    return "interface {}" if kind == "any" else kind
+
+
+def _members(value: dict[str, object]) -> Sequence[tuple[str, object]]:
+    return value.pairs if isinstance(value, JsonObject) else list(value.items())
+
+
+class _Decoding:
+    """One ``Decode`` call: the first type error is kept, decoding goes on."""
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+
+    def refuse(self, what: str, kind: GoType, struct: str | None, path: tuple[str, ...]) -> None:
+        if self.error is not None:
+            return
+        where = (
+            f"Go struct field {struct or ''}.{'.'.join(path)}"
+            if struct is not None or path
+            else "Go value"
+        )
+        self.error = bad_request_body(
+            f"json: cannot unmarshal {what} into {where} of type {_type_string(kind)}"
         )
 
-    if kind == "string":
-        if isinstance(value, str):
-            return value
-        raise refuse(go_kind_of(value))
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        raise refuse(go_kind_of(value))
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise refuse(go_kind_of(value))
-    if kind == "float32":
-        if not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
-            raise refuse(f"number {_number_literal(value)}")
-        return float(value)
-    # int64 / int (Go's int is 64 bits on every platform Toxiproxy ships for)
-    if isinstance(value, float) or not _INT64_MIN <= value <= _INT64_MAX:
-        raise refuse(f"number {_number_literal(value)}")
-    return value
+    def value(
+        self, value: object, kind: GoType, struct: str | None, path: tuple[str, ...]
+    ) -> tuple[bool, object]:
+        """``(True, decoded)``, or ``(False, None)`` when nothing is stored
+        (``null``, or a type error)."""
+        if value is None:
+            return False, None
+        if isinstance(kind, GoStruct):
+            if not isinstance(value, dict):
+                self.refuse(go_kind_of(value), kind, struct, path)
+                return False, None
+            out: dict[str, object] = {}
+            for key, item in _members(value):
+                found = kind.field(key)
+                if found is None:
+                    continue
+                name, field_kind = found
+                stored, decoded = self.value(item, field_kind, kind.name, (*path, name))
+                if not stored:
+                    continue
+                previous = out.get(name)
+                if isinstance(previous, dict) and isinstance(decoded, dict):
+                    decoded = {**previous, **decoded}  # Go decodes into the same struct
+                out[name] = decoded
+            return True, {name: out[name] for name, _ in kind.fields if name in out}
+        if isinstance(kind, GoSlice):
+            if not isinstance(value, list):
+                self.refuse(go_kind_of(value), kind, struct, path)
+                return False, None
+            items: list[object] = []
+            for item in value:
+                stored, decoded = self.value(item, kind.element, struct, path)
+                items.append(decoded if stored else None)
+            return True, items
+        return self.scalar(value, kind, struct, path)
+
+    def scalar(
+        self, value: object, kind: GoKind, struct: str | None, path: tuple[str, ...]
+    ) -> tuple[bool, object]:
+        if kind == "any":
+            return True, value
+        if kind == "string" or kind == "bool":
+            if isinstance(value, str if kind == "string" else bool):
+                return True, value
+            self.refuse(go_kind_of(value), kind, struct, path)
+            return False, None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.refuse(go_kind_of(value), kind, struct, path)
+            return False, None
+        if kind == "float32":
+            if not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
+                self.refuse(f"number {_number_literal(value)}", kind, struct, path)
+                return False, None
+            return True, float(value)
+        # int64 / int (Go's int is 64 bits on every platform Toxiproxy ships for)
+        if isinstance(value, float) or not _INT64_MIN <= value <= _INT64_MAX:
+            self.refuse(f"number {_number_literal(value)}", kind, struct, path)
+            return False, None
+        return True, value
+
+
+def go_decode(
+    value: object, kind: GoType, *, struct: str | None = None, path: tuple[str, ...] = ()
+) -> tuple[object, Exception | None]:
+    """Decode ``value`` as Go's ``json.Decoder.Decode`` into ``kind`` would.
+
+    Returns what was stored (a struct is a dict of the fields present and not
+    null, in declared order; ``None`` when nothing was) and the first type
+    error (an :class:`ApiError` 400), if any: as in Go, the fields after a bad
+    one are still decoded. ``struct``/``path`` place the value inside an outer
+    struct, for the error wording."""
+    decoding = _Decoding()
+    stored, decoded = decoding.value(value, kind, struct, path)
+    return (decoded if stored else None), decoding.error
 
 
 def decode_fields(
     value: object, go_type: str, fields: Mapping[str, GoKind], *, path: str = ""
 ) -> dict[str, object]:
     """Decode a JSON object into the fields named in ``fields`` (Go struct
-    semantics: case-insensitive names, ``null`` skipped, unknown ignored).
+    semantics: case-insensitive names, ``null`` skipped, unknown ignored);
+    raises the first type error. ``path`` (``"attributes"``) places the
+    struct as a field of ``ToxicWrapper``, as a toxic's attributes are.
 
     Returns only the fields present and non-null, in their declared order."""
-    if value is None:
-        return {}
-    where_type = f"{go_type}.{path}" if path else go_type
-    if not isinstance(value, dict):
-        raise bad_request_body(
-            f"json: cannot unmarshal {go_kind_of(value)} into Go "
-            + (f"struct field {where_type} of type object" if path else f"value of type {go_type}")
-        )
-    lowered = {name.lower(): name for name in fields}
-    found: dict[str, object] = {}
-    for key, item in value.items():
-        name = key if key in fields else lowered.get(key.lower())
-        if name is None or item is None:
-            continue
-        found[name] = _convert(item, fields[name], f"{where_type}.{name}")
-    return {name: found[name] for name in fields if name in found}
+    kind = GoStruct(go_type, f"toxics.{go_type}" if path else go_type, tuple(fields.items()))
+    decoded, error = go_decode(
+        value, kind, struct="ToxicWrapper" if path else None, path=(path,) if path else ()
+    )
+    if error is not None:
+        raise error
+    return dict(decoded) if isinstance(decoded, dict) else {}
 
 
 # --- encoding -------------------------------------------------------------

@@ -12,18 +12,30 @@ from typing import Any
 
 from poslab.proxy import api_error
 from poslab.proxy.api_error import ApiError
-from poslab.proxy.api_json import GoKind, decode_fields, go_kind_of
+from poslab.proxy.api_json import GoSlice, GoStruct, GoType, go_decode
 from poslab.proxy.draws import Draws
 from poslab.proxy.proxy import Proxy
 
 __all__ = ["PopulateResult", "ProxyCollection", "ProxySpec", "parse_proxy_body"]
 
-_PROXY_FIELDS: dict[str, GoKind] = {
-    "name": "string",
-    "listen": "string",
-    "upstream": "string",
-    "enabled": "bool",
-}
+#: zerolog.Logger has no exported field: any object decodes into it, but a
+#: number or a string is a type error naming it (the ``"Logger"`` member every
+#: proxy of the real server shows, and reads).
+_LOGGER = GoStruct("Logger", "zerolog.Logger")
+_PROXY_FIELDS: tuple[tuple[str, GoType], ...] = (
+    ("name", "string"),
+    ("listen", "string"),
+    ("upstream", "string"),
+    ("enabled", "bool"),
+    ("Logger", _LOGGER),
+)
+#: ``toxiproxy.Proxy``, as create and update decode it.
+PROXY = GoStruct("Proxy", "toxiproxy.Proxy", _PROXY_FIELDS)
+#: What ``/populate`` decodes: Proxy with a nullable ``enabled`` (Go's own
+#: anonymous struct, whose name appears in its errors).
+POPULATE = GoSlice(
+    GoStruct("", 'struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }', _PROXY_FIELDS)
+)
 
 
 @dataclass(frozen=True)
@@ -38,7 +50,14 @@ class ProxySpec:
 
 def parse_proxy_body(body: object, defaults: ProxySpec) -> ProxySpec:
     """Decode a proxy JSON object over ``defaults``; ``toxics`` is ignored."""
-    fields = decode_fields(body, "Proxy", _PROXY_FIELDS)
+    decoded, error = go_decode(body, PROXY)
+    if error is not None:
+        raise error
+    return _spec(decoded, defaults)
+
+
+def _spec(decoded: object, defaults: ProxySpec) -> ProxySpec:
+    fields = decoded if isinstance(decoded, dict) else {}
     return ProxySpec(
         name=str(fields.get("name", defaults.name)),
         listen=str(fields.get("listen", defaults.listen)),
@@ -106,12 +125,12 @@ class ProxyCollection:
     async def populate(self, body: object) -> PopulateResult:
         """Create or replace a list of proxies. Every entry is checked before
         any is created; a failure part-way returns those created so far."""
-        if body is not None and not isinstance(body, list):
-            raise api_error.bad_request_body(
-                f"json: cannot unmarshal {go_kind_of(body)} into Go value of type []toxiproxy.Proxy"
-            )
+        decoded, error = go_decode(body, POPULATE)
+        if error is not None:
+            raise error
         empty = ProxySpec(name="", listen="", upstream="", enabled=True)
-        specs = [parse_proxy_body(entry, empty) for entry in body or []]
+        entries = decoded if isinstance(decoded, list) else []
+        specs = [_spec(entry, empty) for entry in entries]
         for index, spec in enumerate(specs, start=1):
             if not spec.name:
                 raise api_error.missing_field(f"name at proxy {index}")

@@ -161,6 +161,13 @@ class Link:
                 stage.restart(toxic, toxicity)
                 return
 
+    def retoxic_stage(self, name: str, toxic: Toxic) -> None:
+        """New attributes without a restart (what a 400 update leaves behind)."""
+        for stage in self.stages:
+            if stage.name == name:
+                stage.toxic = toxic
+                return
+
     def remove_stage(self, name: str, *, closes: bool) -> None:
         """Take a toxic out of the chain. What it held and what queued in front
         of it move on to the next hop — unless it is a toxic whose removal

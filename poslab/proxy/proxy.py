@@ -56,6 +56,9 @@ class Proxy:
             "listen": self.listen,
             "upstream": self.upstream,
             "enabled": self.enabled,
+            # Toxiproxy's Proxy struct has an untagged *zerolog.Logger field,
+            # which encoding/json writes as an empty object.
+            "Logger": {},
             "toxics": self.toxics.to_json(),
         }
 

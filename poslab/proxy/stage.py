@@ -90,24 +90,32 @@ class Stage:
             )
             self.link.connection.abort()
 
-    def interrupt(self) -> None:
-        """Stop the toxic now and give back what it held (nothing is lost)."""
+    def interrupt(self, *, release: bool = False) -> None:
+        """Stop the toxic now and give back what it held (nothing is lost):
+        to the front of its input, or on to its output (``release``)."""
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
-        returned: list[Chunk | None] = list(self.held)
+        held, self.held = self.held, []
+        returned: list[Chunk | None] = [] if release else list(held)
+        if release:
+            for chunk in held:
+                self.output.put_nowait(chunk)
         if self.eof_pending:
             returned.append(None)
-        self.held = []
         self.eof_pending = False
         self.input.push_front(returned)
 
     def restart(self, toxic: Toxic, toxicity: float) -> None:
-        """Apply an update: new attributes, toxicity drawn again."""
+        """Apply an update: new attributes, toxicity drawn again. What the
+        old toxic held is let go at once when Toxiproxy's toxic lets it go on
+        an interrupt (a latency toxic's delayed chunk arrives right away, and
+        the chunks queued behind it get the new delay)."""
+        released = self.active and self.toxic.releases_on_interrupt
         self.toxic = toxic
         if self.closed:
             return
-        self.interrupt()
+        self.interrupt(release=released)
         self.active = self._draw(toxicity)
         self.start()
 

@@ -8,13 +8,15 @@ connection already has it — see ``link.py``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from poslab.common import paused_gc
 from poslab.proxy import api_error
-from poslab.proxy.api_json import Float32, decode_fields, go_kind_of
+from poslab.proxy.api_error import ApiError
+from poslab.proxy.api_json import Float32, GoStruct, JsonObject, go_decode
 from poslab.proxy.link import DIRECTIONS, Direction, Link
 from poslab.proxy.toxics import Toxic, toxic_type
 
@@ -42,12 +44,24 @@ class ToxicWrapper:
         }
 
 
-_CREATE_FIELDS: dict[str, Any] = {
-    "name": "string",
-    "type": "string",
-    "stream": "string",
-    "toxicity": "float32",
-}
+#: What a create decodes first (Toxiproxy's ToxicWrapper), before it knows the
+#: type: the attributes go into a NoopToxic, which takes any object.
+_WRAPPER = GoStruct(
+    "ToxicWrapper",
+    "toxics.ToxicWrapper",
+    (
+        ("attributes", GoStruct("NoopToxic", "toxics.NoopToxic")),
+        ("name", "string"),
+        ("type", "string"),
+        ("stream", "string"),
+        ("toxicity", "float32"),
+    ),
+)
+#: The anonymous struct an update decodes into (its name appears in errors).
+_UPDATE_TYPE = (
+    'struct { Attributes interface {} "json:\\"attributes\\""; '
+    'Toxicity float32 "json:\\"toxicity\\"" }'
+)
 
 
 def _parse_direction(stream: str) -> Direction:
@@ -59,18 +73,13 @@ def _parse_direction(stream: str) -> Direction:
 
 
 def _attributes_of(body: object) -> object:
-    """The ``attributes`` member (case-insensitive, as Go matches it)."""
+    """The ``attributes`` member as Go matches it (the last one present)."""
     if not isinstance(body, dict):
         return None
     found: object = None
-    for key, value in body.items():
-        if key.lower() == "attributes":
+    for key, value in body.pairs if isinstance(body, JsonObject) else body.items():
+        if _WRAPPER.field(key) == ("attributes", _WRAPPER.fields[0][1]) and value is not None:
             found = value
-    if found is not None and not isinstance(found, dict):
-        raise api_error.bad_request_body(
-            f"json: cannot unmarshal {go_kind_of(found)} into Go struct field "
-            "ToxicWrapper.attributes of type object"
-        )
     return found
 
 
@@ -105,7 +114,10 @@ class ToxicCollection:
     def add_json(self, body: object) -> ToxicWrapper:
         """Create a toxic from a request body, checked in Toxiproxy's order:
         body, stream, type, duplicate name, then attributes."""
-        fields = decode_fields(body, "ToxicWrapper", _CREATE_FIELDS)
+        decoded, error = go_decode(body, _WRAPPER)
+        if error is not None:
+            raise error
+        fields = decoded if isinstance(decoded, dict) else {}
         raw_attributes = _attributes_of(body)
         stream = str(fields.get("stream", "downstream"))
         direction = _parse_direction(stream)
@@ -124,7 +136,7 @@ class ToxicCollection:
             stream=stream,
             direction=direction,
             toxicity=toxicity,
-            toxic=toxic_class.from_attributes(raw_attributes),
+            toxic=toxic_class.from_attributes(raw_attributes, strict=False),
         )
         self._chains[direction].append(wrapper)
         # With 1,000 connections the heap is large: a full collection half-way
@@ -139,8 +151,26 @@ class ToxicCollection:
         """Merge new attributes and/or toxicity into a toxic and restart it on
         every live connection (toxicity drawn again)."""
         wrapper = self.get(name)
-        fields = decode_fields(body, "ToxicWrapper", {"toxicity": "float32"})
-        toxic = type(wrapper.toxic).from_attributes(_attributes_of(body), base=wrapper.toxic)
+        toxic_class = type(wrapper.toxic)
+        shape = GoStruct(
+            "", _UPDATE_TYPE, (("attributes", toxic_class.go_type()), ("toxicity", "float32"))
+        )
+        decoded, error = go_decode(body, shape)
+        fields = decoded if isinstance(decoded, dict) else {}
+        if error is not None:
+            # Toxiproxy decodes straight into the live toxic: the well-typed
+            # attributes are applied even though it answers 400 (its toxicity
+            # is not). Running stages pick them up at their next restart.
+            with contextlib.suppress(ApiError):  # a refused merge changes nothing
+                wrapper.toxic = toxic_class.from_attributes(
+                    fields.get("attributes"), base=wrapper.toxic, strict=False
+                )
+                for link in self._live_links(wrapper.direction):
+                    link.retoxic_stage(wrapper.name, wrapper.toxic)
+            raise error
+        toxic = toxic_class.from_attributes(
+            fields.get("attributes"), base=wrapper.toxic, strict=False
+        )
         toxicity = fields.get("toxicity", wrapper.toxicity)
         assert isinstance(toxicity, float)
         wrapper.toxic = toxic

@@ -1,6 +1,8 @@
-"""The HTTP API against the contract (docs toxiproxy-contract.md), on an
-in-process server: proxies, populate, and the rest (version, browsers, request
-ids, routes, metrics). Toxics: test_proxy_api_toxics.py."""
+"""The HTTP API against the contract (docs toxiproxy-contract.md), on the
+embedded server and on the real Toxiproxy (``proxy_server``): proxies,
+populate, and the rest (version, browsers, request ids, routes, metrics).
+Where the two differ on purpose the test asserts each one's answer (listed in
+poslab/proxy/README.md). Toxics: test_proxy_api_toxics.py."""
 
 from __future__ import annotations
 
@@ -10,16 +12,16 @@ import socket
 import aiohttp
 import anyio
 import pytest
-from proxy_helpers import AsyncApi, TcpServer
 
 from poslab.proxy import EmbeddedProxyServer
+from tests.proxy.proxy_helpers import AsyncApi, TcpServer
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def api(inproc_api: AsyncApi) -> AsyncApi:
-    return inproc_api
+def api(server_api: AsyncApi) -> AsyncApi:
+    return server_api
 
 
 # --- proxies --------------------------------------------------------------------
@@ -35,7 +37,8 @@ async def test_create_answers_201_with_fields_in_contract_order(api: AsyncApi) -
     assert reply.status == 201
     assert reply.headers["Content-Type"] == "application/json"
     body = reply.body
-    assert list(body) == ["name", "listen", "upstream", "enabled", "toxics"]
+    assert list(body) == ["name", "listen", "upstream", "enabled", "Logger", "toxics"]
+    assert body["Logger"] == {}  # Toxiproxy's untagged *zerolog.Logger field
     host, port = body["listen"].rsplit(":", 1)
     assert host == "127.0.0.1" and int(port) > 0  # localhost:0 -> the address bound
     assert body["enabled"] is True and body["toxics"] == []
@@ -43,7 +46,7 @@ async def test_create_answers_201_with_fields_in_contract_order(api: AsyncApi) -
 
 
 async def test_a_disabled_proxy_keeps_its_listen_as_given(api: AsyncApi) -> None:
-    body = await api.proxy(listen="localhost:0", enabled=False)
+    body = await api.proxy(listen="localhost:0", enabled=False)  # not bound yet
     assert body["listen"] == "localhost:0" and body["enabled"] is False
     enabled = (await api("PATCH", "/proxies/p", {"enabled": True})).body
     assert enabled["listen"].startswith("127.0.0.1:") and enabled["enabled"] is True
@@ -77,7 +80,15 @@ async def test_create_needs_name_and_upstream(api: AsyncApi, body: object, messa
         (b"NaN", "bad request body: invalid character"),
         (b'{"name": 5, "upstream": "x:1"}', "bad request body: json: cannot unmarshal number"),
         (b'{"name": "p", "upstream": "x:1", "enabled": "yes"}', "bad request body: json: cannot"),
-        (b"[1, 2]", "bad request body: json: cannot unmarshal array into Go value of type Proxy"),
+        (
+            b"[1, 2]",
+            "bad request body: json: cannot unmarshal array into Go value of type toxiproxy.Proxy",
+        ),
+        (
+            b'{"name": "p", "upstream": "x:1", "logger": 5}',
+            "bad request body: json: cannot unmarshal number into Go struct field "
+            "Proxy.Logger of type zerolog.Logger",
+        ),
     ],
 )
 async def test_malformed_bodies_are_400_and_the_server_keeps_serving(
@@ -95,6 +106,16 @@ async def test_go_decoding_rules_case_insensitive_names_and_trailing_bytes(
 ) -> None:
     reply = await api("POST", "/proxies", raw=b'{"Name": "p", "UPSTREAM": "x:1"} trailing')
     assert reply.status == 201 and reply.body["name"] == "p"
+
+
+async def test_an_empty_listen_host_is_loopback_here_every_interface_there(
+    api: AsyncApi,
+) -> None:
+    """Listed difference: the lab binds nothing beyond loopback unless told."""
+    body = (await api("POST", "/proxies", {"name": "p", "upstream": "x:1"})).body
+    host, port = body["listen"].rsplit(":", 1)
+    assert int(port) > 0
+    assert host == ("[::]" if api.kind == "real" else "127.0.0.1")
 
 
 async def test_duplicate_proxy_is_409(api: AsyncApi) -> None:
@@ -169,7 +190,7 @@ async def test_populate_creates_and_answers_201(api: AsyncApi) -> None:
         "/populate",
         [
             {"name": "one", "upstream": "x:1", "listen": "localhost:0"},
-            {"name": "two", "upstream": "x:2"},
+            {"name": "two", "upstream": "x:2", "listen": "127.0.0.1:0"},
         ],
     )
     assert reply.status == 201
@@ -228,9 +249,9 @@ async def test_populate_failing_part_way_returns_those_created(api: AsyncApi) ->
             "POST",
             "/populate",
             [
-                {"name": "one", "upstream": "x:1"},
+                {"name": "one", "upstream": "x:1", "listen": "127.0.0.1:0"},
                 {"name": "two", "upstream": "x:2", "listen": f"127.0.0.1:{port}"},
-                {"name": "three", "upstream": "x:3"},
+                {"name": "three", "upstream": "x:3", "listen": "127.0.0.1:0"},
             ],
         )
     assert reply.status == 500
@@ -243,8 +264,19 @@ async def test_populate_of_nothing_and_of_a_non_list(api: AsyncApi) -> None:
     empty = await api("POST", "/populate", [])
     assert (empty.status, empty.raw) == (201, b'{"proxies":null}')  # Go's nil slice
     reply = await api("POST", "/populate", {"name": "p"})
-    assert reply.status == 400 and reply.error.startswith(
-        "bad request body: json: cannot unmarshal object"
+    shape = 'struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }'
+    assert reply.status == 400 and reply.error == (
+        f"bad request body: json: cannot unmarshal object into Go value of type []{shape}"
+    )
+    assert reply.body["proxies"] is None
+    reply = await api("POST", "/populate", [5])
+    assert (
+        reply.error
+        == f"bad request body: json: cannot unmarshal number into Go value of type {shape}"
+    )
+    reply = await api("POST", "/populate", [{"name": 5}])
+    assert reply.error == (
+        "bad request body: json: cannot unmarshal number into Go struct field .name of type string"
     )
 
 
@@ -266,7 +298,7 @@ async def test_browsers_get_403(api: AsyncApi) -> None:
 
 async def test_request_ids_differ(api: AsyncApi) -> None:
     first = await api("GET", "/version")
-    second = await api("GET", "/nowhere")
+    second = await api("GET", "/proxies")
     assert first.headers["X-Toxiproxy-Request-Id"] != second.headers["X-Toxiproxy-Request-Id"]
     assert len(first.headers["X-Toxiproxy-Request-Id"]) == 20
 
@@ -274,8 +306,18 @@ async def test_request_ids_differ(api: AsyncApi) -> None:
 async def test_unknown_routes_and_methods(api: AsyncApi) -> None:
     reply = await api("GET", "/nowhere")
     assert (reply.status, reply.raw) == (404, b"404 page not found\n")
-    assert (await api("PUT", "/proxies")).status == 405
-    assert (await api("GET", "/reset")).status == 405
+    assert reply.headers["Content-Type"] == "text/plain; charset=utf-8"
+    for method, path in (("PUT", "/proxies"), ("GET", "/reset")):
+        wrong = await api(method, path)
+        assert (wrong.status, wrong.raw) == (405, b"")
+        assert "Content-Type" not in wrong.headers
+    # gorilla/mux answers these before Toxiproxy's middleware: no request id,
+    # and a browser gets the 404, not the 403.
+    mozilla = {"User-Agent": "Mozilla/5.0"}
+    for answer in (reply, wrong, await api("GET", "/nowhere", headers=mozilla)):
+        assert "X-Toxiproxy-Request-Id" not in answer.headers
+        assert "Server" not in answer.headers
+        assert answer.status in (404, 405)
 
 
 async def test_metrics_are_off_by_default() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,7 +14,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from proxy_helpers import REPO, TcpServer, connect, recv_exactly
+
+from tests.proxy.proxy_helpers import REPO, TcpServer, connect, recv_exactly
+from tests.proxy.servers import (
+    KINDS,
+    real_cli_binary,
+    real_server_binary,
+    real_server_missing,
+    start_server,
+)
 
 
 def _lab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -45,7 +54,16 @@ def test_serve_with_config_then_list_reset_and_stop(tmp_path: Path, echo_server:
     ready = tmp_path / "ready.json"
     serve = ["proxy", "serve", "--host", "127.0.0.1", "--port", "0", "--seed", "3"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "poslab", *serve, "--config", str(config), "--ready-file", str(ready)],
+        [
+            sys.executable,
+            "-m",
+            "poslab",
+            *serve,
+            "--config",
+            str(config),
+            "--ready-file",
+            str(ready),
+        ],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -96,3 +114,55 @@ def test_module_version_flag() -> None:
         timeout=30,
     )
     assert result.returncode == 0 and "2.12.0" in result.stdout
+
+
+# --- the real toxiproxy-cli against both servers ----------------------------------------
+
+
+def _toxiproxy_cli(url: str, *args: str) -> str:
+    cli = real_cli_binary()
+    if cli is None:
+        pytest.skip(real_server_missing())
+    host = url.removeprefix("http://")
+    result = subprocess.run(
+        [str(cli), "-h", host, *args], capture_output=True, text=True, timeout=30
+    )
+    # Ports differ between the servers; everything else must not.
+    return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", result.stdout + result.stderr)
+
+
+def _cli_session(url: str, upstream: str) -> list[str]:
+    steps = [
+        ("create", "--listen", "127.0.0.1:0", "--upstream", upstream, "shop"),
+        ("list",),
+        ("toxic", "add", "-t", "latency", "-a", "latency=100", "-a", "jitter=5", "shop"),
+        ("toxic", "add", "-t", "slicer", "-u", "-a", "average_size=1000",
+         "-a", "size_variation=1000", "-a", "delay=1000", "shop"),
+        ("toxic", "update", "-n", "latency_downstream", "-a", "latency=50", "shop"),
+        ("toxic", "add", "-t", "teleport", "shop"),
+        ("inspect", "shop"),
+        ("toggle", "shop"),
+        ("list",),
+        ("toxic", "remove", "-n", "latency_downstream", "shop"),
+        ("toxic", "remove", "-n", "latency_downstream", "shop"),
+        ("inspect", "nope"),
+        ("delete", "shop"),
+        ("list",),
+    ]  # fmt: skip
+    return [_toxiproxy_cli(url, *step) for step in steps]
+
+
+def test_toxiproxy_cli_prints_the_same_against_both_servers(
+    tmp_path: Path, echo_server: TcpServer
+) -> None:
+    if real_server_binary() is None:
+        pytest.skip(real_server_missing())
+    outputs = {}
+    for kind in KINDS:
+        server = start_server(kind, tmp_path / kind)
+        try:
+            outputs[kind] = _cli_session(server.url, echo_server.address)
+        finally:
+            server.stop()
+    assert outputs["embedded"] == outputs["real"]
+    assert "latency_downstream" in outputs["real"][6] and "proxy not found" in outputs["real"][11]

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 
 import httpx
 import pytest
-from proxy_helpers import SyncApi, TcpServer, connect, recv_exactly
 
 from poslab.iso8583.framing import Framer, frame
 from poslab.iso8583.mac import sign, verify
 from poslab.iso8583.message import IsoMessage, decode, encode
+from tests.proxy.proxy_helpers import SyncApi, TcpServer, connect, recv_exactly
 
 MAK = bytes(range(16))
 

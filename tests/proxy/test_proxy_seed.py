@@ -11,7 +11,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from proxy_helpers import LATE_MS, ProxyProcess, SyncApi, TcpServer, connect, recv_exactly
+
+from tests.proxy.proxy_helpers import (
+    LATE_MS,
+    ProxyProcess,
+    SyncApi,
+    TcpServer,
+    connect,
+    recv_exactly,
+)
 
 SEED = 7
 

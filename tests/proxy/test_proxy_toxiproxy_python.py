@@ -1,5 +1,6 @@
 """Conformance through a real client: the ``toxiproxy-python`` package from
-PyPI drives the embedded server (running as its own process) unchanged."""
+PyPI drives both servers (``proxy_server``: the embedded one and the real
+Toxiproxy, each its own process) unchanged, with the same assertions."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from collections.abc import Iterator
 
 import pytest
 import toxiproxy
-from proxy_helpers import ProxyProcess, TcpServer, connect, recv_exactly
 from toxiproxy.api import APIConsumer
+
+from tests.proxy.proxy_helpers import TcpServer, connect, recv_exactly
+from tests.proxy.servers import ServerUnderTest
 
 
 @pytest.fixture
-def server(proxy_process: ProxyProcess) -> Iterator[toxiproxy.Toxiproxy]:
+def server(proxy_server: ServerUnderTest) -> Iterator[toxiproxy.Toxiproxy]:
     client = toxiproxy.Toxiproxy()
     # The package keeps its address in class attributes; restore them after.
     saved = (APIConsumer.host, APIConsumer.port)
-    client.update_api_consumer("127.0.0.1", proxy_process.port)
+    client.update_api_consumer("127.0.0.1", proxy_server.port)
     try:
         yield client
     finally:

@@ -6,12 +6,15 @@ rate; a chunk larger than 100 ms worth (``rate × 100`` bytes) is cut into
 than sleeping per chunk, so timer granularity does not accumulate: 480 KB at
 1000 KB/s arrives 480 ms after the first byte was read.
 
-Toxiproxy spins forever on ``rate: 0`` (every slice is empty) and crashes on
-a negative rate, so both are refused.
+``rate: 0`` stalls the direction as on Toxiproxy (it sends an empty slice
+every 100 ms, forever): the first chunk is held until the toxic is updated or
+removed, which lets it go. Toxiproxy crashes (a slice out of range) on a
+negative rate and on one whose ``rate × 100`` overflows int64: both refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from poslab.proxy.api_error import refused_value
@@ -20,6 +23,8 @@ from poslab.proxy.toxics.base import Toxic, ToxicStub
 from poslab.proxy.toxics.registry import register
 
 SLICE_SECONDS = 0.1
+#: The largest rate whose ``rate * 100`` (bytes per slice) fits Go's int64.
+MAX_RATE = (2**63 - 1) // 100
 
 
 @register
@@ -27,18 +32,38 @@ SLICE_SECONDS = 0.1
 class BandwidthToxic(Toxic):
     type_name = "bandwidth"
     go_struct = "BandwidthToxic"
+    releases_on_interrupt = True
 
     rate: int = 0
 
     def validate(self) -> None:
-        super().validate()
+        if self.rate < 0:
+            raise refused_value(
+                f"bandwidth rate must not be negative (got {self.rate}): Toxiproxy slices "
+                "the data out of range and crashes"
+            )
+        if self.rate > MAX_RATE:
+            raise refused_value(
+                f"bandwidth rate must be at most {MAX_RATE} KB/s (got {self.rate}): "
+                "Toxiproxy's rate × 100 overflows int64 and it crashes"
+            )
+
+    def lint(self) -> None:
+        super().lint()
         if self.rate == 0:
             raise refused_value(
-                "bandwidth rate must be at least 1 KB/s: with rate 0 Toxiproxy loops "
-                "forever on the first chunk (to stop data, use a timeout toxic)"
+                "bandwidth rate must be at least 1 KB/s: rate 0 stalls the direction "
+                "(to stop data, use a timeout toxic)"
             )
 
     async def pipe(self, stub: ToxicStub) -> None:
+        if self.rate == 0:
+            # Toxiproxy never gets past the first chunk: hold it (an update or
+            # a removal lets it go, as an interrupt does there).
+            if await stub.read() is not None:
+                await asyncio.get_running_loop().create_future()
+            stub.close()
+            return
         bytes_per_second = self.rate * 1000
         slice_bytes = self.rate * 100
         free_at = stub.now()

@@ -21,10 +21,25 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
 from poslab.proxy.api_error import refused_value
-from poslab.proxy.api_json import GoKind, decode_fields
+from poslab.proxy.api_json import GoKind, GoStruct, GoType, decode_fields
 from poslab.proxy.channel import Chunk
 
-__all__ = ["Toxic", "ToxicStub", "passthrough"]
+__all__ = ["Toxic", "ToxicStub", "go_duration", "go_int64", "passthrough"]
+
+_WRAP = 2**64
+_INT64_MIN = -(2**63)
+
+
+def go_int64(value: int) -> int:
+    """``value`` as Go's int64 arithmetic leaves it (it wraps around)."""
+    return (value - _INT64_MIN) % _WRAP + _INT64_MIN
+
+
+def go_duration(count: int, unit_ns: int) -> float:
+    """Seconds of Go's ``time.Duration(count) * unit``: int64 nanoseconds,
+    which wrap around, so an absurd value (``latency: 2**62`` ms) ends up the
+    same odd delay as on Toxiproxy (0 here) and every sleep stays bounded."""
+    return go_int64(count * unit_ns) / 1e9
 
 
 class ToxicStub(Protocol):
@@ -81,6 +96,9 @@ class Toxic:
     #: How many chunks may queue in front of this stage before reading pauses
     #: (Toxiproxy: 1024 for latency, unbuffered otherwise).
     buffer_size: ClassVar[int] = 1
+    #: What it holds goes on at once when it is interrupted by an update, as
+    #: Toxiproxy's latency, bandwidth and slicer write their chunk on interrupt.
+    releases_on_interrupt: ClassVar[bool] = False
     #: Removing it closes the connections it is holding (Toxiproxy's timeout).
     closes_on_removal: ClassVar[bool] = False
     #: Go kind of each attribute; defaults to int64.
@@ -94,19 +112,24 @@ class Toxic:
         return None
 
     def validate(self) -> None:
-        """Refuse values that would hang or crash Toxiproxy (400 with why).
-        The base rule: no attribute is negative."""
-        for name, value in self.attributes().items():
-            if isinstance(value, int) and value < 0:
-                raise refused_value(
-                    f"{self.type_name} attribute {name} must not be negative (got {value})"
-                )
+        """Refuse values that would crash Toxiproxy (400 with why); everything
+        else it accepts is accepted, and behaves as it does there (a negative
+        latency or delay is no delay, a negative limit is 0, …)."""
 
     # --- attributes ---------------------------------------------------------
 
     @classmethod
     def attribute_names(cls) -> list[str]:
         return [field.name for field in dataclasses.fields(cls)]
+
+    @classmethod
+    def go_type(cls) -> GoStruct:
+        """The Go struct Toxiproxy decodes these attributes into (for the
+        wording of errors: ``LatencyToxic.attributes.latency``)."""
+        kinds: tuple[tuple[str, GoType], ...] = tuple(
+            (name, cls.attribute_kinds.get(name, "int64")) for name in cls.attribute_names()
+        )
+        return GoStruct(cls.go_struct, f"toxics.{cls.go_struct}", kinds)
 
     @classmethod
     def decode_attributes(cls, raw: object) -> dict[str, object]:
@@ -117,14 +140,31 @@ class Toxic:
         return decode_fields(raw, cls.go_struct, kinds, path="attributes")
 
     @classmethod
-    def from_attributes(cls, raw: object, base: Toxic | None = None) -> Toxic:
+    def from_attributes(
+        cls, raw: object, base: Toxic | None = None, *, strict: bool = True
+    ) -> Toxic:
         """A toxic from request attributes merged over ``base`` (update) or the
-        defaults (create: missing attributes are 0)."""
+        defaults (create: missing attributes are 0).
+
+        ``strict`` (the lab's scenario files) also refuses what Toxiproxy
+        accepts but is surely a mistake in a scenario (:meth:`lint`); the API
+        passes ``strict=False`` and refuses only what would crash Toxiproxy."""
         values = dict(base.attributes()) if base is not None else {}
         values.update(cls.decode_attributes(raw))
         toxic = cls(**values)
+        if strict:
+            toxic.lint()
         toxic.validate()
         return toxic
+
+    def lint(self) -> None:
+        """The stricter rules of scenario files: no negative attribute (it
+        means "none" on Toxiproxy, never what the author meant)."""
+        for name, value in self.attributes().items():
+            if isinstance(value, int) and value < 0:
+                raise refused_value(
+                    f"{self.type_name} attribute {name} must not be negative (got {value})"
+                )
 
     def attributes(self) -> dict[str, Any]:
         return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}

@@ -26,13 +26,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from poslab.iso8583.errors import DecodeError, FramingError
 from poslab.iso8583.framing import LENGTH_PREFIX_LEN, Framer
 from poslab.iso8583.message import IsoMessage, decode
 from poslab.proxy.api_error import refused_value
-from poslab.proxy.api_json import decode_fields, go_kind_of
+from poslab.proxy.api_json import GoKind, decode_fields, go_kind_of
 from poslab.proxy.channel import Chunk
 from poslab.proxy.toxics.base import Toxic, ToxicStub
 
@@ -68,6 +68,9 @@ def _code_value(name: str, value: object, type_name: str) -> int | str:
 class IsoToxic(Toxic):
     """Base of the ISO toxics: the ``mti``/``rc`` match and the frame loop."""
 
+    #: Integers or strings; ``decode_attributes`` checks them (see ``_code_value``).
+    attribute_kinds: ClassVar[Mapping[str, GoKind]] = {"mti": "any", "rc": "any"}
+
     mti: int = 0
     rc: int | str = ANY_RC
 
@@ -90,6 +93,9 @@ class IsoToxic(Toxic):
         }
         decoded = decode_fields(rest, cls.go_struct, kinds, path="attributes")
         return {**codes, **decoded}
+
+    def lint(self) -> None:
+        """Nothing beyond :meth:`validate` (``rc: -1`` is "any", not a mistake)."""
 
     def validate(self) -> None:
         if isinstance(self.mti, int) and not 0 <= self.mti <= 9999:

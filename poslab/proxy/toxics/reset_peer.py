@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from poslab.proxy.toxics.base import Toxic, ToxicStub
+from poslab.proxy.toxics.base import Toxic, ToxicStub, go_duration
 from poslab.proxy.toxics.registry import register
 
 
@@ -26,5 +26,5 @@ class ResetPeerToxic(Toxic):
     async def pipe(self, stub: ToxicStub) -> None:
         await stub.read()  # the first chunk, or EOF: either starts the clock
         stub.discard()
-        await stub.sleep_until(stub.now() + self.timeout / 1000.0)
+        await stub.sleep_until(stub.now() + go_duration(self.timeout, 1_000_000))
         stub.reset_connection()

@@ -5,8 +5,9 @@ The cut points follow Toxiproxy's recursive halving (no tendency to a small
 piece at either end). Delays run on a deadline, so the event loop's ~1 ms
 timer resolution shifts single pieces but not the total time.
 
-Toxiproxy recurses forever on ``average_size: 0`` and slices out of range
-(and crashes) when ``size_variation ≥ average_size``; both are refused.
+Refused: the values with which Toxiproxy crashes on some chunk it can read
+(up to 32 KiB, its read buffer) — see :func:`crash_reason`. Everything else is
+accepted as there (``{1000, 1000, 1000}`` included).
 """
 
 from __future__ import annotations
@@ -20,11 +21,39 @@ from typing import ClassVar
 from poslab.proxy.api_error import refused_value
 from poslab.proxy.api_json import GoKind
 from poslab.proxy.channel import Chunk
-from poslab.proxy.toxics.base import Toxic, ToxicStub
+from poslab.proxy.toxics.base import Toxic, ToxicStub, go_duration
 from poslab.proxy.toxics.registry import register
 
 #: Pieces written between yields to the event loop when no delay is set.
 _YIELD_EVERY = 64
+#: Toxiproxy reads at most this much at a time (io.Copy's buffer): a chunk is
+#: never larger.
+GO_READ_SIZE = 32 * 1024
+
+
+def crash_reason(average_size: int, size_variation: int) -> str | None:
+    """Why Toxiproxy's slicer would crash the server with these values, or
+    ``None``. It splits a piece of ``n`` bytes while ``n - average > variation``
+    at ``n // 2 + Intn(2 * variation) - variation``; let ``n0`` be the smallest
+    piece it splits:
+
+    - with no variation, a 1-byte piece that is split (``n0 <= 1``) splits
+      into itself forever: stack overflow;
+    - with a variation, a cut can fall outside the piece when
+      ``n0 // 2 < variation``: slice bounds out of range, a panic.
+
+    A piece never exceeds 32 KiB, so values that split nothing that size are safe.
+    """
+    smallest = max(average_size + size_variation + 1, 0)
+    if smallest > GO_READ_SIZE:
+        return None
+    if size_variation <= 0:
+        if smallest <= 1:
+            return "a 1-byte piece is split into itself forever (stack overflow)"
+        return None
+    if smallest // 2 < size_variation:
+        return f"a {smallest}-byte piece can be cut outside itself (slice bounds out of range)"
+    return None
 
 
 @register
@@ -32,6 +61,7 @@ _YIELD_EVERY = 64
 class SlicerToxic(Toxic):
     type_name = "slicer"
     go_struct = "SlicerToxic"
+    releases_on_interrupt = True
     attribute_kinds: ClassVar[Mapping[str, GoKind]] = {
         "average_size": "int",
         "size_variation": "int",
@@ -42,18 +72,22 @@ class SlicerToxic(Toxic):
     size_variation: int = 0
     delay: int = 0
 
-    def validate(self) -> None:
-        super().validate()
+    def lint(self) -> None:
+        super().lint()
         if self.average_size == 0:
-            raise refused_value(
-                "slicer average_size must be at least 1 byte: with 0 Toxiproxy "
-                "splits forever and crashes"
-            )
+            raise refused_value("slicer average_size must be at least 1 byte")
         if self.size_variation >= self.average_size:
             raise refused_value(
                 f"slicer size_variation ({self.size_variation}) must be smaller than "
-                f"average_size ({self.average_size}): otherwise pieces fall outside "
-                "the chunk and Toxiproxy crashes"
+                f"average_size ({self.average_size})"
+            )
+
+    def validate(self) -> None:
+        reason = crash_reason(self.average_size, self.size_variation)
+        if reason is not None:
+            raise refused_value(
+                f"slicer average_size {self.average_size} with size_variation "
+                f"{self.size_variation} would crash Toxiproxy: {reason}"
             )
 
     def cuts(self, size: int, rng: random.Random) -> list[int]:
@@ -73,7 +107,7 @@ class SlicerToxic(Toxic):
         return bounds
 
     async def pipe(self, stub: ToxicStub) -> None:
-        step = self.delay / 1_000_000.0
+        step = go_duration(self.delay, 1_000)  # µs, Go's int64 arithmetic
         while (chunk := await stub.read()) is not None:
             view = memoryview(chunk.data)
             bounds = self.cuts(len(view), stub.rng)

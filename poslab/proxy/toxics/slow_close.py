@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from poslab.proxy.toxics.base import Toxic, ToxicStub
+from poslab.proxy.toxics.base import Toxic, ToxicStub, go_duration
 from poslab.proxy.toxics.registry import register
 
 
@@ -22,5 +22,5 @@ class SlowCloseToxic(Toxic):
             await stub.write(chunk)
         # The EOF stays pending on the stub while we wait: if the toxic is
         # updated or removed meanwhile, the close is handed on, not lost.
-        await stub.sleep_until(stub.now() + self.delay / 1000.0)
+        await stub.sleep_until(stub.now() + go_duration(self.delay, 1_000_000))
         stub.close()

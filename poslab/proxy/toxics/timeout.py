@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from poslab.proxy.toxics.base import Toxic, ToxicStub
+from poslab.proxy.toxics.base import Toxic, ToxicStub, go_duration
 from poslab.proxy.toxics.registry import register
 
 
@@ -25,12 +25,12 @@ class TimeoutToxic(Toxic):
     timeout: int = 0
 
     async def pipe(self, stub: ToxicStub) -> None:
-        if self.timeout <= 0:
+        seconds = go_duration(self.timeout, 1_000_000)  # ms, Go's int64 arithmetic
+        if seconds <= 0:
             while await stub.read() is not None:
                 stub.discard()
             stub.close()
             return
-        seconds = self.timeout / 1000.0
         while True:
             try:
                 async with asyncio.timeout_at(stub.now() + seconds):
