@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 from typing import Any
 
 import click
 
+from poslab.cli.exit_codes import ExitCode
 from poslab.errors import LabError
 
 # command name -> "module:attribute"
@@ -52,25 +54,36 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: errors the user can fix become one line and exit code 2."""
+    """Entry point: errors the user can fix become one line and exit code 2; a
+    bug becomes its traceback and exit code 3 (exit codes: :mod:`poslab.cli.exit_codes`)."""
     try:
         rv = cli.main(args=argv, prog_name="lab", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("lab: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "lab"
         click.echo(f"lab: error: {exc.format_message()} (see '{where} --help')", err=True)
-        sys.exit(2)
+        sys.exit(ExitCode.COULD_NOT_RUN)
     except click.ClickException as exc:
         click.echo(f"lab: error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
+        # click's default 1 would read as "gate failed"; what a command refuses is 2
+        code = exc.exit_code
+        sys.exit(ExitCode.COULD_NOT_RUN if code == ExitCode.GATE_FAILED else code)
     except LabError as exc:
         click.echo(f"lab: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("lab: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception:  # a bug, never a verdict: 1 would tell the pipeline the gate failed
+        traceback.print_exc()
+        click.echo(
+            "lab: internal error (a bug in the lab, not a verdict on the system under test; "
+            "the traceback is above)",
+            err=True,
+        )
+        sys.exit(ExitCode.INTERNAL_ERROR)
     if isinstance(rv, int):
         sys.exit(rv)
     return rv

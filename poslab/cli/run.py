@@ -5,9 +5,13 @@
     lab run --suite gate --dry-run           # the resolved timeline; no socket opened
     lab verify-gate --suite gate             # resilient must pass and naive must fail
 
+    lab run --suite gate --quiet --junit-xml out/junit.xml --summary out/summary.md --json -
+
 Everything is validated before any process starts (exit 2 with file:line:
-field). Exit codes are the gate's: 0 passed, 1 gate failed, 2 the lab could
-not run (bad input, a service that would not start), 130 interrupted.
+field), the output paths included. Exit codes are the gate's
+(:mod:`poslab.cli.exit_codes`): 0 passed, 1 gate failed, 2 the lab could not
+run, 3 internal error, 130 interrupted. ``runs/latest`` points at the newest
+run directory.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
+from poslab.cli.exit_codes import HELP_EPILOG, ExitCode
+from poslab.cli.options import catalogue_option
 from poslab.errors import ConfigError
 from poslab.scenario import (
+    Catalogue,
     Policy,
     Problem,
     ResolvedScenario,
@@ -44,6 +51,9 @@ from poslab.stack import (
     load_topology,
 )
 
+if TYPE_CHECKING:
+    from poslab.report import PipelineOutputs
+
 __all__ = ["run", "verify_gate"]
 
 DEFAULT_SEED = 42
@@ -62,6 +72,34 @@ class _Request:
     min_score: float | None
     runs_dir: Path
     topology: Path | None
+    catalogue: Path | None
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """Where a run's verdict goes besides the run directory (``lab run`` only)."""
+
+    junit_xml: Path | None = None
+    summary_md: Path | None = None
+    json: str | None = None  # a path, or "-" for stdout
+    quiet: bool = False
+
+    @property
+    def json_to_stdout(self) -> bool:
+        return self.json == "-"
+
+    def copies(self) -> PipelineOutputs:
+        from poslab.report import PipelineOutputs  # plotly and friends: only when a run runs
+
+        json_path = Path(self.json) if self.json and not self.json_to_stdout else None
+        return PipelineOutputs(self.junit_xml, self.summary_md, json_path)
+
+
+def _use_toxiproxy(_ctx: click.Context, _param: click.Parameter, url: str | None) -> None:
+    """``--toxiproxy URL``: what ``TOXIPROXY_URL`` does (``_topology`` reads it),
+    for this command only."""
+    if url:
+        os.environ["TOXIPROXY_URL"] = url
 
 
 def _topology(path: Path | None) -> Topology:
@@ -82,15 +120,16 @@ def _plan(req: _Request, policy: str | None = None) -> RunPlan:
         raise click.UsageError("name at least one scenario, or --suite NAME")
     topology = _topology(req.topology)
     options = RunOptions(time_scale=req.time_scale, terminals=req.terminals)
+    catalogue = Catalogue(req.catalogue) if req.catalogue is not None else Catalogue()
     scenarios: list[ResolvedScenario] = []
     if req.suite:
-        suite = load_suite(req.suite, topology, options)
+        suite = load_suite(req.suite, topology, options, catalogue)
         scenarios, name, suite_min = list(suite.scenarios), suite.name, suite.min_score
     else:
         problems: list[Problem] = []
         for ref in req.refs:
             try:
-                scenarios.append(load_scenario(ref, topology, options))
+                scenarios.append(load_scenario(ref, topology, options, catalogue))
             except ScenarioInvalid as exc:
                 problems += exc.problems
         if problems:
@@ -136,31 +175,88 @@ def _judge(min_score: float | None, baseline: Path | None, console: Console):  #
         result = finish_run(run_dir, min_score=min_score, baseline=baseline, console=console)
         status, code = result.gate.status, result.gate.exit_code
         if outcome.interrupted:
-            status, code = "interrupted", 130
+            status, code = "interrupted", int(ExitCode.INTERRUPTED)
         elif outcome.stack_failure is not None:
-            console.print(f"lab: {outcome.stack_failure}", markup=False, highlight=False)
-            status, code = "could_not_run", 2
+            why = f"lab: {outcome.stack_failure}"
+            if console.quiet:  # --quiet must not hide why nothing ran
+                click.echo(why, err=True)
+            else:
+                console.print(why, markup=False, highlight=False)
+            status, code = "could_not_run", int(ExitCode.COULD_NOT_RUN)
         return status, code
 
     return judge
 
 
-def _console() -> Console:
-    """Rich on a terminal; 120 columns in logs (rich would assume 80)."""
-    return Console() if sys.stdout.isatty() else Console(width=120)
+def _console(outputs: _Outputs | None = None) -> Console:
+    """Rich on a terminal; 120 columns in logs (rich would assume 80).
+
+    With ``--json -`` stdout carries the JSON alone, so everything for people
+    goes to stderr; ``--quiet`` silences it (errors still reach stderr).
+    """
+    outputs = outputs or _Outputs()
+    stderr = outputs.json_to_stdout
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 120
+    return Console(stderr=stderr, quiet=outputs.quiet, width=width)
 
 
-def _execute(req: _Request, baseline: Path | None, policy: str | None = None) -> int:
+def _execute(
+    req: _Request, baseline: Path | None, policy: str | None = None, outputs: _Outputs | None = None
+) -> int:
+    from poslab.report import ReportFiles
     from poslab.scenario import launch_run
 
+    outputs = outputs or _Outputs()
     plan = _plan(req, policy)
-    console = _console()
+    copies = outputs.copies()
+    copies.check()  # exit 2 now, not after the whole run
+    console = _console(outputs)
     plain = not console.is_terminal or bool(os.environ.get("CI"))
     done = launch_run(
         plan, _judge(plan.settings.min_score, baseline, console), console=console, plain=plain
     )
-    console.print(f"run directory {done.run_dir}: gate {done.status} (exit {done.exit_code})")
+    _point_latest(done.run_dir)
+    files = ReportFiles.in_dir(done.run_dir)
+    copies.write(files)
+    _step_summary(files.summary_md)
+    if outputs.json_to_stdout:
+        sys.stdout.write(files.result_json.read_text(encoding="utf-8"))
+        sys.stdout.flush()
+    verdict = f"run directory {done.run_dir}: gate {done.status} (exit {done.exit_code})"
+    if outputs.quiet:
+        click.echo(verdict, err=outputs.json_to_stdout)
+    else:
+        # one line whatever the width: pipelines grep their logs for it
+        console.print(verdict, markup=False, highlight=False, soft_wrap=True)
     return done.exit_code
+
+
+def _point_latest(run_dir: Path) -> None:
+    """``<runs>/latest`` → the newest run directory, for a CI step that cannot
+    know the timestamped name. Relative, so the runs folder can be moved or
+    uploaded whole; replaced atomically, so a reader never finds it missing."""
+    link = run_dir.parent / "latest"
+    tmp = run_dir.parent / f".latest.{os.getpid()}"
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError as exc:  # a file system without symlinks: the run itself is fine
+        tmp.unlink(missing_ok=True)
+        click.echo(f"lab: warning: {link} not updated: {exc}", err=True)
+
+
+def _step_summary(summary_md: Path) -> None:
+    """GitHub Actions shows ``$GITHUB_STEP_SUMMARY`` on the job's page."""
+    from poslab.report import append_step_summary
+
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target or not summary_md.is_file():
+        return
+    problem = append_step_summary(Path(target), summary_md)
+    if problem:
+        click.echo(f"lab: warning: {problem}", err=True)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -177,19 +273,24 @@ def _common(func: F) -> F:
         click.option("--min-score", type=click.FloatRange(0, 100),
                      help="The gate's pass mark (default: the suite's, else 80)."),
         click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
-                     default=DEFAULT_RUNS_DIR, show_default=True, help="Where run directories go."),
+                     default=DEFAULT_RUNS_DIR, show_default=True, envvar="LAB_RUNS_DIR",
+                     help="Where run directories go (and the 'latest' link to the newest)."),
         click.option("--topology", "topology_path",
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="Topology overrides (external services, fixed ports)."),
+        click.option("--toxiproxy", metavar="URL", expose_value=False, callback=_use_toxiproxy,
+                     help="Use the (real) Toxiproxy at URL instead of starting the embedded "
+                          "proxy; the same as TOXIPROXY_URL=URL."),
+        catalogue_option(),
     ]  # fmt: skip
     for option in reversed(options):
         func = option(func)
     return func
 
 
-@click.command("run")
+@click.command("run", epilog=HELP_EPILOG)
 @click.argument("scenarios", nargs=-1)
-@click.option("--suite", help="Run a suite (scenarios/suites/NAME.yaml or a path).")
+@click.option("--suite", help="Run a suite (a catalogue suite's name, or a path).")
 @_common
 @click.option(
     "--policy",
@@ -204,6 +305,24 @@ def _common(func: F) -> F:
     help="A run directory (or result.json): the gate fails when a score drops below it.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the resolved timelines; start nothing.")
+@click.option(
+    "--junit-xml",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the run's JUnit XML here (checked before anything starts).",
+)
+@click.option(
+    "--summary",
+    "summary_md",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the run's Markdown summary here.",
+)
+@click.option(
+    "--json",
+    "json_out",
+    metavar="PATH",
+    help="Also write result.json here; '-' prints it on stdout (and the rest on stderr).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Only the verdict line and errors.")
 def run(
     scenarios: tuple[str, ...],
     suite: str | None,
@@ -216,18 +335,22 @@ def run(
     policy: str,
     baseline: Path | None,
     dry_run: bool,
+    catalogue: Path | None,
+    junit_xml: Path | None,
+    summary_md: Path | None,
+    json_out: str | None,
+    quiet: bool,
 ) -> int:
     """Run SCENARIO… (or a --suite) on a fresh stack and gate on the score."""
-    req = _Request(
-        scenarios, suite, seed, terminals, time_scale, policy, min_score, runs_dir, topology_path
-    )
+    req = _Request(scenarios, suite, seed, terminals, time_scale, policy, min_score, runs_dir,
+                   topology_path, catalogue)  # fmt: skip
     if dry_run:
         _dry_run(_plan(req))
         return 0
-    return _execute(req, baseline)
+    return _execute(req, baseline, outputs=_Outputs(junit_xml, summary_md, json_out, quiet))
 
 
-@click.command("verify-gate")
+@click.command("verify-gate", epilog=HELP_EPILOG)
 @click.option("--suite", default="gate", show_default=True, help="The suite to prove.")
 @_common
 def verify_gate(
@@ -238,6 +361,7 @@ def verify_gate(
     min_score: float | None,
     runs_dir: Path,
     topology_path: Path | None,
+    catalogue: Path | None,
 ) -> int:
     """Run the suite with resilient and with naive terminals: the gate must tell them apart.
 
@@ -245,14 +369,14 @@ def verify_gate(
     discriminate; 2 / 130 when a run could not run / was interrupted.
     """
     req = _Request((), suite, seed, terminals, time_scale, "resilient", min_score, runs_dir,
-                   topology_path)  # fmt: skip
+                   topology_path, catalogue)  # fmt: skip
     _plan(req)  # validate once before either run starts
     console = _console()
     codes: dict[str, int] = {}
     for policy in (Policy.RESILIENT.value, Policy.NAIVE.value):
         console.rule(f"verify-gate: {suite} with {policy} terminals")
         codes[policy] = _execute(req, None, policy)
-        if codes[policy] in (2, 130):
+        if codes[policy] not in (ExitCode.PASSED, ExitCode.GATE_FAILED):
             return codes[policy]
     resilient_ok, naive_fails = codes["resilient"] == 0, codes["naive"] == 1
     console.rule("verify-gate verdict")

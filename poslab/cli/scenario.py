@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
+from poslab.cli.options import catalogue_option
 from poslab.errors import ConfigError
 from poslab.scenario import (
     Catalogue,
@@ -42,12 +43,7 @@ def _context_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options that change what a scenario resolves to (same as `lab run`'s)."""
     for option in reversed(
         [
-            click.option(
-                "--catalogue",
-                type=click.Path(file_okay=False, path_type=Path),
-                envvar="LAB_SCENARIOS",
-                help="Scenario directory (default: the lab's scenarios/; env LAB_SCENARIOS).",
-            ),
+            catalogue_option(),
             click.option(
                 "--topology",
                 "topology_file",

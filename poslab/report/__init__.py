@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from poslab.report.console import print_scorecard, scorecard_table
+from poslab.report.pipeline_outputs import PipelineOutputs, append_step_summary, check_writable
 from poslab.report.report_files import ReportFiles, result_json_text, write_reports
 from poslab.scoring import DEFAULT_MARGIN, RunResult, score_run
 
@@ -34,7 +35,10 @@ def finish_run(
 
 
 __all__ = [
+    "PipelineOutputs",
     "ReportFiles",
+    "append_step_summary",
+    "check_writable",
     "finish_run",
     "print_scorecard",
     "result_json_text",

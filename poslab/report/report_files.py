@@ -26,6 +26,16 @@ class ReportFiles:
     summary_md: Path
     report_html: Path | None
 
+    @classmethod
+    def in_dir(cls, out_dir: Path, *, html: bool = True) -> ReportFiles:
+        """Where :func:`write_reports` puts them (``html``: with report.html)."""
+        return cls(
+            out_dir / "result.json",
+            out_dir / "junit.xml",
+            out_dir / "summary.md",
+            out_dir / "report.html" if html else None,
+        )
+
 
 def result_json_text(result: RunResult) -> str:
     return json.dumps(result.to_dict(), ensure_ascii=False, indent=1, allow_nan=False) + "\n"
@@ -33,12 +43,7 @@ def result_json_text(result: RunResult) -> str:
 
 def write_reports(result: RunResult, out_dir: Path, *, html: bool = True) -> ReportFiles:
     """result.json, junit.xml, summary.md and (unless ``html`` is False) report.html."""
-    files = ReportFiles(
-        out_dir / "result.json",
-        out_dir / "junit.xml",
-        out_dir / "summary.md",
-        out_dir / "report.html" if html else None,
-    )
+    files = ReportFiles.in_dir(out_dir, html=html)
     # SHARED: reports are read by people and pipelines, not only by this user
     atomic_write(files.result_json, result_json_text(result), mode=SHARED)
     with atomic_output(files.junit_xml, mode=SHARED) as out:
