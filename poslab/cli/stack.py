@@ -300,7 +300,7 @@ async def _status(state_file: Path) -> tuple[StackHealth, dict[str, ProxyInfo], 
 )
 def down(state_file: Path, grace: float) -> None:
     """Stop every service of the stack; nothing survives."""
-    from poslab.scenario.lifecycle import OrphanedRun  # the runner's imports, only for down
+    from poslab.scenario import OrphanedRun  # the runner's imports, only for down
 
     state = read_state(state_file)
     if state is None:

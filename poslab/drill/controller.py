@@ -56,8 +56,7 @@ from poslab.drill.steady_load import first_transaction, start_load
 from poslab.drill.teardown import write_run_json
 from poslab.errors import LabError
 from poslab.fleet import Fleet
-from poslab.scenario import RunEvents, RunJournal, ScenarioClock
-from poslab.scenario.lifecycle import RunLifecycle
+from poslab.scenario import RunEvents, RunJournal, RunLifecycle, ScenarioClock
 from poslab.stack import Stack
 
 if TYPE_CHECKING:  # imported when the drill starts

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from poslab.common import PRIVATE, atomic_write
 from poslab.errors import ConfigError, RunDirError
-from poslab.scenario.journal import read_journal as read_jsonl
+from poslab.scenario import read_journal as read_jsonl
 
 DRILL_FORMAT = 1
 POINTER = ".drill"

@@ -20,8 +20,7 @@ from pathlib import Path
 
 from poslab.drill.plan import plan_of
 from poslab.drill.session import ENDED, DrillFiles, FacilitatorFile, Timeline, clear_current
-from poslab.scenario import RunDirectory, RunEvents, RunJournal, RunSettings
-from poslab.scenario.lifecycle import OrphanedRun
+from poslab.scenario import OrphanedRun, RunDirectory, RunEvents, RunJournal, RunSettings
 from poslab.stack import ProcessIdentity, Stack
 
 

@@ -13,6 +13,8 @@ Import what you need from here, not from the modules::
   (:func:`resolve_fleet_draws`);
 - running — :func:`launch_run` (``lab run``: run directory, journal, live view,
   signals, judging), :class:`Runner` with :class:`RunPlan` → :class:`RunOutcome`,
+  the lifecycle every run variant shares (:class:`RunLifecycle`; a drill's
+  controller is one, :class:`OrphanedRun` ends a run whose owner is gone),
   the event bus and journal (:class:`RunEvents`, :class:`RunJournal`,
   :func:`read_journal`), the run directory (:class:`RunDirectory`,
   :class:`RunSettings`, :func:`export_ledger`), the clock and schedule, the fault
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from poslab.scenario.faults import FaultInjector
     from poslab.scenario.journal import RunEvents, RunJournal, read_journal
     from poslab.scenario.launch import launch_run
+    from poslab.scenario.lifecycle import OrphanedRun, RunLifecycle
     from poslab.scenario.probes import FINANCIAL, FleetMoney, FleetTail, LedgerOracle, SloProbe
     from poslab.scenario.rundir import RunDirectory, RunSettings, export_ledger
     from poslab.scenario.runner import Runner, RunOutcome, RunPlan
@@ -108,6 +111,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "poslab.scenario.faults": ("FaultInjector",),
     "poslab.scenario.journal": ("RunEvents", "RunJournal", "read_journal"),
     "poslab.scenario.launch": ("launch_run",),
+    "poslab.scenario.lifecycle": ("OrphanedRun", "RunLifecycle"),
     "poslab.scenario.probes": ("FINANCIAL", "FleetMoney", "FleetTail", "LedgerOracle", "SloProbe"),
     "poslab.scenario.rundir": ("RunDirectory", "RunSettings", "export_ledger"),
     "poslab.scenario.runner": ("RunOutcome", "RunPlan", "Runner"),
@@ -134,6 +138,7 @@ __all__ = [
     "NetworkFault",
     "NotReported",
     "Op",
+    "OrphanedRun",
     "Policy",
     "Problem",
     "ProcessFault",
@@ -142,6 +147,7 @@ __all__ = [
     "RunDirectory",
     "RunEvents",
     "RunJournal",
+    "RunLifecycle",
     "RunOptions",
     "RunOutcome",
     "RunPlan",

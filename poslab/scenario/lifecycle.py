@@ -46,11 +46,14 @@ from poslab.scenario.rundir import export_ledger
 from poslab.scenario.schedule import FaultSchedule, ScenarioClock
 from poslab.scenario.settlement_drain import NotReported, SettlementDrain
 from poslab.scenario.spec.timeline import Step
-from poslab.stack.commands import ServiceFiles
-from poslab.stack.health import StackHealth
-from poslab.stack.process import ProcessIdentity, stop_group
-from poslab.stack.stack import Stack
-from poslab.stack.state import StackAddresses
+from poslab.stack import (
+    ProcessIdentity,
+    ServiceFiles,
+    Stack,
+    StackAddresses,
+    StackHealth,
+    stop_group,
+)
 
 log = logging.getLogger("poslab.scenario.lifecycle")
 

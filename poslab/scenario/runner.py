@@ -62,8 +62,7 @@ from poslab.scenario.schedule import FaultSchedule, ScenarioClock
 from poslab.scenario.spec.fleet_draws import resolve_fleet_draws
 from poslab.scenario.spec.resolved import ResolvedScenario
 from poslab.scenario.spec.timeline import build_timeline
-from poslab.stack.state import StackAddresses
-from poslab.stack.topology import Topology
+from poslab.stack import StackAddresses, Topology
 
 #: Fleet journal flush interval the runner asks for: the live probes' lag.
 JOURNAL_FLUSH_S = 0.5

@@ -12,8 +12,8 @@ import pytest
 from poslab.drill.errors import MitigationFailed
 from poslab.drill.mitigations import CATALOGUE, lookup, parse_pairs
 from poslab.errors import ConfigError
+from poslab.scenario import ApplicationFault, Fault, NetworkFault, ProcessFault
 from poslab.scenario.fault_actions import KillParams, NoParams
-from poslab.scenario.spec.resolved import ApplicationFault, Fault, NetworkFault, ProcessFault
 
 
 def _fault(cls: type, **kw: Any) -> Fault:

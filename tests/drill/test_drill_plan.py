@@ -9,8 +9,7 @@ from poslab.drill.mitigations import CATALOGUE
 from poslab.drill.plan import MIN_WORKING_S, PlanRequest, build_plan
 from poslab.drill.playbook import DRILLABLE, FAILURE_MODES, judge, mode_of
 from poslab.errors import ConfigError
-from poslab.scenario.spec.loader import Catalogue
-from poslab.scenario.spec.resolved import FleetFault, ProcessFault
+from poslab.scenario import Catalogue, FleetFault, ProcessFault
 
 REGIONS = ("north", "south", "east")
 

@@ -109,7 +109,7 @@ def only_run_dir(runs_dir: Path, timeout_s: float = 30) -> Path:
 
 
 def journal(run_dir: Path) -> list[dict[str, Any]]:
-    from poslab.scenario.journal import read_journal
+    from poslab.scenario import read_journal
 
     return read_journal(run_dir / "journal.jsonl")
 

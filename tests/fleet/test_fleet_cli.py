@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from poslab.stack.state import RegionPaths, StackAddresses, StackState, write_state
+from poslab.stack import RegionPaths, StackAddresses, StackState, write_state
 from poslab.world import generate, save
 from tests.support.payment_stack import REPO, PaymentHosts
 

@@ -23,10 +23,8 @@ from typing import Any
 
 from poslab.fleet import ControlWriter, FleetConfig
 from poslab.proxy.client import ProxyInfo
-from poslab.scenario.spec.resolved import ResolvedScenario
-from poslab.stack.commands import Programs
-from poslab.stack.stack import Stack
-from poslab.stack.topology import default_topology
+from poslab.scenario import ResolvedScenario
+from poslab.stack import Programs, Stack, default_topology
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = REPO / "tests" / "stack" / "fake_service.py"

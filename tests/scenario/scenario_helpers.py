@@ -7,11 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from poslab.scenario.spec.loader import load_scenario
-from poslab.scenario.spec.resolution import RunOptions
-from poslab.scenario.spec.resolved import ResolvedScenario
-from poslab.scenario.spec.source import Problem, ScenarioInvalid
-from poslab.stack.topology import Topology
+from poslab.scenario import Problem, ResolvedScenario, RunOptions, ScenarioInvalid, load_scenario
+from poslab.stack import Topology
 
 #: A small valid scenario; tests append faults or replace lines to break it.
 BASE = """\

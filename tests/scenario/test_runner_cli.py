@@ -76,7 +76,7 @@ def test_the_verdict_baseline_interruption_and_a_dead_stack(tmp_path: Path) -> N
     from rich.console import Console
 
     from poslab.cli.run import _judge
-    from poslab.scenario.runner import RunOutcome
+    from poslab.scenario import RunOutcome
     from poslab.testing import SyntheticScenario, write_run
 
     good = write_run(tmp_path / "a", [SyntheticScenario(name="outage")])

@@ -16,16 +16,26 @@ from aiohttp import web
 
 from poslab.proxy.client import ToxiproxyClient
 from poslab.proxy.server import EmbeddedProxyServer
-from poslab.scenario.faults import FaultInjector
-from poslab.scenario.journal import RunEvents, RunJournal, read_journal
-from poslab.scenario.probes import FleetMoney, FleetTail, LedgerOracle, SloProbe
-from poslab.scenario.rundir import RunDirectory, RunSettings, export_ledger
-from poslab.scenario.schedule import FaultSchedule, ScenarioClock
-from poslab.scenario.spec.fleet_draws import resolve_fleet_draws
-from poslab.scenario.spec.loader import load_scenario
-from poslab.scenario.spec.resolved import ResolvedScenario
-from poslab.scenario.spec.timeline import build_timeline
-from poslab.stack.topology import default_topology
+from poslab.scenario import (
+    FaultInjector,
+    FaultSchedule,
+    FleetMoney,
+    FleetTail,
+    LedgerOracle,
+    ResolvedScenario,
+    RunDirectory,
+    RunEvents,
+    RunJournal,
+    RunSettings,
+    ScenarioClock,
+    SloProbe,
+    build_timeline,
+    export_ledger,
+    load_scenario,
+    read_journal,
+    resolve_fleet_draws,
+)
+from poslab.stack import default_topology
 
 BASE = """\
 name: parts

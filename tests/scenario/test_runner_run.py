@@ -17,11 +17,18 @@ from typing import Any
 
 import pytest
 
-from poslab.scenario.journal import RunEvents, RunJournal, read_journal
-from poslab.scenario.rundir import RunDirectory, RunSettings
-from poslab.scenario.runner import Runner, RunOutcome, RunPlan
-from poslab.scenario.spec.loader import load_scenario
-from poslab.stack.topology import default_topology
+from poslab.scenario import (
+    RunDirectory,
+    RunEvents,
+    RunJournal,
+    Runner,
+    RunOutcome,
+    RunPlan,
+    RunSettings,
+    load_scenario,
+    read_journal,
+)
+from poslab.stack import default_topology
 from tests.scenario.runner_standins import FAKE, EchoLoad, Photographed, make_stack_factory
 
 #: real processes: each test is bounded well under the suite's default timeout

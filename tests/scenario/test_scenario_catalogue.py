@@ -6,9 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from poslab.scenario.spec.loader import CATALOGUE_DIR, Catalogue, load_scenario, load_suite
-from poslab.scenario.spec.resolution import RunOptions
-from poslab.scenario.spec.resolved import STACK_START_S
+from poslab.scenario import (
+    CATALOGUE_DIR,
+    STACK_START_S,
+    Catalogue,
+    RunOptions,
+    load_scenario,
+    load_suite,
+)
 from poslab.scoring import EXPECTATION_KINDS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,7 +107,7 @@ def test_suite_overrides_and_problems(tmp_path: Path) -> None:
         "min_score: 120\n",
         encoding="utf-8",
     )
-    from poslab.scenario.spec.source import ScenarioInvalid
+    from poslab.scenario import ScenarioInvalid
 
     with pytest.raises(ScenarioInvalid) as info:
         load_suite("bad", catalogue=cat)
@@ -124,7 +129,7 @@ def test_a_broken_scenario_breaks_its_suite(tmp_path: Path) -> None:
     (tmp_path / "suites").mkdir()
     (tmp_path / "broken.yaml").write_text("name: broken\nweight: 0\n", encoding="utf-8")
     (tmp_path / "suites" / "s.yaml").write_text("name: s\nscenarios: [broken]\n", encoding="utf-8")
-    from poslab.scenario.spec.source import ScenarioInvalid
+    from poslab.scenario import ScenarioInvalid
 
     with pytest.raises(ScenarioInvalid) as info:
         load_suite("s", catalogue=Catalogue(tmp_path))

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from poslab.errors import ConfigError
+from poslab.scenario import FleetFault, draw_terminals
 from poslab.scenario.fault_actions import FleetShare, NoParams, PowerOutage
-from poslab.scenario.spec.fleet_draws import draw_terminals
-from poslab.scenario.spec.resolved import FleetFault
 
 
 @dataclass(frozen=True)

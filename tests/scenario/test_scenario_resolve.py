@@ -7,11 +7,10 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from poslab.scenario import ApplicationFault, FleetFault, NetworkFault, ProcessFault, RunOptions
 from poslab.scenario.fault_actions import FleetShare, KillParams
 from poslab.scenario.spec.durations import parse_duration, round_seconds, scale, scale_count
-from poslab.scenario.spec.resolution import RunOptions
-from poslab.scenario.spec.resolved import ApplicationFault, FleetFault, NetworkFault, ProcessFault
-from poslab.stack.topology import default_topology
+from poslab.stack import default_topology
 from tests.scenario.scenario_helpers import BASE, WriteScenario, fault_block, resolve_text
 
 FAULTS = fault_block(

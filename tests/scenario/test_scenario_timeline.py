@@ -6,11 +6,11 @@ import socket
 
 import pytest
 
-from poslab.scenario.spec.loader import load_suite
-from poslab.scenario.spec.timeline import (
+from poslab.scenario import (
     Op,
     build_timeline,
     fault_steps,
+    load_suite,
     render_suite,
     render_timeline,
 )

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from poslab.errors import ConfigError, ScenarioError
-from poslab.scenario.spec.resolution import RunOptions
-from poslab.scenario.spec.source import ScenarioInvalid
-from poslab.stack.topology import topology_from_mapping
+from poslab.scenario import RunOptions, ScenarioInvalid
+from poslab.stack import topology_from_mapping
 from tests.scenario.scenario_helpers import (
     BASE,
     WriteScenario,
@@ -553,7 +552,7 @@ def test_run_options_are_checked() -> None:
 
 
 def test_missing_file_and_unknown_name(tmp_path: Path) -> None:
-    from poslab.scenario.spec.loader import Catalogue, load_scenario
+    from poslab.scenario import Catalogue, load_scenario
 
     with pytest.raises(ScenarioInvalid, match="no such scenario file"):
         load_scenario(tmp_path / "nope.yaml")

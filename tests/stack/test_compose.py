@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from poslab.stack import Mode, ServiceName, default_topology
 from poslab.stack.compose import (
     PATH_PORTS,
     SERVICE_PORTS,
@@ -22,7 +23,6 @@ from poslab.stack.compose import (
     proxy_upstreams,
     toxiproxy_config,
 )
-from poslab.stack.topology import Mode, ServiceName, default_topology
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 LAB_SERVICES = ("issuer", "acquirer", "agent-primary", "agent-backup")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from poslab.stack import Stack, default_topology, with_external_proxy
 from poslab.stack.compose import (
     DEFAULT_PROJECT,
     TOXIPROXY_IMAGE,
@@ -20,10 +21,7 @@ from poslab.stack.compose import (
     proxy_upstreams,
     write_toxiproxy_config,
 )
-from poslab.stack.external import with_external_proxy
 from poslab.stack.service import free_port
-from poslab.stack.stack import Stack
-from poslab.stack.topology import default_topology
 
 pytestmark = [pytest.mark.docker, pytest.mark.anyio]
 

@@ -10,12 +10,18 @@ from pathlib import Path
 import pytest
 
 from poslab.errors import ConfigError, StackError
-from poslab.stack.external import toxiproxy_endpoint, with_external_proxy
+from poslab.stack import (
+    Mode,
+    ServiceName,
+    Stack,
+    default_topology,
+    topology_from_mapping,
+    toxiproxy_endpoint,
+    with_external_proxy,
+)
 from poslab.stack.probe import Prober
 from poslab.stack.process import ServiceProcess
 from poslab.stack.service import ServiceSpec
-from poslab.stack.stack import Stack
-from poslab.stack.topology import Mode, ServiceName, default_topology, topology_from_mapping
 
 pytestmark = pytest.mark.anyio
 

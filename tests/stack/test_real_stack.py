@@ -15,8 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from poslab.stack.stack import Stack
-from poslab.stack.topology import default_topology
+from poslab.stack import Stack, default_topology
 
 pytestmark = pytest.mark.anyio
 

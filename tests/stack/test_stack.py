@@ -13,9 +13,7 @@ import psutil
 import pytest
 
 from poslab.errors import StackError
-from poslab.stack.stack import Stack
-from poslab.stack.state import read_state
-from poslab.stack.topology import default_topology
+from poslab.stack import Stack, default_topology, read_state
 
 pytestmark = pytest.mark.anyio
 
@@ -247,8 +245,8 @@ def test_no_settings_no_config_option_and_an_external_acquirer_takes_none(
     tmp_path: Path, world_file: Path
 ) -> None:
     from poslab.errors import ConfigError
+    from poslab.stack import Endpoint, topology_from_mapping
     from poslab.stack.commands import acquirer_spec
-    from poslab.stack.topology import Endpoint, topology_from_mapping
 
     spec = acquirer_spec(tmp_path, world_file, "127.0.0.1", Endpoint(host="127.0.0.1", port=9))
     assert "--config" not in spec.argv

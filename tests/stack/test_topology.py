@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from poslab.errors import ConfigError
-from poslab.stack.topology import (
+from poslab.stack import (
     DEFAULT_REGIONS,
     Endpoint,
     Mode,
