@@ -1,7 +1,7 @@
 """Stand-ins for the runner tests: a small load that really goes through the proxy,
 and a stack wrapper that photographs the proxy just before the stack stops.
 
-``EchoLoad`` plays the fleet's part of the contract (``poslab.scenario.runner.LoadLike``):
+``EchoLoad`` plays the fleet's part of the contract (``poslab.scenario.lifecycle.LoadLike``):
 a handful of "terminals" in a thread, each connecting through its region's
 proxy to an echo service and journaling one record per round trip in the
 fleet journal format (``approved`` when the echo came back in time,
