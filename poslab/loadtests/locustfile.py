@@ -33,7 +33,6 @@ from locust import LoadTestShape, User, constant, events, task
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner
-from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
 from poslab.fleet.config import CONFIG_ENV, FleetConfig
 from poslab.loadtests.fleet_faults import retire
@@ -90,19 +89,25 @@ class TerminalUser(User):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         self._wake = gevent.event.Event()
+        self._leaving = False
 
     def stop(self, force: bool = False) -> bool:
-        """Stop gracefully even between customers. Locust kills a user that is
-        "waiting" at once, and when its sleep has just ended the kill lands
-        in the next transaction, half-sent. Here a waiting user is only
-        marked stopping and woken: it leaves at the end of its task."""
-        if not force and self._state in (LOCUST_STATE_RUNNING, LOCUST_STATE_WAITING):
-            self._state = LOCUST_STATE_STOPPING
-            self._wake.set()
-            return False
-        if not force and self._state == LOCUST_STATE_STOPPING:
+        """Stop gracefully even between customers, through Locust's public
+        ``User.stop`` only. The pause between customers is inside the task
+        (``wait_time`` is 0), so Locust sees the user running and, asked
+        gracefully, lets it finish its task. Waking it first ends the pause at
+        once, and makes a task that begins after this point return before it
+        sends anything: even a user Locust kills at once (caught in the
+        zero-second wait between two tasks) is killed at a switch point
+        before any transaction, never in one half-sent."""
+        if force:
+            return bool(super().stop(force=True))
+        if self._leaving:
             return False  # asked twice (a SIGTERM's quit racing the shape's): already leaving
-        return bool(super().stop(force))
+        self._wake.set()
+        killed = bool(super().stop(force=False))
+        self._leaving = not killed
+        return killed
 
     def on_start(self) -> None:
         runner = self.environment.runner
