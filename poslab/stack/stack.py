@@ -306,14 +306,17 @@ class Stack:
         """Stop the service if it runs (TERM, then KILL) and start it again on the
         same ports and the same database; return once it is ready again."""
         launcher = self._launcher_of(service)
-        deadline = time.monotonic() + self.ready_timeout
-        await launcher.restart(deadline)
+        await launcher.restart(self._deadline())
         self._record(launcher)
-        await launcher.ready(deadline)
+        # Readiness gets its full time from the new start, whatever the stop took.
+        await launcher.ready(self._deadline())
         self._record(launcher)
         if service == ServiceName.PROXY.value:
             # A Toxiproxy started afresh remembers no proxy (one from a config file does).
             await restore_proxies(self._require_api(), self._proxies.values())
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.ready_timeout
 
     def _launcher_of(self, service: str) -> ServiceLauncher:
         launcher = self._launchers.get(service)
