@@ -38,6 +38,10 @@ DEFAULT_LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtests" / "locust
 _POLL_S = 0.05
 
 
+#: FleetConfig fields that name files or folders.
+_PATH_FIELDS = ("world", "journal_dir", "control_file", "state_dir")
+
+
 class FleetError(StackError):
     """Locust would not start, or had to be killed."""
 
@@ -64,7 +68,9 @@ class Fleet:
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        self.run_dir = Path(run_dir)
+        # Absolute: Locust runs in the directory that holds poslab/ (site-packages
+        # once the lab is installed), not in the lab's working directory.
+        self.run_dir = Path(run_dir).absolute()
         self.fleet_dir = self.run_dir / "fleet"
         self.locust_dir = self.run_dir / "locust"
         self.options = options or LocustOptions()
@@ -83,6 +89,9 @@ class Fleet:
         fields.setdefault("journal_dir", str(self.fleet_dir))
         fields.setdefault("control_file", str(self.fleet_dir / "control.jsonl"))
         fields.setdefault("state_dir", str(self.fleet_dir / "state"))
+        for name in _PATH_FIELDS:  # read by Locust from its own working directory
+            if fields.get(name) is not None:
+                fields[name] = str(Path(fields[name]).absolute())
         return FleetConfig(**fields)
 
     @property
