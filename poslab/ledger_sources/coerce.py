@@ -14,14 +14,16 @@ Full PANs are masked here, before a row goes anywhere (first 6 + last 4).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from poslab.scoring.ledger_contract import TOTALS_KEYS, Column
+from poslab.scoring.ledger_contract import TOTALS_KEYS, Column, check_value
 
 _HUNDRED = Decimal(100)
+_MASKED = re.compile(r"\d{6}\*+\d{4}")
 
 
 class Unfit(ValueError):
@@ -199,3 +201,94 @@ _SIMPLE: dict[str, Callable[[Any], Any]] = {
     "date": _date,
     "pan": _pan,
 }
+
+
+Convert = Callable[[Any], Any]
+
+
+def converter(column: Column, unit: str, vocab: Mapping[str, str] | None) -> Convert:
+    """One column's whole conversion — vocabulary, coercion, the contract's check —
+    as a function that returns the value or raises :class:`Unfit`.
+
+    The common forms (an int STAN, an int amount in fen, a float time, a value
+    already in the lab's vocabulary) take a fast path: a million-row ledger
+    pays a few microseconds a row, not the generic route's seventy.
+    """
+
+    def slow(value: Any) -> Any:
+        if vocab is not None and value is not None:
+            value = vocab.get(str(value).strip(), value)
+        value = coerce(column, value, unit)
+        if (
+            column.kind == "enum"
+            and isinstance(value, str)
+            and value not in column.choices
+            and value.lower() in column.choices
+        ):
+            value = value.lower()  # SALE, Approved: their case, the lab's word
+        problem = check_value(column, value)
+        if problem is not None:
+            raise Unfit(problem)
+        return value
+
+    kind = column.kind
+    if kind == "digits":
+        width, limit = column.width, 10**column.width
+
+        def digits(value: Any) -> Any:
+            if type(value) is int and 0 <= value < limit:
+                return f"{value:0{width}d}"
+            if type(value) is str and len(value) == width and value.isdigit():
+                return value
+            return slow(value)
+
+        return digits
+    if kind == "fen" and unit == "fen":
+        signed = column.signed
+
+        def fen(value: Any) -> Any:
+            if type(value) is int and (signed or value >= 0):
+                return value
+            return slow(value)
+
+        return fen
+    if kind == "epoch":
+
+        def when(value: Any) -> Any:
+            if type(value) is float:
+                return value
+            return slow(value)
+
+        return when
+    if kind == "enum":
+        choices = frozenset(column.choices)
+        words = vocab or {}
+
+        def word(value: Any) -> Any:
+            if type(value) is str:
+                value = words.get(value, value)
+                if value in choices:
+                    return value
+                low = value.lower()
+                if low in choices:
+                    return low
+            return slow(value)
+
+        return word
+    if kind == "text":
+
+        def text(value: Any) -> Any:
+            if type(value) is str and value and not value[0].isspace() and not value[-1].isspace():
+                return value
+            return slow(value)
+
+        return text
+    if kind == "pan":
+
+        def pan(value: Any) -> Any:
+            if type(value) is str and _MASKED.fullmatch(value):
+                return value
+            return slow(value)
+
+        return pan
+    return slow

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from poslab.errors import ConfigError
-from poslab.ledger_sources.coerce import Unfit, coerce
-from poslab.scoring.ledger_contract import Column, Table, check_row, check_value
+from poslab.ledger_sources.coerce import Convert, Unfit, converter
+from poslab.scoring.ledger_contract import Column, Table
 
 _LONG_DIGITS = re.compile(r"\d{12,19}")
 
@@ -66,6 +66,7 @@ class TableMapper:
         self.unit = unit
         # (lab column, their column or None when absent)
         self._plan: list[tuple[Column, str | None]] | None = None
+        self._steps: list[tuple[str, str, bool, Convert]] | None = None
         self.rows = 0
 
     def _their(self, column: Column) -> str:
@@ -101,41 +102,38 @@ class TableMapper:
                     )
             plan.append((column, found))
         self._plan = plan
+        self._steps = [
+            (
+                column.name,
+                theirs,
+                column.nullable,
+                converter(column, self.unit, self.values.get(column.name)),
+            )
+            for column, theirs in plan
+            if theirs is not None
+        ]
         return plan
 
     def map_row(self, raw: Mapping[str, Any], row_no: int, fixed_names: bool) -> dict[str, Any]:
-        """One of their rows as a contract row (raises LedgerRowError)."""
-        if self._plan is None or not fixed_names:
+        """One of their rows as a contract row (raises LedgerRowError).
+
+        :meth:`plan` made sure every required column has a source, and each
+        column's converter checks its value against the contract, so the row
+        that comes out needs no second check.
+        """
+        if self._steps is None or not fixed_names:
             self.plan(raw.keys(), raw, row_no)
-        assert self._plan is not None
+        assert self._steps is not None
         out: dict[str, Any] = {}
-        for column, theirs in self._plan:
-            if theirs is None:
-                continue
+        for name, theirs, nullable, convert in self._steps:
             value = raw.get(theirs)
-            label = (
-                column.name if theirs == column.name else f"{theirs!r} (the lab's {column.name})"
-            )
-            vocab = self.values.get(column.name)
-            if vocab is not None and value is not None:
-                value = vocab.get(str(value).strip(), value)
+            if value is None and nullable:
+                out[name] = None
+                continue
             try:
-                value = coerce(column, value, self.unit)
+                out[name] = convert(value)
             except Unfit as exc:
+                label = name if theirs == name else f"{theirs!r} (the lab's {name})"
                 raise LedgerRowError(self.table.name, row_no, label, str(exc), raw) from None
-            if (
-                column.kind == "enum"
-                and isinstance(value, str)
-                and value not in column.choices
-                and value.lower() in column.choices
-            ):
-                value = value.lower()  # SALE, Approved: their case, the lab's word
-            problem = check_value(column, value)
-            if problem is not None:
-                raise LedgerRowError(self.table.name, row_no, label, problem, raw)
-            out[column.name] = value
-        broken = check_row(self.table, out)
-        if broken is not None:
-            raise LedgerRowError(self.table.name, row_no, broken[0], broken[1], raw)
         self.rows += 1
         return out

@@ -197,3 +197,21 @@ def test_each_defect_is_caught_for_its_reason(lab: Lab, defect: str, switched_on
         assert got[expected][0] == "failed" and got[expected][1] >= 1, got
     else:
         assert all(status != "failed" for status, _ in got.values()), got
+
+
+def test_the_host_is_written_apart_from_the_lab() -> None:
+    """Nothing of poslab in the host itself (the harness drives the lab's side)."""
+    import ast
+
+    host_files = ["__init__.py", "__main__.py", "wire.py", "crypto.py", "books.py", "host.py"]
+    here = Path(__file__).parent
+    for name in host_files:
+        tree = ast.parse((here / name).read_text(), name)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            assert not any(m.split(".")[0] == "poslab" for m in modules), (name, modules)
