@@ -11,5 +11,10 @@ picks. :mod:`.loader` runs that pipeline for catalogue names and paths.
 
 Nothing here touches a socket, a process or the run directory: the running
 side (``poslab.scenario.runner`` and its parts) depends on this package, never
-the other way round (an import-linter contract in pyproject.toml).
+the other way round (an import-linter contract in pyproject.toml). Callers
+outside ``poslab.scenario`` take these names from ``poslab.scenario``.
+
+The stack's topology is imported from ``poslab.stack.topology`` itself, not
+from ``poslab.stack``: the package's ``__init__`` names the live stack too, and
+the contract must see that the specification needs only the topology model.
 """
