@@ -8,6 +8,7 @@ catch each defect the host can be switched to, for that defect's reason.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,10 +20,13 @@ pytest.importorskip("sqlalchemy")
 
 import sqlalchemy as sa
 
+from poslab.ledger_sources import Window, parse_ledger_source, write_ledger_export
 from poslab.mocks.terminal import Outcome, Terminal, TerminalStore, TxnRecord
-from poslab.scoring import RunResult
+from poslab.scoring import RunResult, score_run
 from poslab.world import World, generate, save
+from tests.foreign_host.export import file_source
 from tests.foreign_host.harness import (
+    REPO,
     HostProcess,
     LossyLink,
     checks,
@@ -204,6 +208,7 @@ def test_the_host_is_written_apart_from_the_lab() -> None:
     import ast
 
     host_files = ["__init__.py", "__main__.py", "wire.py", "crypto.py", "books.py", "host.py"]
+    host_files.append("export.py")
     here = Path(__file__).parent
     for name in host_files:
         tree = ast.parse((here / name).read_text(), name)
@@ -215,3 +220,53 @@ def test_the_host_is_written_apart_from_the_lab() -> None:
             else:
                 continue
             assert not any(m.split(".")[0] == "poslab" for m in modules), (name, modules)
+
+
+def test_a_paid_sale_reversed_later_leaves_its_payout(lab: Lab) -> None:
+    """The day cut pays a sale whose reply was lost; its reversal lands after the
+    cut: the clean host takes it back out of the payout, so payouts still hold."""
+    lab.start(day_s=0.4, terminals=1)
+    a = lab.terminals[0]
+    _approved_sale(a)
+    lab.link.lose_next_reply("0210")  # type: ignore[union-attr]
+    assert a.sale().reversal == "pending"
+    paid = "SELECT COUNT(*) FROM acq_journal WHERE value_date IS NOT NULL AND state = 'OK'"
+    assert until(lambda: _rows(lab.db, paid)[0][0] >= 2, 5)
+    _approved_sale(a)  # the reversal goes first
+    revd = "SELECT value_date FROM acq_journal WHERE state = 'REVD'"
+    assert _rows(lab.db, revd)[0][0] is not None  # reversed after it was paid
+    time.sleep(0.5)
+    lab.host.stop()  # type: ignore[union-attr]
+    got = checks(lab.score())
+    assert got["wrong_payouts"] == ("passed", 0), got
+    assert all(status == "passed" for status, _ in got.values()), got
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_their_export_command_as_a_file_ledger_source(lab: Lab, fmt: str) -> None:
+    """The same books through the host's own export job (run by the lab after
+    the drain) instead of SQL: the same checks, the same verdicts."""
+    lab.start(day_s=0.5, terminals=1)
+    a = lab.terminals[0]
+    for _ in range(6):
+        a.run_next()
+    lab.link.lose_next_reply("0210")  # type: ignore[union-attr]
+    a.sale()
+    _approved_sale(a)
+    assert a.settle().outcome is Outcome.APPROVED
+    time.sleep(0.7)
+    lab.host.stop()  # type: ignore[union-attr]
+    by_sql = checks(lab.score())
+
+    command = [sys.executable, "-m", "tests.foreign_host.export", "--db", lab.db]
+    command += ["--out", "{ledger_dir}/theirs", "--format", fmt]
+    raw = file_source(command, "{ledger_dir}/theirs", fmt) | {"cwd": str(REPO)}
+    run_dir = lab.tmp / "runs" / "foreign"
+    ledger = run_dir / "scenarios" / "foreign" / "ledger"
+    for old in ledger.glob("*.jsonl"):
+        old.unlink()
+    window = Window("foreign", lab.t0, 4e9)
+    write_ledger_export(parse_ledger_source(raw), ledger, window, run_dir=run_dir)
+    assert "exit status 0" in (ledger / "source-command.log").read_text()
+    assert checks(score_run(run_dir)) == by_sql
+    assert all(status == "passed" for status, _ in by_sql.values()), by_sql
