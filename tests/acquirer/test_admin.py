@@ -9,6 +9,7 @@ import sys
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from poslab.iso8583 import generate_tmk
 from tests.acquirer.conftest import Stack, start_stack
@@ -151,17 +152,31 @@ def test_state_and_batches_reads(host: Stack) -> None:
 def test_metrics_are_prometheus_text(host: Stack) -> None:
     client = host.signed_on()
     client.sale(host.cards(client.terminal)[0], 100)
-    text = host.acquirer.get("/metrics").text
-    for needle in (
-        'acquirer_requests_total{mti="0200",rc="00"}',
-        'acquirer_requests_total{mti="0800",rc="00"}',
-        'acquirer_request_seconds_bucket{mti="0200",le="+Inf"}',
-        "acquirer_open_connections ",
-        "acquirer_settlement_backlog ",
-        'acquirer_issuer_requests_total{mti="0100",outcome="00"}',
+    reply = host.acquirer.get("/metrics")
+    assert reply.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = _samples(reply.text)
+    for name, labels in (
+        ("acquirer_requests_total", {"mti": "0200", "rc": "00"}),
+        ("acquirer_requests_total", {"mti": "0800", "rc": "00"}),
+        ("acquirer_request_seconds_bucket", {"mti": "0200", "le": "+Inf"}),
+        ("acquirer_issuer_requests_total", {"mti": "0100", "outcome": "00"}),
+        ("acquirer_ledger_commit_seconds_count", {}),
     ):
-        assert needle in text, needle
-    assert "issuer_requests_total" in host.issuer.get("/metrics").text
+        assert samples[(name, tuple(sorted(labels.items())))] >= 1, (name, labels)
+    for gauge in ("acquirer_open_connections", "acquirer_settlement_backlog"):
+        assert (gauge, ()) in samples
+    issuer = _samples(host.issuer.get("/metrics").text)
+    assert issuer[("issuer_requests_total", (("mti", "0100"), ("rc", "00")))] >= 1
+    assert ("issuer_holds", ()) in issuer and ("issuer_connections", ()) in issuer
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """(name, sorted labels) → value: the exposition parsed, not matched as text."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def _export_cli(module: str, db: object, out: object) -> subprocess.CompletedProcess[str]:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from poslab.app_faults import FaultError
 from poslab.errors import ConfigError
 from poslab.iso8583 import CardTotals, KeySlot
 from poslab.mocks.acquirer.business_day import REAL_DAY_S, BusinessCalendar, anchor_for, host_clock
 from poslab.mocks.acquirer.config import AcquirerConfig, load_config
-from poslab.mocks.acquirer.faults import FaultError, FaultState
+from poslab.mocks.acquirer.faults import FaultState
 from poslab.mocks.acquirer.group_commit import GroupCommitter, WriteError
 from poslab.mocks.acquirer.journal import Txn, batch_totals, contribution
 from poslab.mocks.acquirer.ledger import connect
@@ -79,21 +80,41 @@ def test_config_loading(tmp_path: Path) -> None:
 
 def test_fault_state() -> None:
     faults = FaultState(seed=3)
-    assert FaultState.validate("force_mismatch", {}) == {"share": 1.0}
+    assert faults.parse("force_mismatch", None).to_json() == {"share": 1.0}
     with pytest.raises(FaultError) as unknown:
-        FaultState.validate("meteor", {})
+        faults.parse("meteor", {})
     assert unknown.value.status == 404
-    faults.set("issuer_timeout", FaultState.validate("issuer_timeout", {"ms": 250}))
-    faults.set("day_end_cut", {})
+    with pytest.raises(FaultError) as not_an_object:
+        faults.parse("day_end_cut", [1, 2])
+    assert not_an_object.value.status == 400
+    faults.set(faults.parse("issuer_timeout", {"ms": 250}))
+    faults.set(faults.parse("day_end_cut", {}))
+    faults.set(faults.parse("min_software", {"version": "020100", "refuse": True}))
     assert faults.issuer_timeout_s == 0.25 and faults.day_end_cut
-    faults.set("force_mismatch", {"share": 0.5})
+    assert faults.min_software == "020100" and faults.refuse_outdated
+    faults.set(faults.parse("force_mismatch", {"share": 0.5}))
     draws = [faults.mismatch_now() for _ in range(2000)]
     assert 800 < sum(draws) < 1200
+    assert faults.snapshot()["force_mismatch"] == {"share": 0.5}
     faults.clear("day_end_cut")
     faults.clear("day_end_cut")  # idempotent
     assert not faults.day_end_cut
+    with pytest.raises(FaultError) as unknown_clear:
+        faults.clear("meteor")
+    assert unknown_clear.value.status == 404
     faults.reset()
     assert faults.active == {} and faults.issuer_timeout_s is None and not faults.mismatch_now()
+    assert faults.min_software is None and not faults.refuse_outdated
+
+
+def test_key_fault_regions_are_checked_against_the_world() -> None:
+    faults = FaultState()
+    with pytest.raises(FaultError, match=r"unknown region.*atlantis.*north, south"):
+        faults.parse(
+            "expire_keys", {"regions": ["atlantis"]}, context={"regions": ["north", "south"]}
+        )
+    scope = faults.parse("expire_keys", {"regions": ["north"]}, context={"regions": ["north"]})
+    assert scope.to_json() == {"regions": ["north"]}
 
 
 def _txn(kind: str, status: str, amount: int) -> Txn:
@@ -132,7 +153,8 @@ def test_batch_totals_and_contribution() -> None:
     assert sum(contribution(t.type, t.status, t.amount) for t in rows) == 800
 
 
-def test_group_commit_isolates_a_failing_request(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_group_commit_isolates_a_failing_request(tmp_path: Path) -> None:
     async def scenario() -> list[object]:
         conn = connect(tmp_path / "ledger.sqlite")
         committer = GroupCommitter(conn, tmp_path / "ledger.sqlite", fsync=True)
@@ -146,7 +168,7 @@ def test_group_commit_isolates_a_failing_request(tmp_path: Path) -> None:
         conn.close()
         return results
 
-    good, bad, also_good, count = asyncio.run(scenario())
+    good, bad, also_good, count = await scenario()
     assert good is None and also_good is None
     assert isinstance(bad, WriteError)
     check = sqlite3.connect(tmp_path / "ledger.sqlite")
@@ -155,7 +177,8 @@ def test_group_commit_isolates_a_failing_request(tmp_path: Path) -> None:
     assert count == 2
 
 
-def test_group_commit_checkpoints_beside_the_loop(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_group_commit_checkpoints_beside_the_loop(tmp_path: Path) -> None:
     """SQLite's own checkpoints (inside a COMMIT, on the event loop) are off;
     the committer's helper thread copies the WAL into the database instead."""
     path = tmp_path / "ledger.sqlite"
@@ -181,7 +204,7 @@ def test_group_commit_checkpoints_beside_the_loop(tmp_path: Path) -> None:
         conn.close()
         return autocheckpoint, before, after
 
-    autocheckpoint, before, after = asyncio.run(scenario())
+    autocheckpoint, before, after = await scenario()
     assert autocheckpoint == 0
     assert after > before
     check = sqlite3.connect(path)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from poslab.world import World
 from tests.agent.conftest import AgentFleet, AgentProcess
@@ -69,20 +70,31 @@ def test_subsystem_down_hits_that_subsystem_only(admin: httpx.Client, agent_worl
 
 
 def test_bad_fault_requests(admin: httpx.Client) -> None:
-    assert admin.post("/admin/faults/meteor", json={}).status_code == 404
+    unknown = admin.post("/admin/faults/meteor", json={})
+    # the JSON error shape of every mock's admin API (docs/faults.md)
+    assert unknown.status_code == 404 and "subsystem_down" in unknown.json()["error"]
     assert admin.post("/admin/faults/errors", json={"share": 2}).status_code == 422
     assert admin.post("/admin/faults/slow", json={}).status_code == 422
     reply = admin.post("/admin/faults/subsystem_down", json={"subsystem": "coffee"})
-    assert reply.status_code == 422 and "subsystem" in reply.json()["detail"]
+    assert reply.status_code == 422 and "subsystem" in reply.json()["error"]
     assert admin.get("/admin/faults").json() == {"active": {}}
 
 
 def test_metrics_count_requests(admin: httpx.Client, agent_world: World) -> None:
     admin.get(f"/tms/terminals/{agent_world.terminals[0].tid}")
-    text = admin.get("/metrics").text
-    assert 'agent_requests_total{instance="primary",subsystem="tms",status="200"}' in text
-    assert "agent_request_seconds_bucket" in text
-    assert 'agent_processing{instance="primary"}' in text
+    reply = admin.get("/metrics")
+    assert reply.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(reply.text)
+        for s in family.samples
+    }
+    tms = (("instance", "primary"), ("status", "200"), ("subsystem", "tms"))
+    assert samples[("agent_requests_total", tms)] >= 1
+    timed = (("instance", "primary"), ("le", "+Inf"), ("subsystem", "tms"))
+    assert samples[("agent_request_seconds_bucket", timed)] >= 1
+    assert ("agent_processing", (("instance", "primary"),)) in samples
+    assert samples[("agent_sync_pulls_total", (("instance", "primary"),))] >= 0
 
 
 def test_off_loopback_the_admin_api_needs_the_token(agents: AgentFleet) -> None:
@@ -92,7 +104,8 @@ def test_off_loopback_the_admin_api_needs_the_token(agents: AgentFleet) -> None:
     agent.start()
     with httpx.Client(base_url=f"http://127.0.0.2:{agent.port}", timeout=5) as c:
         assert c.get("/health").status_code == 200
-        assert c.get("/admin/faults").status_code == 401
+        refused = c.get("/admin/faults")
+        assert refused.status_code == 401 and "Bearer" in refused.json()["error"]
         assert c.get("/sync/changes").status_code == 401
         authorised = {"Authorization": "Bearer s3cret"}
         assert c.get("/admin/faults", headers=authorised).status_code == 200

@@ -119,9 +119,7 @@ def test_backoff_skips_a_failed_primary_then_fails_back(
 def test_nothing_answers_and_4xx_is_not_failover(
     serve: Callable[[Handler], _Server], tmp_path: Path
 ) -> None:
-    refusing = serve(
-        lambda req: (422, {}, json.dumps({"detail": "mid: unknown merchant"}).encode())
-    )
+    refusing = serve(lambda req: (422, {}, json.dumps({"error": "mid: unknown merchant"}).encode()))
     other = serve(lambda req: (201, {}, b"{}"))
     client = AgentClient(refusing.url, other.url, timeout_s=1, outbox_path=str(tmp_path / "o.db"))
     with pytest.raises(AgentRejected) as caught:

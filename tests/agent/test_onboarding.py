@@ -111,17 +111,17 @@ def test_invalid_requests_get_422_with_the_field(solo: AgentProcess, agent_world
     with solo.client() as c:
         reply = _submit(c, application_form(agent_world, mcc="12"), all_documents())
         assert reply.status_code == 422
-        assert any(e["loc"][-1] == "mcc" for e in reply.json()["detail"])
+        assert any(e["loc"][-1] == "mcc" for e in reply.json()["fields"])
         reply = _submit(c, application_form(agent_world, region="atlantis"), all_documents())
-        assert reply.status_code == 422 and "region" in reply.json()["detail"]
+        assert reply.status_code == 422 and "region" in reply.json()["error"]
         form = application_form(agent_world)
         del form["legal_person_id"]
         reply = _submit(c, form, all_documents())
         assert reply.status_code == 422
-        assert any(e["loc"][-1] == "legal_person_id" for e in reply.json()["detail"])
+        assert any(e["loc"][-1] == "legal_person_id" for e in reply.json()["fields"])
         reply = c.post("/onboarding/applications", data=application_form(agent_world))
         assert reply.status_code == 422  # no Idempotency-Key
-        assert any(e["loc"][-1] == "Idempotency-Key" for e in reply.json()["detail"])
+        assert any(e["loc"][-1] == "Idempotency-Key" for e in reply.json()["fields"])
 
 
 def test_a_replayed_key_is_answered_not_repeated(solo: AgentProcess, agent_world: World) -> None:
@@ -133,5 +133,5 @@ def test_a_replayed_key_is_answered_not_repeated(solo: AgentProcess, agent_world
         assert first.json()["id"] == again.json()["id"]
         other = _submit(c, application_form(agent_world, merchant_name="别的店"), [], key)
         assert other.status_code == 422
-        assert "idempotency key" in other.json()["detail"]
+        assert "idempotency key" in other.json()["error"]
         assert len(c.get("/onboarding/applications").json()) == 1

@@ -47,7 +47,7 @@ def test_overrides_change_the_poll_answer(shared_agent: AgentProcess, agent_worl
         assert other["parameters"]["response_timeout_s"] == 5.0  # the fleet default
         bad = c.put(f"/tms/terminals/{tid}/parameters", json={"reversal_tries": 0, "x": 1})
         assert bad.status_code == 422
-        assert {e["loc"][-1] for e in bad.json()["detail"]} == {"reversal_tries", "x"}
+        assert {e["loc"][-1] for e in bad.json()["fields"]} == {"reversal_tries", "x"}
 
 
 def test_download_is_verified_and_identical_for_every_instance(

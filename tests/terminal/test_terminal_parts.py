@@ -125,7 +125,7 @@ def test_parse_address() -> None:
 
 def _reversal(stan: str, created: float) -> ReversalRecord:
     return ReversalRecord(
-        "10000001", stan, "000001", "sale", 500, "622202******1234", b"x", "98", 0, created
+        "10000001", stan, "000001", "sale", 500, "622202******1234", "x", "98", 0, created
     )
 
 
@@ -152,28 +152,6 @@ def test_durable_reversals_survive_reopening_the_file(tmp_path: Path) -> None:
     store.close()
     again = DurableReversals(TerminalStore(tmp_path / "t.sqlite"))
     assert [(r.tries, r.retry_at) for r in again.pending("10000001")] == [(2, 1234.5)]
-
-
-def test_a_flash_file_from_before_spaced_reversals_gains_retry_at(tmp_path: Path) -> None:
-    import sqlite3
-
-    old = sqlite3.connect(tmp_path / "old.sqlite")
-    old.execute(
-        "CREATE TABLE reversals (tid TEXT NOT NULL, stan TEXT NOT NULL, batch TEXT NOT NULL, "
-        "type TEXT NOT NULL, amount INTEGER NOT NULL, pan TEXT, fields TEXT NOT NULL, "
-        "reason TEXT NOT NULL, tries INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, "
-        "PRIMARY KEY (tid, stan, batch))"
-    )
-    old.execute(
-        "INSERT INTO reversals VALUES ('10000001', '000009', '000001', 'sale', 5, NULL, "
-        "'[]', '98', 1, 1.0)"
-    )
-    old.commit()
-    old.close()
-    reversals = DurableReversals(TerminalStore(tmp_path / "old.sqlite"))
-    assert [(r.stan, r.tries, r.retry_at) for r in reversals.pending("10000001")] == [
-        ("000009", 1, 0.0)
-    ]
 
 
 def test_the_saf_queue_is_a_durable_fifo(tmp_path: Path) -> None:

@@ -33,10 +33,12 @@ from typing import Any
 
 from aiohttp import web
 
-from poslab.mocks.admin_http import error_response, json_body, token_guard
+from poslab.app_faults import AppFault, FaultError
+from poslab.app_faults.acquirer import ExpireKeys, TerminalScope
+from poslab.mocks.kit import CONTENT_TYPE
+from poslab.mocks.kit.aiohttp_admin import error_response, fault_routes, json_body, token_guard
 
 from .export import EXPORTS, export_rows, line
-from .faults import FaultError, FaultState
 from .group_commit import Op
 from .host import Host
 from .ledger import INSERT_RETIRED, INSERT_TERMINAL, REVOKE_SESSION, UPSERT_SESSION, reader
@@ -55,37 +57,23 @@ class AdminApi:
 
     # -- faults -------------------------------------------------------------------
 
-    async def faults(self, request: web.Request) -> web.Response:
-        return web.json_response({"active": self.host.faults.active})
+    def fault_context(self) -> dict[str, Any]:
+        """What fault params are checked against: the regions of the world."""
+        return {"regions": sorted(self.host.registry.regions)}
 
-    async def set_fault(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        body = await json_body(request)
-        try:
-            params = FaultState.validate(name, body)
-            affected = await self._apply_key_fault(name, params)
-        except FaultError as exc:
-            return error_response(exc.status, f"fault {name}: {exc}")
-        self.host.faults.set(name, params)
-        answer: dict[str, Any] = {"fault": name, "params": params}
-        if affected is not None:
-            answer["affected"] = affected
-        return web.json_response(answer)
-
-    async def _apply_key_fault(self, name: str, params: dict[str, Any]) -> int | None:
-        if name not in ("expire_keys", "rotate_keys"):
-            return None
+    async def apply_key_fault(self, fault: AppFault) -> dict[str, Any]:
+        """Key faults act once, when set: the sessions they hit are revoked or
+        re-keyed now (and durably), and the answer says how many."""
+        if not isinstance(fault, TerminalScope):
+            return {}
         registry = self.host.registry
-        unknown_regions = sorted(set(params.get("regions", ())) - registry.regions)
-        if unknown_regions:
-            raise FaultError(f"unknown region(s) {unknown_regions}")
-        unknown_tids = sorted(t for t in params.get("tids", ()) if registry.get(t) is None)
+        unknown_tids = sorted(t for t in fault.tids or () if registry.get(t) is None)
         if unknown_tids:
-            raise FaultError(f"unknown terminal(s) {unknown_tids[:10]}")
-        tids = registry.select(params.get("regions"), params.get("tids"))
+            raise FaultError(f"fault {fault.name}: unknown terminal(s) {unknown_tids[:10]}")
+        tids = registry.select(fault.regions, fault.tids)
         keystore = self.host.keystore
         ops: list[Op]
-        if name == "expire_keys":
+        if isinstance(fault, ExpireKeys):
             hit = keystore.expire(tids)
             ops = [(REVOKE_SESSION, (tid,)) for tid in hit]
         else:
@@ -98,19 +86,7 @@ class AdminApi:
             ]
         if ops and self.host.config.persist_sessions:
             await self.host.commit(ops)
-        return len(hit)
-
-    async def clear_fault(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        try:
-            self.host.faults.clear(name)
-        except FaultError as exc:
-            return error_response(exc.status, str(exc))
-        return web.json_response({"fault": name, "cleared": True})
-
-    async def reset(self, request: web.Request) -> web.Response:
-        self.host.faults.reset()
-        return web.json_response({"reset": True})
+        return {"affected": len(hit)}
 
     # -- terminals ----------------------------------------------------------------
 
@@ -325,9 +301,7 @@ class AdminApi:
         )
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(
-            text=self.host.metrics.render(), content_type="text/plain", charset="utf-8"
-        )
+        return web.Response(body=self.host.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 def _chunk(rows: Any, size: int = 2000) -> bytes:
@@ -349,10 +323,7 @@ def build_app(
         [
             web.get("/health", api.health),
             web.get("/metrics", api.metrics),
-            web.get("/admin/faults", api.faults),
-            web.post("/admin/faults/{name}", api.set_fault),
-            web.delete("/admin/faults/{name}", api.clear_fault),
-            web.post("/admin/reset", api.reset),
+            *fault_routes(host.faults, context=api.fault_context, on_set=api.apply_key_fault),
             web.post("/admin/terminals", api.provision),
             web.get("/admin/terminals/{tid}", api.terminal),
             web.post("/admin/terminals/{tid}/retire", api.retire),

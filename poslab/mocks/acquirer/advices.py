@@ -155,11 +155,11 @@ class AdviceQueue:
         try:
             reply = await self._link.request(msg, self._timeout_s())
         except IssuerError as exc:
-            self._metrics.issuer_requests[(msg.mti, "no_answer")] += 1
+            self._metrics.issuer_request(msg.mti, "no_answer")
             log.debug("advice %d (%s) not delivered: %s", advice.id, advice.action, exc)
             return None
         rc = reply.text(39) or "96"
-        self._metrics.issuer_requests[(msg.mti, rc)] += 1
+        self._metrics.issuer_request(msg.mti, rc)
         if rc in _RETRY_CODES:
             return None
         if rc not in ("00", "25"):

@@ -184,14 +184,14 @@ async def _ask_and_book(
     try:
         reply = await host.issuer.request(upstream, host.issuer_timeout_s())
     except IssuerUnavailable:
-        host.metrics.issuer_requests[("0100", "unavailable")] += 1
+        host.metrics.issuer_request("0100", "unavailable")
         return {39: "91"}
     except IssuerTimeout:
-        host.metrics.issuer_requests[("0100", "timeout")] += 1
+        host.metrics.issuer_request("0100", "timeout")
         rc = "98"
     else:
         rc = reply.text(39) or "96"
-        host.metrics.issuer_requests[("0100", rc)] += 1
+        host.metrics.issuer_request("0100", rc)
         if rc in _NOT_DECIDED:
             return {39: rc}
         if rc == "00":

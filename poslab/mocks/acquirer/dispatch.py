@@ -160,7 +160,7 @@ async def _handle(host: Host, payload: bytes) -> bytes | None:
     except DecodeError as exc:
         salvaged = _salvage(payload)
         if salvaged is None:
-            host.metrics.undecodable += 1
+            host.metrics.undecodable.inc()
             log.info("undecodable frame, closing the connection: %s", exc)
             return None
         log.info("format error in %s from %s: %s", salvaged.mti, salvaged.fields.get(41), exc)
@@ -168,7 +168,7 @@ async def _handle(host: Host, payload: bytes) -> bytes | None:
         host.metrics.request(salvaged.mti, "30", time.perf_counter() - started)
         return encode(reply)
     if not _is_request_mti(msg.mti):  # a reply or an advice code: nothing to answer with
-        host.metrics.undecodable += 1
+        host.metrics.undecodable.inc()
         log.info("MTI %s is not a request, closing the connection", msg.mti)
         return None
     mak: bytes | None = None

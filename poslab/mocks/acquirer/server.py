@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import ipaddress
 import logging
 import signal
 import sqlite3
@@ -27,7 +26,7 @@ from aiohttp import web
 
 from poslab import server_runtime
 from poslab.common import write_ready_file
-from poslab.errors import ConfigError
+from poslab.mocks.kit import admin_token_for
 from poslab.world import load
 
 from .admin import build_app
@@ -62,13 +61,6 @@ class Options:
     admin_token: str | None
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 def _calendar(conn: sqlite3.Connection, config: AcquirerConfig) -> BusinessCalendar:
     epoch, base = anchor_for(time.time(), config.day_seconds)
     epoch = float(meta_value(conn, "calendar_epoch", repr(epoch)))
@@ -85,11 +77,7 @@ def _calendar(conn: sqlite3.Connection, config: AcquirerConfig) -> BusinessCalen
 
 async def run(options: Options) -> int:
     config = options.config
-    if not _is_loopback(options.host) and not options.admin_token:
-        raise ConfigError(
-            f"the admin API would listen on {options.host}: give --admin-token "
-            "(or LAB_ADMIN_TOKEN), it is required off loopback"
-        )
+    token = admin_token_for(options.host, options.admin_token)
     world = load(options.world)
     loop = asyncio.get_running_loop()
     conn = connect(options.db)
@@ -149,7 +137,7 @@ async def run(options: Options) -> int:
     issuer.start()
     iso = IsoServer(host)
     main_port = await iso.start(options.host, options.port)
-    runner = web.AppRunner(build_app(host, iso, worker, options.admin_token), access_log=None)
+    runner = web.AppRunner(build_app(host, iso, worker, token), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.admin_port)
     await site.start()

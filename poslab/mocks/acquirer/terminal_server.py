@@ -53,12 +53,12 @@ class _TerminalConnection(asyncio.Protocol):
         server = self._server
         metrics = server.host.metrics
         if len(server.connections) >= server.host.config.max_connections or server.stopping:
-            metrics.connections_rejected += 1
+            metrics.connections_rejected.inc()
             transport.abort()
             return
         self.transport = transport
         server.connections.add(self)
-        metrics.connections_total += 1
+        metrics.connections.inc()
         self.last_active = server.loop.time()
 
     def data_received(self, data: bytes) -> None:
@@ -70,7 +70,7 @@ class _TerminalConnection(asyncio.Protocol):
         try:
             payloads = self._framer.feed(data)
         except FramingError as exc:
-            server.host.metrics.frames_rejected += 1
+            server.host.metrics.frames_rejected.inc()
             log.info("closing a connection: %s", exc)
             transport.close()
             return
@@ -134,7 +134,7 @@ class IsoServer:
             await asyncio.sleep(min(1.0, limit / 4))
             cutoff = self.loop.time() - limit
             for conn in [c for c in self.connections if c.idle and c.last_active < cutoff]:
-                self.host.metrics.idle_closed += 1
+                self.host.metrics.idle_closed.inc()
                 conn.close()
 
     async def stop(self, timeout: float) -> None:

@@ -27,6 +27,7 @@ from poslab.common import write_ready_file
 from poslab.errors import LabError
 from poslab.mocks.agent.app import build_state, create_app
 from poslab.mocks.agent.config import INSTANCE_NAMES, AgentConfig
+from poslab.mocks.kit import admin_token_for
 from poslab.world import load
 
 log = logging.getLogger("poslab.mocks.agent")
@@ -92,20 +93,17 @@ def main(argv: list[str] | None = None) -> int:
             peer_url=args.peer,
             peer_ready_file=args.peer_ready_file
             or _conventional_peer_ready(args.ready_file, args.name),
-            peer_token=args.admin_token,
+            admin_token=args.admin_token or None,
             takeover_after_s=args.takeover_after,
             sync_interval_s=args.sync_interval,
         )
         world = load(args.world)
+        token = admin_token_for(args.host, args.admin_token)
     except LabError as exc:
         print(f"poslab.mocks.agent: {exc}", file=sys.stderr)
         return 2
-    loopback = args.host in ("127.0.0.1", "::1", "localhost")
-    if not loopback and not args.admin_token:
-        print("poslab.mocks.agent: bound beyond loopback: give --admin-token", file=sys.stderr)
-        return 2
     state = build_state(config, world, seed=args.seed)
-    app = create_app(state, admin_token=None if loopback else args.admin_token)
+    app = create_app(state, admin_token=token)
     # The world (hundreds of thousands of records) lives as long as the
     # process: out of the collector's sight, full collections stay short and
     # do not show up as latency spikes.

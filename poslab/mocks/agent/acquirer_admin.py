@@ -28,9 +28,11 @@ log = logging.getLogger("poslab.mocks.agent.acquirer")
 
 
 class AcquirerAdmin:
-    def __init__(self, base_url: str | None, timeout_s: float) -> None:
+    def __init__(self, base_url: str | None, timeout_s: float, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/") if base_url else None
-        self._client = httpx.AsyncClient(timeout=timeout_s)
+        # the acquirer enforces the stack's admin token whenever it was given one
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._client = httpx.AsyncClient(timeout=timeout_s, headers=headers)
 
     async def close(self) -> None:
         await self._client.aclose()

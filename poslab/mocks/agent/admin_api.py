@@ -4,49 +4,32 @@
     GET    /metrics                Prometheus text
     GET    /admin/faults           {"active": {name: params}}
     POST   /admin/faults/{name}    params → {"fault", "params"}; unknown 404; bad params 422
-    DELETE /admin/faults/{name}    idempotent
-    POST   /admin/reset            every fault cleared
+    DELETE /admin/faults/{name}    {"fault", "cleared": true}; idempotent
+    POST   /admin/reset            every fault cleared → {"reset": true}
     GET    /admin/peer | PUT /admin/peer {"url"}   the other instance's base URL
     GET    /admin/status           what this instance holds and whether it processes
 
-When the service is bound to anything but loopback, ``/admin`` and the peer
-protocol ``/sync`` need ``Authorization: Bearer <token>`` (``--admin-token`` /
-``LAB_ADMIN_TOKEN``; both instances are given the same token).
+With a token (required when the service is bound to anything but loopback),
+``/admin`` and the peer protocol ``/sync`` need ``Authorization: Bearer
+<token>`` (``--admin-token`` / ``LAB_ADMIN_TOKEN``; both instances are given
+the same token). Errors are ``{"error": message}`` as in every mock.
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Request
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Body, Depends, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from poslab.mocks.agent.agent_state import AgentState, agent_state
-from poslab.mocks.agent.errors import AgentError
+from poslab.mocks.kit import CONTENT_TYPE
+from poslab.mocks.kit.fastapi_admin import require_admin_token
 
-__all__ = ["admin_allowed", "health_router", "router"]
+__all__ = ["health_router", "router"]
 
 health_router = APIRouter(tags=["health"])
-
-
-class Unauthorized(AgentError):
-    status = 401
-
-
-async def admin_allowed(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> None:
-    token: str | None = request.app.state.admin_token
-    if token is None:
-        return
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        raise Unauthorized("admin API needs Authorization: Bearer <token>")
-
-
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(admin_allowed)])
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin_token)])
 FaultName = Annotated[str, Path(pattern=r"^[a-z_]{1,40}$")]
 
 
@@ -65,6 +48,15 @@ class FaultSet(BaseModel):
 
 class ActiveFaults(BaseModel):
     active: dict[str, dict[str, Any]]
+
+
+class FaultCleared(BaseModel):
+    fault: str
+    cleared: bool
+
+
+class Reset(BaseModel):
+    reset: bool
 
 
 class PeerIn(BaseModel):
@@ -93,14 +85,18 @@ async def health(agent: Annotated[AgentState, Depends(agent_state)]) -> Health:
     )
 
 
-@health_router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(agent: Annotated[AgentState, Depends(agent_state)]) -> str:
-    return agent.metrics.render()
+@health_router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text"}},
+)
+async def metrics(agent: Annotated[AgentState, Depends(agent_state)]) -> Response:
+    return Response(agent.metrics.render(), media_type=CONTENT_TYPE)
 
 
 @router.get("/faults", response_model=ActiveFaults)
 async def faults(agent: Annotated[AgentState, Depends(agent_state)]) -> ActiveFaults:
-    return ActiveFaults(active=dict(agent.faults.active))
+    return ActiveFaults(active=agent.faults.snapshot())
 
 
 @router.post("/faults/{name}", response_model=FaultSet)
@@ -109,22 +105,23 @@ async def set_fault(
     agent: Annotated[AgentState, Depends(agent_state)],
     params: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> FaultSet:
-    value = agent.faults.set(name, params or {})
-    return FaultSet(fault=name, params=value)
+    fault = agent.faults.parse(name, params)
+    agent.faults.set(fault)
+    return FaultSet(fault=name, params=fault.to_json())
 
 
-@router.delete("/faults/{name}", response_model=ActiveFaults)
+@router.delete("/faults/{name}", response_model=FaultCleared)
 async def clear_fault(
     name: FaultName, agent: Annotated[AgentState, Depends(agent_state)]
-) -> ActiveFaults:
+) -> FaultCleared:
     agent.faults.clear(name)
-    return ActiveFaults(active=dict(agent.faults.active))
+    return FaultCleared(fault=name, cleared=True)
 
 
-@router.post("/reset", response_model=ActiveFaults)
-async def reset(agent: Annotated[AgentState, Depends(agent_state)]) -> ActiveFaults:
+@router.post("/reset", response_model=Reset)
+async def reset(agent: Annotated[AgentState, Depends(agent_state)]) -> Reset:
     agent.faults.reset()
-    return ActiveFaults(active={})
+    return Reset(reset=True)
 
 
 @router.get("/peer", response_model=PeerIn)

@@ -12,9 +12,9 @@ from fastapi import Request
 from poslab.mocks.agent.acquirer_admin import AcquirerAdmin
 from poslab.mocks.agent.config import AgentConfig
 from poslab.mocks.agent.errors import NotFound
-from poslab.mocks.agent.faults import FaultBoard
+from poslab.mocks.agent.faults import AgentFaults
 from poslab.mocks.agent.lifecycle import create_once
-from poslab.mocks.agent.metrics import Metrics
+from poslab.mocks.agent.metrics import AgentCounter, Metrics
 from poslab.mocks.agent.peer_sync import PeerLink
 from poslab.mocks.agent.record_store import Record, RecordStore
 from poslab.mocks.agent.software_catalogue import SoftwareCatalogue
@@ -69,7 +69,7 @@ class AgentState:
     world: World
     store: RecordStore
     directory: TerminalDirectory
-    faults: FaultBoard
+    faults: AgentFaults
     metrics: Metrics
     acquirer: AcquirerAdmin
     peer: PeerLink
@@ -89,7 +89,7 @@ class AgentState:
         for listener in self.listeners:
             listener(record)
 
-    def accept(self, record: Record, counter: str | None = None) -> tuple[Record, bool]:
+    def accept(self, record: Record, counter: AgentCounter | None = None) -> tuple[Record, bool]:
         """Store a new record once (idempotent create, see ``create_once``);
         the stored record and whether it was new."""
         stored, created = create_once(self.store, record)

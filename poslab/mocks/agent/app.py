@@ -8,8 +8,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from poslab.mocks.agent import (
     admin_api,
@@ -23,14 +22,14 @@ from poslab.mocks.agent import (
 from poslab.mocks.agent.acquirer_admin import AcquirerAdmin
 from poslab.mocks.agent.agent_state import AgentState
 from poslab.mocks.agent.config import AgentConfig
-from poslab.mocks.agent.errors import AgentError
-from poslab.mocks.agent.faults import FaultBoard, FaultMiddleware
+from poslab.mocks.agent.faults import AgentFaults, FaultMiddleware
 from poslab.mocks.agent.metrics import Metrics
 from poslab.mocks.agent.peer_sync import PeerLink
 from poslab.mocks.agent.record_store import RecordStore
 from poslab.mocks.agent.software_catalogue import SoftwareCatalogue
 from poslab.mocks.agent.support_desk import SupportDesk
 from poslab.mocks.agent.terminal_directory import TerminalDirectory
+from poslab.mocks.kit.fastapi_admin import ERROR_RESPONSES, install_error_answers
 from poslab.world import World
 
 __all__ = ["build_state", "create_app"]
@@ -52,18 +51,31 @@ def build_state(config: AgentConfig, world: World, *, seed: int | None = None) -
         world=world,
         store=store,
         directory=TerminalDirectory(world, store, config.name),
-        faults=FaultBoard(random.Random(seed)),
+        faults=AgentFaults(random.Random(seed)),
         metrics=metrics,
-        acquirer=AcquirerAdmin(config.acquirer_admin, config.acquirer_timeout_s),
+        acquirer=AcquirerAdmin(
+            config.acquirer_admin, config.acquirer_timeout_s, config.admin_token
+        ),
         peer=peer,
         catalogue=SoftwareCatalogue(world.params),
     )
     holder.append(state)
-    metrics.gauges["records"] = lambda: {
-        (("entity", e), ("state", s)): float(n) for (e, s), n in store.count_by_state().items()
-    }
-    metrics.gauges["processing"] = lambda: {(): float(state.processing())}
-    metrics.gauges["peer_reachable"] = lambda: {(): float(peer.reachable())}
+    metrics.gauge(
+        "records",
+        "records held, by entity and state",
+        lambda: {key: float(n) for key, n in store.count_by_state().items()},
+        ("entity", "state"),
+    )
+    metrics.gauge(
+        "processing",
+        "1 while this instance runs the desk, the reviewer and fulfilment",
+        lambda: {(): float(state.processing())},
+    )
+    metrics.gauge(
+        "peer_reachable",
+        "1 while the other instance answers",
+        lambda: {(): float(peer.reachable())},
+    )
     return state
 
 
@@ -89,14 +101,12 @@ def create_app(state: AgentState, *, admin_token: str | None = None) -> FastAPI:
         version="1.0.0",
         description=_DESCRIPTION,
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.agent = state
     app.state.admin_token = admin_token
 
-    @app.exception_handler(AgentError)
-    async def agent_error(request: Request, exc: AgentError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
-
+    install_error_answers(app)
     for module in (admin_api, tms, tickets, notifications, terminals, onboarding, sync_api):
         app.include_router(module.router)
     app.include_router(admin_api.health_router)

@@ -24,7 +24,9 @@ class AgentConfig:
     acquirer_admin: str | None = None  # base URL of the acquirer's admin API
     peer_url: str | None = None  # base URL of the other instance (direct, not proxied)
     peer_ready_file: Path | None = None  # or where the peer writes its ready file
-    peer_token: str | None = None  # bearer token for the peer's /sync (off loopback)
+    # The stack's admin token: what this instance shows the peer's /sync and
+    # the acquirer's admin API (every service of a stack is given the same one).
+    admin_token: str | None = None
     # anti-entropy: pull the peer's change log this often
     sync_interval_s: float = 0.5
     sync_batch: int = 200

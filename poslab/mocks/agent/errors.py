@@ -1,7 +1,8 @@
 """The agent backend's errors: values that carry their HTTP status, answered in
-one place (:mod:`poslab.mocks.agent.app`) as ``{"detail": message}``.
+one place (the kit's :func:`~poslab.mocks.kit.fastapi_admin.install_error_answers`)
+as ``{"error": message}``, the shape of every mock.
 
-    LabError                      (poslab.errors)
+    ServiceError                  (poslab.mocks.kit) a failure with its status
     └── AgentError                an agent API failure with its HTTP status
         ├── NotFound              404 no such record / terminal / version
         ├── Conflict              409 the record is in a state that forbids it
@@ -9,14 +10,14 @@ one place (:mod:`poslab.mocks.agent.app`) as ``{"detail": message}``.
         ├── SubsystemDown         503 a subsystem switched off (admin fault)
         └── UpstreamUnavailable   502 the acquirer's admin API did not answer
 
-Field-level validation errors (pydantic) are FastAPI's own 422 with the usual
-``{"detail": [{"loc", "msg", "type"}]}`` list; these classes cover what only
-the business rules can tell.
+Field-level validation errors (pydantic) are 422 too, with the failing fields
+listed (``{"error", "fields": [{"loc", "msg", "type"}]}``); these classes cover
+what only the business rules can tell.
 """
 
 from __future__ import annotations
 
-from poslab.errors import LabError
+from poslab.mocks.kit import ServiceError
 
 __all__ = [
     "AgentError",
@@ -28,14 +29,8 @@ __all__ = [
 ]
 
 
-class AgentError(LabError):
+class AgentError(ServiceError):
     """An agent API failure answered with ``status``."""
-
-    status = 500
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class NotFound(AgentError):

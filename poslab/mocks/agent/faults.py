@@ -1,6 +1,9 @@
 """Application faults (docs/faults.md, ``agent-*`` rows) and the ASGI
 middleware that applies them to the business API.
 
+The faults and their params are declared in :mod:`poslab.app_faults.agent`
+(shared with scenario validation):
+
     slow            {"delay_ms": int ≥ 0}             every request delayed
     errors          {"share": 0..1}                   that share answered 503
     subsystem_down  {"subsystem": tms|tickets|onboarding|terminals}   503 there
@@ -19,14 +22,13 @@ import random
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from poslab.mocks.agent.errors import Invalid, NotFound
+from poslab.app_faults import ServiceFamily
+from poslab.app_faults.agent import AgentErrors, AgentSlow, Subsystem, SubsystemDown
 from poslab.mocks.agent.metrics import Metrics
+from poslab.mocks.kit import FaultBoard
 
-__all__ = ["SUBSYSTEMS", "FastPath", "FaultBoard", "FaultMiddleware", "subsystem_of"]
+__all__ = ["AgentFaults", "FastPath", "FaultMiddleware", "subsystem_of"]
 
-SUBSYSTEMS = ("tms", "tickets", "onboarding", "terminals")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -34,29 +36,8 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class _Slow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    delay_ms: int = Field(ge=0, le=600_000)
-
-
-class _Errors(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    share: float = Field(ge=0.0, le=1.0)
-
-
-class _SubsystemDown(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    subsystem: str = Field(pattern=f"^({'|'.join(SUBSYSTEMS)})$")
-
-
-_PARAMS: dict[str, type[BaseModel]] = {
-    "slow": _Slow,
-    "errors": _Errors,
-    "subsystem_down": _SubsystemDown,
-}
-
 # Path prefix → subsystem. Notifications are part of merchant support.
-_PREFIXES = (
+_PREFIXES: tuple[tuple[str, Subsystem], ...] = (
     ("/tms/", "tms"),
     ("/tickets", "tickets"),
     ("/notifications", "tickets"),
@@ -66,7 +47,7 @@ _PREFIXES = (
 _EXEMPT = ("/health", "/admin/", "/metrics", "/sync/", "/openapi.json", "/docs", "/redoc")
 
 
-def subsystem_of(path: str) -> str | None:
+def subsystem_of(path: str) -> Subsystem | None:
     """The subsystem a business path belongs to; None for exempt paths."""
     if path.startswith(_EXEMPT):
         return None
@@ -78,41 +59,23 @@ def subsystem_of(path: str) -> str | None:
     return None
 
 
-class FaultBoard:
+class AgentFaults(FaultBoard):
     """The active faults of one instance."""
 
     def __init__(self, rng: random.Random | None = None) -> None:
-        self.active: dict[str, dict[str, Any]] = {}
-        self._rng = rng or random.Random()
-
-    def set(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
-        model = _PARAMS.get(name)
-        if model is None:
-            raise NotFound(f"unknown fault {name!r}; known: {', '.join(sorted(_PARAMS))}")
-        try:
-            value = model.model_validate(params).model_dump()
-        except ValidationError as exc:
-            raise Invalid(f"bad params for fault {name}: {exc.errors(include_url=False)}") from exc
-        self.active[name] = value
-        return value
-
-    def clear(self, name: str) -> None:
-        self.active.pop(name, None)
-
-    def reset(self) -> None:
-        self.active.clear()
+        super().__init__(ServiceFamily.AGENT, rng)
 
     def delay_s(self) -> float:
-        slow = self.active.get("slow")
-        return 0.0 if slow is None else slow["delay_ms"] / 1000.0
+        slow = self.get(AgentSlow)
+        return 0.0 if slow is None else slow.delay_ms / 1000.0
 
-    def refuses(self, subsystem: str) -> str | None:
+    def refuses(self, subsystem: Subsystem) -> str | None:
         """Why a request to ``subsystem`` gets a 503 now, or None."""
-        down = self.active.get("subsystem_down")
-        if down is not None and down["subsystem"] == subsystem:
+        down = self.get(SubsystemDown)
+        if down is not None and down.subsystem == subsystem:
             return f"subsystem {subsystem} is down (admin fault)"
-        errors = self.active.get("errors")
-        if errors is not None and self._rng.random() < errors["share"]:
+        errors = self.get(AgentErrors)
+        if errors is not None and self.rng.random() < errors.share:
             return "injected error (admin fault)"
         return None
 
@@ -127,7 +90,7 @@ class FaultMiddleware:
     (cached JSON) without going through routing and validation."""
 
     def __init__(
-        self, app: App, board: FaultBoard, metrics: Metrics, fast_path: FastPath | None = None
+        self, app: App, board: AgentFaults, metrics: Metrics, fast_path: FastPath | None = None
     ) -> None:
         self.app = app
         self.board = board
@@ -169,7 +132,7 @@ class FaultMiddleware:
 
 
 async def _unavailable(send: Send, reason: str) -> None:
-    body = json.dumps({"detail": reason}).encode()
+    body = json.dumps({"error": reason}).encode()
     await _answer(send, 503, body, [(b"retry-after", b"1")])
 
 

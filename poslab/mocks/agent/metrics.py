@@ -1,64 +1,92 @@
-"""Prometheus text metrics of one agent instance (hand-rolled: a handful of
-counters and one histogram do not need a client library)."""
+"""Prometheus metrics of one agent instance (through the kit's prometheus-client
+registry); every series carries the instance's name, as both instances are
+scraped into the same dashboards."""
 
 from __future__ import annotations
 
-import bisect
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
-__all__ = ["Metrics"]
+from prometheus_client import Counter, Histogram
 
-_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+from poslab.mocks.kit import ServiceMetrics
+
+__all__ = ["AgentCounter", "Metrics"]
+
+AgentCounter = Literal[
+    "applications_accepted",
+    "applications_approved",
+    "applications_rejected",
+    "replacements_requested",
+    "software_downloads",
+    "sync_failures",
+    "sync_merged",
+    "sync_pulls",
+    "tickets_accepted",
+]
+
+_COUNTED: dict[AgentCounter, str] = {
+    "applications_accepted": "merchant applications taken in",
+    "applications_approved": "applications the reviewer approved",
+    "applications_rejected": "applications the reviewer rejected",
+    "replacements_requested": "terminal replacements asked for",
+    "software_downloads": "software images served to terminals",
+    "sync_failures": "pulls from the peer that failed",
+    "sync_merged": "peer records merged into this instance",
+    "sync_pulls": "pulls from the peer",
+    "tickets_accepted": "support tickets taken in",
+}
 
 
 class Metrics:
     def __init__(self, instance: str) -> None:
         self.instance = instance
-        self.requests: dict[tuple[str, int], int] = defaultdict(int)
-        self._latency: dict[str, list[int]] = {}
-        self._latency_sum: dict[str, float] = defaultdict(float)
-        self.counters: dict[str, int] = defaultdict(int)
-        # gauges read when scraped (records by state, peer status, ...)
-        self.gauges: dict[str, Callable[[], dict[tuple[tuple[str, str], ...], float]]] = {}
+        self.service = service = ServiceMetrics()
+        self._requests = service.counter(
+            "agent_requests",
+            "requests answered, by subsystem and status",
+            ("instance", "subsystem", "status"),
+        )
+        self._latency = service.histogram(
+            "agent_request_seconds", "time to answer a request", ("instance", "subsystem")
+        )
+        self._counted = {
+            name: service.counter(f"agent_{name}", documentation, ("instance",)).labels(instance)
+            for name, documentation in _COUNTED.items()
+        }
+        # the series a request touches, looked up once (the hot path)
+        self._answered: dict[tuple[str, int], Counter] = {}
+        self._timed: dict[str, Histogram] = {}
 
     def observe_request(self, subsystem: str, status: int, seconds: float) -> None:
-        self.requests[(subsystem, status)] += 1
-        buckets = self._latency.get(subsystem)
-        if buckets is None:
-            buckets = self._latency[subsystem] = [0] * (len(_BUCKETS) + 1)
-        buckets[bisect.bisect_left(_BUCKETS, seconds)] += 1
-        self._latency_sum[subsystem] += seconds
+        answered = self._answered.get((subsystem, status))
+        if answered is None:
+            answered = self._requests.labels(self.instance, subsystem, str(status))
+            self._answered[(subsystem, status)] = answered
+        answered.inc()
+        timed = self._timed.get(subsystem)
+        if timed is None:
+            timed = self._timed[subsystem] = self._latency.labels(self.instance, subsystem)
+        timed.observe(seconds)
 
-    def count(self, name: str, n: int = 1) -> None:
-        self.counters[name] += n
+    def count(self, name: AgentCounter, n: int = 1) -> None:
+        self._counted[name].inc(n)
 
-    def render(self) -> str:
-        inst = f'instance="{self.instance}"'
-        out = ["# TYPE agent_requests_total counter"]
-        for (sub, status), n in sorted(self.requests.items()):
-            out.append(f'agent_requests_total{{{inst},subsystem="{sub}",status="{status}"}} {n}')
-        out.append("# TYPE agent_request_seconds histogram")
-        for sub, buckets in sorted(self._latency.items()):
-            running = 0
-            for le, n in zip((*_BUCKETS, float("inf")), buckets, strict=True):
-                running += n
-                le_text = "+Inf" if le == float("inf") else repr(le)
-                out.append(
-                    f'agent_request_seconds_bucket{{{inst},subsystem="{sub}",le="{le_text}"}} '
-                    f"{running}"
-                )
-            out.append(f'agent_request_seconds_count{{{inst},subsystem="{sub}"}} {running}')
-            out.append(
-                f'agent_request_seconds_sum{{{inst},subsystem="{sub}"}} '
-                f"{self._latency_sum[sub]:.6f}"
-            )
-        for name, n in sorted(self.counters.items()):
-            out.append(f"# TYPE agent_{name}_total counter")
-            out.append(f"agent_{name}_total{{{inst}}} {n}")
-        for name, read in sorted(self.gauges.items()):
-            out.append(f"# TYPE agent_{name} gauge")
-            for labels, value in sorted(read().items()):
-                text = "".join(f',{k}="{v}"' for k, v in labels)
-                out.append(f"agent_{name}{{{inst}{text}}} {value:g}")
-        return "\n".join(out) + "\n"
+    def gauge(
+        self,
+        name: str,
+        documentation: str,
+        read: Callable[[], Mapping[tuple[str, ...], float]],
+        labels: Sequence[str] = (),
+    ) -> None:
+        """``agent_<name>``, its series (label values → value) read when scraped."""
+        instance = self.instance
+        self.service.labelled_gauge(
+            f"agent_{name}",
+            documentation,
+            ("instance", *labels),
+            lambda: {(instance, *values): value for values, value in read().items()},
+        )
+
+    def render(self) -> bytes:
+        return self.service.render()

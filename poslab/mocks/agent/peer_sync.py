@@ -99,7 +99,7 @@ class PeerLink:
         self._on_merged = on_merged
         self._url = config.peer_url.rstrip("/") if config.peer_url else None
         self._url_from_file = False
-        headers = {"Authorization": f"Bearer {config.peer_token}"} if config.peer_token else {}
+        headers = {"Authorization": f"Bearer {config.admin_token}"} if config.admin_token else {}
         self._client = httpx.AsyncClient(timeout=config.peer_timeout_s, headers=headers)
         self._started = time.monotonic()
         self._last_ok: float | None = None

@@ -8,14 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from poslab.mocks.agent.admin_api import admin_allowed
 from poslab.mocks.agent.agent_state import AgentState, agent_state
 from poslab.mocks.agent.errors import NotFound
 from poslab.mocks.agent.peer_sync import SyncRecord
+from poslab.mocks.kit.fastapi_admin import require_admin_token
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/sync", include_in_schema=False, dependencies=[Depends(admin_allowed)])
+router = APIRouter(
+    prefix="/sync", include_in_schema=False, dependencies=[Depends(require_admin_token)]
+)
 
 
 class Changes(BaseModel):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from poslab import server_runtime
 from poslab.common import atomic_output, write_ready_file
 from poslab.errors import ConfigError, LabError
 from poslab.iso8583 import use_codec
+from poslab.mocks.kit import admin_token_for
 from poslab.world import load
 
 from .accounts import Accounts
@@ -73,13 +73,7 @@ async def _run(args: argparse.Namespace) -> int:
         zpk = b""
     if len(zpk) not in (8, 16, 24):
         raise ConfigError("--zpk must be an 8, 16 or 24-byte key in hex")
-    try:
-        loopback = ipaddress.ip_address(args.host).is_loopback
-    except ValueError:
-        loopback = args.host == "localhost"
-    token = args.admin_token or None
-    if not loopback and token is None:
-        raise ConfigError(f"admin API on {args.host} needs --admin-token (or LAB_ADMIN_TOKEN)")
+    token = admin_token_for(args.host, args.admin_token)
     world = load(args.world)
     store = HoldsStore(args.db)
     accounts = Accounts(world, zpk, args.seed)

@@ -2,10 +2,11 @@
 
 ``GET /health``, ``GET /metrics``, ``GET /admin/faults``,
 ``POST``/``DELETE /admin/faults/<slow|unavailable|decline>``,
-``POST /admin/reset``, ``GET /admin/state`` (authorisations by status: count
-and fen) and ``GET /admin/export/issuer`` (``issuer.jsonl``, streamed).
-Errors are JSON ``{"error": ...}`` with a 4xx status; with a token configured
-every path but ``/health`` needs ``Authorization: Bearer <token>``.
+``POST /admin/reset`` (the fault routes of the kit), ``GET /admin/state``
+(authorisations by status: count and fen) and ``GET /admin/export/issuer``
+(``issuer.jsonl``, streamed). Errors are JSON ``{"error": ...}`` with a 4xx
+status; with a token configured every path but ``/health`` needs
+``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import Any
 
 from aiohttp import web
 
-from poslab.mocks.admin_http import error_response, json_body, token_guard
+from poslab.app_faults import AppFault
+from poslab.app_faults.issuer import IssuerUnavailable
+from poslab.mocks.kit import CONTENT_TYPE
+from poslab.mocks.kit.aiohttp_admin import error_response, fault_routes, token_guard
 
 from .auth_server import AuthServer
-from .faults import FaultError, validate
 from .holds_store import export_rows
 
 __all__ = ["build_app"]
@@ -35,33 +38,12 @@ class IssuerAdmin:
             {"status": "ok", "service": "issuer", "connections": len(self.server.connections)}
         )
 
-    async def faults(self, request: web.Request) -> web.Response:
-        return web.json_response({"active": self.server.faults.active})
-
-    async def set_fault(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        body: Any = None
-        body = await json_body(request)
-        try:
-            params = validate(name, body)
-        except FaultError as exc:
-            return error_response(exc.status, f"fault {name}: {exc}")
-        self.server.faults.set(name, params)
-        if name == "unavailable":
+    async def drop_when_unavailable(self, fault: AppFault) -> dict[str, Any]:
+        """``unavailable`` also ends the connections already open (no await
+        before the board has it: no connection slips in between)."""
+        if isinstance(fault, IssuerUnavailable):
             self.server.drop_connections()
-        return web.json_response({"fault": name, "params": params})
-
-    async def clear_fault(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        try:
-            self.server.faults.clear(name)
-        except FaultError as exc:
-            return error_response(exc.status, str(exc))
-        return web.json_response({"fault": name, "cleared": True})
-
-    async def reset(self, request: web.Request) -> web.Response:
-        self.server.faults.reset()
-        return web.json_response({"reset": True})
+        return {}
 
     async def state(self, request: web.Request) -> web.Response:
         counts: Counter[str] = Counter()
@@ -95,22 +77,9 @@ class IssuerAdmin:
         return response
 
     async def metrics(self, request: web.Request) -> web.Response:
-        lines = [
-            "# HELP issuer_requests_total requests answered, by MTI and response code",
-            "# TYPE issuer_requests_total counter",
-        ]
-        for (mti, rc), n in sorted(self.server.requests.items()):
-            lines.append(f'issuer_requests_total{{mti="{mti}",rc="{rc}"}} {n}')
-        held = sum(1 for a in self.server.accounts.auths.values() if a.status == "held")
-        lines += [
-            "# HELP issuer_holds authorisations currently holding funds",
-            "# TYPE issuer_holds gauge",
-            f"issuer_holds {held}",
-            "# HELP issuer_connections acquirer connections open",
-            "# TYPE issuer_connections gauge",
-            f"issuer_connections {len(self.server.connections)}",
-        ]
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+        return web.Response(
+            body=self.server.metrics.render(), headers={"Content-Type": CONTENT_TYPE}
+        )
 
 
 def build_app(server: AuthServer, token: str | None) -> web.Application:
@@ -120,10 +89,7 @@ def build_app(server: AuthServer, token: str | None) -> web.Application:
         [
             web.get("/health", api.health),
             web.get("/metrics", api.metrics),
-            web.get("/admin/faults", api.faults),
-            web.post("/admin/faults/{name}", api.set_fault),
-            web.delete("/admin/faults/{name}", api.clear_fault),
-            web.post("/admin/reset", api.reset),
+            *fault_routes(server.faults, on_set=api.drop_when_unavailable),
             web.get("/admin/state", api.state),
             web.get("/admin/export/{name}", api.export),
         ]

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from typing import cast
 
 from poslab.iso8583 import (
@@ -45,6 +44,7 @@ from poslab.iso8583 import (
 from .accounts import Accounts, Decision
 from .faults import IssuerFaults
 from .holds_store import HoldsStore
+from .metrics import IssuerMetrics
 
 __all__ = ["AuthServer"]
 
@@ -127,7 +127,7 @@ class _AcquirerConnection(asyncio.Protocol):
             fields[38] = decision.auth_code
         if decision.balance:
             fields[54] = decision.balance
-        server.requests[(msg.mti, decision.rc)] += 1
+        server.metrics.answered(msg.mti, decision.rc)
         self._send(reply_to(msg, fields=fields, echo=_ECHO))
 
     def _send(self, reply: IsoMessage) -> None:
@@ -154,7 +154,10 @@ class AuthServer:
         self.max_frame = 4096
         self.connections: set[_AcquirerConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
-        self.requests: Counter[tuple[str, str]] = Counter()
+        self.metrics = IssuerMetrics(
+            holds=lambda: sum(1 for a in accounts.auths.values() if a.status == "held"),
+            connections=lambda: len(self.connections),
+        )
         self._server: asyncio.Server | None = None
 
     async def start(self, bind: str, port: int) -> int:

@@ -417,8 +417,9 @@ def _replacement(d: dict[str, Any], path: str) -> Replacement:
 
 
 def _detail(data: bytes) -> str:
+    """The agent's explanation: ``{"error": ...}``, as every mock answers errors."""
     try:
-        detail = json.loads(data).get("detail", "")
+        detail = json.loads(data).get("error", "")
     except (ValueError, AttributeError):
         return data[:300].decode(errors="replace")
     return detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)[:1000]

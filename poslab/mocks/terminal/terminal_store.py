@@ -140,13 +140,6 @@ class TerminalStore:
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
-        self._migrate()
-
-    def _migrate(self) -> None:
-        # A flash file written before reversals were spaced lacks retry_at.
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(reversals)")}
-        if "retry_at" not in columns:
-            self._db.execute("ALTER TABLE reversals ADD COLUMN retry_at REAL NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         with self._lock:

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from poslab.app_faults import FaultParams, problems
 from poslab.scenario.fault_actions import (
     APPLICATION_FAULTS,
     FLEET_ACTIONS,
     PROCESS_ACTIONS,
     SERVICE_FAMILY,
     ActionSpec,
-    Params,
 )
 from poslab.scenario.spec.coexistence import conflicts
 from poslab.scenario.spec.durations import format_duration, scale
@@ -61,13 +61,9 @@ class Findings:
         self.items.append((loc, message))
 
     def pydantic(self, prefix: Loc, exc: ValidationError) -> None:
-        for err in exc.errors(include_url=False):
-            msg = err["msg"].removeprefix("Value error, ").replace("Input should be", "must be", 1)
-            if err["type"] == "extra_forbidden":
-                msg = "unknown param"
-            elif err["type"] == "missing":
-                msg = "required param missing"
-            self.add(prefix + tuple(err["loc"]), msg)
+        # worded as the mocks' admin APIs word the same params
+        for where, msg in problems(exc):
+            self.add(prefix + where, msg)
 
 
 class FaultResolver:
@@ -174,7 +170,7 @@ class FaultResolver:
         table = APPLICATION_FAULTS[family]
         return _lookup(self.found, (*loc, "fault"), f"{family.value} fault", doc.fault, table)
 
-    def params(self, loc: Loc, spec: ActionSpec, raw: Mapping[str, object]) -> Params | None:
+    def params(self, loc: Loc, spec: ActionSpec, raw: Mapping[str, object]) -> FaultParams | None:
         try:
             return spec.params.model_validate(raw, context={"regions": self.topology.regions})
         except ValidationError as exc:

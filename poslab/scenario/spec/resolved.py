@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, SerializeAsAny
 
-from poslab.scenario.fault_actions import Params
+from poslab.app_faults import FaultParams
 from poslab.scenario.spec.model import LoadShape, Policy
 from poslab.scenario.spec.toxic_table import AttributeValue, Stream
 
@@ -104,21 +104,21 @@ class ApplicationFault(_Fault):
     kind: Literal["application"] = "application"
     target: str  # a service with an admin API
     action: str  # the admin fault's name
-    params: SerializeAsAny[Params]
+    params: SerializeAsAny[FaultParams]
 
 
 class ProcessFault(_Fault):
     kind: Literal["process"] = "process"
     target: str  # an embedded service
     action: str  # kill | restart
-    params: SerializeAsAny[Params]
+    params: SerializeAsAny[FaultParams]
 
 
 class FleetFault(_Fault):
     kind: Literal["fleet"] = "fleet"
     target: Literal["fleet"] = "fleet"
     action: str
-    params: SerializeAsAny[Params]
+    params: SerializeAsAny[FaultParams]
 
 
 Fault = Annotated[
