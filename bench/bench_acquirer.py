@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -171,9 +172,7 @@ async def _drive(port: int, frames: list[list[bytes]], seconds: float) -> tuple[
     dones = []
     for f in frames:
         done: asyncio.Future[None] = loop.create_future()
-        _, conn = await loop.create_connection(
-            lambda f=f, d=done: _Conn(f, 0.0, d), "127.0.0.1", port
-        )
+        _, conn = await loop.create_connection(partial(_Conn, f, 0.0, done), "127.0.0.1", port)
         conns.append(conn)
         dones.append(done)
     started = time.monotonic()

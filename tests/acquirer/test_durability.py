@@ -117,8 +117,8 @@ def test_sigterm_finishes_in_flight_requests_and_restart_keeps_state(tmp_path: P
             sale_request(
                 client.identity, client.next_stan(), client.batch, 2_000, client.card(card)
             ),
-            client.keys.mak,
-        )  # type: ignore[union-attr]
+            client.keys.mak,  # type: ignore[union-attr]
+        )
         client.send_raw(frame(encode(msg)))
         time.sleep(0.2)  # let it reach the issuer
         stack.acquirer.proc.send_signal(signal.SIGTERM)

@@ -70,7 +70,7 @@ def test_business_declines(host: Stack) -> None:
     )
     assert client.sale(unknown, 100, with_pin=False).text(39) == "14"
     rows = _rows(host, special.tid)
-    assert sorted(r["rc"] for r in rows) == ["00", "14", "41", "51", "54", "55"]
+    assert sorted(str(r["rc"]) for r in rows) == ["00", "14", "41", "51", "54", "55"]
     assert {r["status"] for r in rows if r["rc"] != "00"} == {"declined"}
 
 

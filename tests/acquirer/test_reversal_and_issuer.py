@@ -41,8 +41,8 @@ def test_reversal_after_a_lost_reply(host: Stack) -> None:
             client.card(card),
             client.pin_block(card),
         ),
-        client.keys.mak,
-    )  # type: ignore[union-attr]
+        client.keys.mak,  # type: ignore[union-attr]
+    )
     client.send_raw(frame(encode(msg)))
     client.close()  # the reply is lost: the terminal never reads it
     ref = client.terminal.tid + msg.require(11) + client.batch

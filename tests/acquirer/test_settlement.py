@@ -223,8 +223,9 @@ def test_fees_and_payouts_are_exact_to_the_fen(fast: Stack) -> None:
         return next(
             t
             for t in world.terminals[3:33]
-            if world.merchant(t.mid).fee_class == fee_class and rich_debit(t)
-        )  # type: ignore[union-attr]
+            if world.merchant(t.mid).fee_class == fee_class  # type: ignore[union-attr]
+            and rich_debit(t)
+        )
 
     d0, standard = pick("d0"), pick("standard")
     amounts = [1, 2, 83, 167, 199, 999, 12_345]  # the half-fen rounding edges

@@ -155,7 +155,7 @@ def test_batch_totals_and_contribution() -> None:
 
 @pytest.mark.anyio
 async def test_group_commit_isolates_a_failing_request(tmp_path: Path) -> None:
-    async def scenario() -> list[object]:
+    async def scenario() -> tuple[object, ...]:
         conn = connect(tmp_path / "ledger.sqlite")
         committer = GroupCommitter(conn, tmp_path / "ledger.sqlite", fsync=True)
         insert = "INSERT INTO meta(key, value) VALUES(?, ?)"

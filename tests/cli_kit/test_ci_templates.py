@@ -7,8 +7,9 @@ environment, with two stand-ins:
 
 - the runner's setup (``actions/checkout``, ``actions/setup-python``, GitLab's
   ``image:``) is the clone plus a fresh virtualenv whose dependencies are lent
-  by the project venv (a ``.pth``), and ``LAB_PACKAGE`` is a wheel built from
-  the clone, so the install step installs the lab without downloading the world;
+  by the project venv (a ``.pth``), ``LAB_PACKAGE`` is a wheel built from the
+  clone and ``LAB_CONSTRAINTS`` the clone's lock file, so the install step
+  installs the lab at the locked versions without downloading the world;
 - ``LAB_GATE_ARGS`` — which the templates read for exactly this — is one short
   scenario instead of the release gate.
 
@@ -151,7 +152,8 @@ def test_the_template_installs_the_lab_gates_and_keeps_the_reports(
     template: str, clone: Path, tmp_path: Path
 ) -> None:
     job = TEMPLATE_JOBS[template](yaml.safe_load((TEMPLATES / template).read_text()))
-    assert job.env["LAB_GATE_ARGS"] == "--suite gate"  # what a pipeline gets unless it narrows it
+    # what a pipeline gets unless it says otherwise: the release gate, the lab's ranges
+    assert job.env["LAB_GATE_ARGS"] == "--suite gate" and job.env["LAB_CONSTRAINTS"] == ""
     checkout, venv = _workspace(clone, tmp_path)
     (wheel,) = (clone / "dist").glob("pos_resilience_lab-*.whl")
     step_summary = tmp_path / "step_summary.md"
@@ -162,6 +164,8 @@ def test_the_template_installs_the_lab_gates_and_keeps_the_reports(
         PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
         CI="true",
         LAB_PACKAGE=str(wheel),
+        # the lab's own lock: the versions the images and CI install (and the lent venv has)
+        LAB_CONSTRAINTS="deploy/requirements/lock.txt",
         LAB_GATE_ARGS=SHORT_GATE,
         PIP_DISABLE_PIP_VERSION_CHECK="1",
     )

@@ -18,7 +18,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from poslab.drill.session import ENDED, DrillFiles, read_jsonl
@@ -33,15 +32,9 @@ from tests.drill.drill_cli import (
     until,
 )
 from tests.support.chromium import ARGS, CHROMIUM
+from tests.support.processes import alive
 
 pytestmark = pytest.mark.timeout(150)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 @pytest.fixture
@@ -140,7 +133,7 @@ def test_scripted_drill_detect_mitigate_end(lab: Lab) -> None:
     assert all(p["enabled"] and not p["toxics"] for p in health["proxies"].values())
     kept = stack_pids(lab.state)
     lab.ok("down", f"--state={lab.state}")
-    assert not any(_alive(p) for p in {*pids, *kept})
+    assert not any(alive(p) for p in {*pids, *kept})
     journal = [e["event"] for e in read_jsonl(files.journal)]
     assert journal.count("fault_injected") == 1 and "rollback" in journal
     assert (files.run_dir / "run.json").is_file()
@@ -234,10 +227,10 @@ def test_wrong_mitigation_without_recovery_is_reported(
     controller = files.read_state().controller
     assert controller is not None
     os.kill(controller.pid, signal.SIGTERM)  # the controller must still roll everything back
-    until("the controller to end", lambda: not _alive(controller.pid), timeout=90)
+    until("the controller to end", lambda: not alive(controller.pid), timeout=90)
     state = files.read_state()
     assert state.status == ENDED and state.end_reason == "signal SIGTERM"
-    assert not lab.state.exists() and not any(_alive(p) for p in pids)
+    assert not lab.state.exists() and not any(alive(p) for p in pids)
     cleared = [e for e in read_jsonl(files.journal) if e["event"] == "fault_cleared"]
     assert [e["reason"] for e in cleared] == ["drill_end"]
     report = postmortem(files)
@@ -260,11 +253,11 @@ def test_end_after_the_controller_was_killed(lab: Lab) -> None:
     assert state.controller is not None and state.load is not None
     pids = stack_pids(lab.state)
     os.kill(state.controller.pid, signal.SIGKILL)
-    until("the controller to die", lambda: not _alive(state.controller.pid))  # type: ignore[union-attr]
+    until("the controller to die", lambda: not alive(state.controller.pid))  # type: ignore[union-attr]
     out = lab.ok("drill", "end")
     assert "proxy reset" in out and "stack stopped" in out and "time to detect —" in out
-    assert not _alive(state.load.pid)
-    assert not any(_alive(p) for p in pids) and not lab.state.exists()
+    assert not alive(state.load.pid)
+    assert not any(alive(p) for p in pids) and not lab.state.exists()
     after = files.read_state()
     assert after.status == ENDED and after.end_reason == "ended without its controller"
     assert files.postmortem_json.is_file()
@@ -278,11 +271,11 @@ def test_the_drill_ends_by_itself_at_its_maximum_length(lab: Lab) -> None:
     assert state.max_end_at - state.created_at < 35
     pids = stack_pids(lab.state)
     until("the drill to end by itself", lambda: files.read_state().status == ENDED, timeout=70)
-    until("the controller to exit", lambda: not _alive(state.controller.pid))  # type: ignore[union-attr]
+    until("the controller to exit", lambda: not alive(state.controller.pid))  # type: ignore[union-attr]
     ended = files.read_state()
     assert ended.end_reason == "the drill reached its maximum length"
     assert ended.ended_at is not None and ended.ended_at >= state.max_end_at
-    assert not lab.state.exists() and not any(_alive(p) for p in pids)
+    assert not lab.state.exists() and not any(alive(p) for p in pids)
     report = postmortem(files)
     assert report["plan"]["scenarios"] == ["day-end-cutover"]
     assert report["detection"]["t"] is None and report["recovered_at"] is None
@@ -327,5 +320,5 @@ def test_sigterm_while_starting_stops_what_had_started(tmp_path: Path) -> None:
             proc.kill()
     state = files.read_state()
     assert state.status == ENDED and state.end_reason == "signal SIGTERM"
-    assert not (runs / ".stack.json").exists() and not any(_alive(p) for p in pids)
+    assert not (runs / ".stack.json").exists() and not any(alive(p) for p in pids)
     assert state.load is None  # the load never started

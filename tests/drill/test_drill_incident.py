@@ -142,7 +142,7 @@ def test_a_single_bad_second_is_noise_but_a_relapse_is_not_a_recovery() -> None:
 
 
 def test_region_collapse_and_region_failures_are_symptoms() -> None:
-    dark = {
+    dark: dict[str, dict[str, object]] = {
         "east": {
             "tps": 0,
             "approved": 0,

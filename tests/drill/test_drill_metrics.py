@@ -3,11 +3,11 @@ and the stack's admin APIs polled over real sockets."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from poslab.drill.metrics import FleetSeconds, MetricsBoard, StackProbe
@@ -118,7 +118,8 @@ def test_reversal_backlog_and_given_up_reversals(tmp_path: Path) -> None:
     assert s["reversal_backlog"] == 1 and s["unresolved"] == 1
 
 
-def test_stack_probe_reads_the_admin_apis_and_the_agents_through_their_paths() -> None:
+@pytest.mark.anyio
+async def test_stack_probe_reads_the_admin_apis_and_the_agents_through_their_paths() -> None:
     async def scenario() -> dict[str, Any]:
         async def state(request: web.Request) -> web.Response:
             return web.json_response(
@@ -152,7 +153,7 @@ def test_stack_probe_reads_the_admin_apis_and_the_agents_through_their_paths() -
             await probe.close()
             await runner.cleanup()
 
-    got = asyncio.run(scenario())
+    got = await scenario()
     host = got["host"]
     assert host["up"] and host["settlement_backlog"] == 4 and host["settlement_stalled"] is True
     assert "ignored" not in host and got["issuer"] == {"up": True}

@@ -3,7 +3,6 @@ action does to the stack, how params are checked, and what a failure looks like.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,6 +13,8 @@ from poslab.drill.mitigations import CATALOGUE, lookup, parse_pairs
 from poslab.errors import ConfigError
 from poslab.scenario import ApplicationFault, Fault, NetworkFault, ProcessFault
 from poslab.scenario.fault_actions import KillParams, NoParams
+
+pytestmark = pytest.mark.anyio
 
 
 def _fault(cls: type, **kw: Any) -> Fault:
@@ -68,21 +69,21 @@ class FakeStack:
         return [f.id for f in ended]
 
 
-def run(name: str, stack: FakeStack, **raw: object) -> str:
+async def run(name: str, stack: FakeStack, **raw: object) -> str:
     m = lookup(name)
-    return asyncio.run(m.run(stack, m.parse(raw, stack)))
+    return await m.run(stack, m.parse(raw, stack))
 
 
-def test_fleet_mitigations_send_fleet_commands() -> None:
+async def test_fleet_mitigations_send_fleet_commands() -> None:
     stack = FakeStack()
-    assert "north, east pinned to the backup host path" in run(
+    assert "north, east pinned to the backup host path" in await run(
         "use_backup_path", stack, regions="north,east"
     )
-    run("force_sign_on", stack)
-    run("use_backup_agent", stack)
-    run("throttle", stack, factor="0.25")
-    assert "software 020100 pushed to every terminal" in run("push_software", stack)
-    run("push_software", stack, version="030000", regions="south")
+    await run("force_sign_on", stack)
+    await run("use_backup_agent", stack)
+    await run("throttle", stack, factor="0.25")
+    assert "software 020100 pushed to every terminal" in await run("push_software", stack)
+    await run("push_software", stack, version="030000", regions="south")
     assert [c for c in stack.calls if c[0] == "fleet"] == [
         ("fleet", "use_backup_path", {"regions": ["north", "east"]}),
         ("fleet", "force_sign_on", {}),
@@ -93,9 +94,9 @@ def test_fleet_mitigations_send_fleet_commands() -> None:
     ]
 
 
-def test_restart_acquirer_ends_a_kill_fault_and_the_forgotten_switches() -> None:
+async def test_restart_acquirer_ends_a_kill_fault_and_the_forgotten_switches() -> None:
     stack = FakeStack(active=[KILL, STALL, ISSUER_DOWN])
-    assert run("restart_acquirer", stack).startswith("acquirer restarted")
+    assert (await run("restart_acquirer", stack)).startswith("acquirer restarted")
     assert ("end", "kill", "mitigation") in stack.calls and (
         "end",
         "stall",
@@ -104,13 +105,13 @@ def test_restart_acquirer_ends_a_kill_fault_and_the_forgotten_switches() -> None
     assert not any(c[0] == "restart" for c in stack.calls)  # ending the kill started it
     assert stack.active == [ISSUER_DOWN]
     healthy = FakeStack()
-    run("restart_acquirer", healthy)
+    await run("restart_acquirer", healthy)
     assert ("restart", "acquirer") in healthy.calls
 
 
-def test_resume_settlement_clears_both_switches_and_ticks() -> None:
+async def test_resume_settlement_clears_both_switches_and_ticks() -> None:
     stack = FakeStack(active=[STALL])
-    assert "one settlement tick run" in run("resume_settlement", stack)
+    assert "one settlement tick run" in await run("resume_settlement", stack)
     assert [c[2:] for c in stack.calls if c[0] == "admin"] == [
         ("acquirer", "/admin/faults/stall_settlement"),
         ("acquirer", "/admin/faults/force_mismatch"),
@@ -118,26 +119,26 @@ def test_resume_settlement_clears_both_switches_and_ticks() -> None:
     ]
 
 
-def test_escalation_fixes_only_what_is_upstream() -> None:
+async def test_escalation_fixes_only_what_is_upstream() -> None:
     stack = FakeStack(active=[ISSUER_DOWN, STALL])
-    assert "found a problem on their side" in run("escalate_upstream", stack)
+    assert "found a problem on their side" in await run("escalate_upstream", stack)
     assert stack.active == [STALL]
-    assert "finds nothing wrong" in run("escalate_upstream", FakeStack(active=[STALL]))
+    assert "finds nothing wrong" in await run("escalate_upstream", FakeStack(active=[STALL]))
 
 
-def test_end_cutover_and_rollback_software_clear_their_switch() -> None:
+async def test_end_cutover_and_rollback_software_clear_their_switch() -> None:
     stack = FakeStack()
-    run("end_cutover", stack)
-    run("rollback_software", stack)
+    await run("end_cutover", stack)
+    await run("rollback_software", stack)
     paths = [c[3] for c in stack.calls if c[0] == "admin"]
     assert paths == ["/admin/faults/day_end_cut", "/admin/faults/min_software"]
 
 
-def test_a_host_that_does_not_answer_fails_the_mitigation() -> None:
+async def test_a_host_that_does_not_answer_fails_the_mitigation() -> None:
     with pytest.raises(MitigationFailed, match="acquirer not answering"):
-        run("resume_settlement", FakeStack(admin_status=0))
+        await run("resume_settlement", FakeStack(admin_status=0))
     with pytest.raises(MitigationFailed, match="HTTP 500"):
-        run("escalate_upstream", FakeStack(admin_status=500))
+        await run("escalate_upstream", FakeStack(admin_status=500))
 
 
 @pytest.mark.parametrize(

@@ -1,23 +1,17 @@
-"""Helpers of the end-to-end tests: a fault proxy the test owns, and `lab` as a subprocess."""
+"""Helpers of the end-to-end tests: a fault proxy the test owns, the run's journal and
+services (``lab`` as a subprocess is tests.support.processes)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from poslab.proxy.server import EmbeddedProxyServer
-
-REPO = Path(__file__).resolve().parents[2]
-LAB = [sys.executable, "-m", "poslab"]
 
 
 class OwnedProxy:
@@ -73,29 +67,6 @@ class OwnedProxy:
 
         answer: dict[str, Any] = httpx.get(f"{self.url}/proxies", timeout=5).json()
         return answer
-
-
-def lab_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update({"CI": "true", "PYTHONUNBUFFERED": "1", **extra})
-    return env
-
-
-def start_lab(args: Sequence[str], log: Path, **env: str) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [*LAB, *args], cwd=REPO, env=lab_env(**env), stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-def run_lab(args: Sequence[str], log: Path, timeout_s: float, **env: str) -> int:
-    proc = start_lab(args, log, **env)
-    try:
-        return proc.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        raise AssertionError(f"lab {' '.join(args)} overran {timeout_s} s; log {log}") from None
 
 
 def only_run_dir(runs_dir: Path, timeout_s: float = 30) -> Path:

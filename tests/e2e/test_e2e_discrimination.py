@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.e2e_helpers import run_lab
+from tests.support.processes import run_lab
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 

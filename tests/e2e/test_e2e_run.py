@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.e2e_helpers import journal, only_run_dir, run_lab
+from tests.e2e.e2e_helpers import journal, only_run_dir
+from tests.support.processes import run_lab
 
 pytestmark = pytest.mark.timeout(150)
 

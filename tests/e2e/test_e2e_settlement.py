@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.e2e_helpers import journal, only_run_dir, run_lab
+from tests.e2e.e2e_helpers import journal, only_run_dir
+from tests.support.processes import run_lab
 
 pytestmark = pytest.mark.timeout(150)
 

@@ -19,9 +19,9 @@ from tests.e2e.e2e_helpers import (
     journal,
     only_run_dir,
     service_pids,
-    start_lab,
     wait_for,
 )
+from tests.support.processes import start_lab
 
 pytestmark = pytest.mark.timeout(150)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from poslab.stack import RegionPaths, StackAddresses, StackState, write_state
 from poslab.world import generate, save
 from tests.support.payment_stack import REPO, PaymentHosts
+from tests.support.processes import lab
 
 
 @pytest.fixture
@@ -55,14 +55,8 @@ def stack_state(tmp_path: Path) -> Iterator[tuple[Path, PaymentHosts]]:
 
 
 def run_lab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CI": "true", "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "poslab", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
+    return lab(
+        *args, cwd=cwd, env={**os.environ, "CI": "true", "PYTHONPATH": str(REPO)}, timeout=90
     )
 
 

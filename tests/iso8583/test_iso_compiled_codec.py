@@ -136,8 +136,8 @@ def test_every_field_at_its_length_limits_matches_the_library(number: int) -> No
         for value in ("7" * n, "D" * n, "7D" * (n // 2), "a" * n, b"\x07" * n):
             for mti in ("0200", "0210"):
                 msg = IsoMessage(mti, {11: "000001", number: value})
-                expected = outcome(lambda msg=msg: encode_reference(msg))
-                assert outcome(lambda msg=msg: encode(msg)) == expected, (number, n, value)
+                expected = outcome(partial(encode_reference, msg))
+                assert outcome(partial(encode, msg)) == expected, (number, n, value)
                 if expected[0] == "ok":
                     assert isinstance(expected[1], bytes)
                     assert_decodes_alike(expected[1])

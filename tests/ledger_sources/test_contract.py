@@ -24,7 +24,7 @@ def test_docs_name_every_column(repo_root: Any) -> None:
             assert f"`{column.name}`" in doc, f"{table.name}.{column.name} undocumented"
 
 
-GOOD = {"tid": "10000001", "stan": "000001", "batch": "000001", "type": "sale"}
+GOOD: dict[str, object] = {"tid": "10000001", "stan": "000001", "batch": "000001", "type": "sale"}
 GOOD |= {"status": "approved", "amount": 100}
 
 

@@ -68,7 +68,12 @@ def test_command_then_csv(tmp_path: Path) -> None:
 
 def test_jsonl_without_command(tmp_path: Path) -> None:
     books = tmp_path / "books.jsonl"
-    row = {"TERM": "10000001", "TRACE": "000009", "BATCH": "000001", "KIND": "sale"}
+    row: dict[str, object] = {
+        "TERM": "10000001",
+        "TRACE": "000009",
+        "BATCH": "000001",
+        "KIND": "sale",
+    }
     row |= {"STATE": "approved", "AMOUNT": 3, "CARD": None}
     books.write_text(json.dumps(row) + "\n")
     src = _source(command=None, path=str(books), amount_unit="fen")

@@ -4,8 +4,6 @@ exit codes, files written into the run directory."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,16 +11,7 @@ import pytest
 from poslab.report import write_reports
 from poslab.scoring import score_run
 from poslab.testing import SyntheticScenario, write_run
-
-
-def lab(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "poslab", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.support.processes import lab
 
 
 @pytest.fixture(scope="module")

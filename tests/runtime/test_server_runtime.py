@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 import warnings
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def test_without_uvloop_auto_falls_back_and_uvloop_is_a_config_error(
     monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop -> ImportError
     assert server_runtime.run(_which(), "auto") == "asyncio"
     coroutine = _which()
+    assert isinstance(coroutine, types.CoroutineType)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "coroutine was never awaited"
         with pytest.raises(ConfigError, match="uvloop is not installed"):

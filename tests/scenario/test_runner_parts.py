@@ -100,7 +100,8 @@ def test_journal_writes_documented_events_only_and_reads_back_past_a_torn_line(
 # -- clock and schedule -----------------------------------------------------------------
 
 
-def test_schedule_keeps_each_step_on_its_own_deadline(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_schedule_keeps_each_step_on_its_own_deadline(tmp_path: Path) -> None:
     s = scenario(
         tmp_path,
         """\
@@ -121,9 +122,7 @@ faults:
 
         return step
 
-    asyncio.run(
-        FaultSchedule(build_timeline(s), clock, act("inject", 0.15), act("clear", 0.0)).run()
-    )
+    await FaultSchedule(build_timeline(s), clock, act("inject", 0.15), act("clear", 0.0)).run()
     planned = {("inject", "a"): 4.0, ("inject", "b"): 4.1, ("clear", "a"): 4.3,
                ("inject", "c"): 4.3, ("clear", "b"): 4.4, ("clear", "c"): 4.5}  # fmt: skip
     assert {(op, f) for op, f, _ in done} == set(planned)
@@ -137,7 +136,8 @@ faults:
     assert order.index(("clear", "a")) < order.index(("inject", "c"))
 
 
-def test_schedule_raises_the_failing_steps_own_error(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_schedule_raises_the_failing_steps_own_error(tmp_path: Path) -> None:
     s = scenario(tmp_path, f"faults:\n  - {{id: a, {NORTH_DOWN}, at: 4s, for: 1s}}\n")
     clock = ScenarioClock(time.time() - 4, time.monotonic() - 4)
 
@@ -148,7 +148,7 @@ def test_schedule_raises_the_failing_steps_own_error(tmp_path: Path) -> None:
         return None
 
     with pytest.raises(ValueError, match="cannot inject a"):
-        asyncio.run(FaultSchedule(build_timeline(s), clock, fail, noop).run())
+        await FaultSchedule(build_timeline(s), clock, fail, noop).run()
 
 
 # -- fleet tail and SLO probe -------------------------------------------------------------
@@ -289,85 +289,77 @@ async def _proxy_with(names: list[str]) -> AsyncIterator[Proxied]:
         yield server, client
 
 
-def test_injector_applies_and_rollback_undoes_every_fault(
+@pytest.mark.anyio
+async def test_injector_applies_and_rollback_undoes_every_fault(
     fault_scenario: ResolvedScenario,
 ) -> None:
-    async def main() -> None:
-        events = RunEvents()
-        journal: list[tuple[str, dict[str, Any]]] = []
-        for name in ("fault_injected", "fault_cleared", "rollback"):
-            events.hooks()[name].add_listener(lambda _n=name, **e: journal.append((_n, e)))
-        clock = ScenarioClock(time.time() - 4, time.monotonic() - 4)
-        async for _, client in _proxy_with(["region-north", "issuer"]):
-            async with AdminStub({}) as admin:
-                injector = FaultInjector(
-                    "parts", clock, events, proxy=client, admin={"acquirer": admin.url}
-                )
-                for fault in fault_scenario.faults:
-                    await injector.inject(fault)
-                proxies = await client.proxies()
-                assert not proxies["region-north"].enabled
-                assert [t.name for t in proxies["issuer"].toxics] == ["latency_upstream"]
-                assert admin.calls == [
-                    ("POST", "/admin/faults/expire_keys", {"regions": ["south"]})
-                ]
-                report = await injector.rollback()
-                await injector.close()
-                assert report.ok and sorted(report.cleared) == ["down", "keys", "slow"]
-                proxies = await client.proxies()
-                assert all(p.enabled and not p.toxics for p in proxies.values())
-                assert ("DELETE", "/admin/faults/expire_keys", None) in admin.calls
-                assert ("POST", "/admin/reset", None) in admin.calls
-        kinds = [n for n, _ in journal]
-        assert kinds == ["fault_injected"] * 3 + ["fault_cleared"] * 3 + ["rollback"]
-        injected = journal[0][1]
-        assert injected["planned_t"] == pytest.approx(clock.t0 + 4)
-        assert injected["params"] == {} and injected["action"] == "down"
-        assert {e["reason"] for n, e in journal if n == "fault_cleared"} == {"rollback"}
-
-    asyncio.run(main())
-
-
-def test_rollback_says_so_when_the_proxy_cannot_be_verified(
-    fault_scenario: ResolvedScenario,
-) -> None:
-    async def main() -> None:
-        events = RunEvents()
-        clock = ScenarioClock.start()
-        async for server, client in _proxy_with(["region-north"]):
-            injector = FaultInjector("parts", clock, events, proxy=client, admin={})
-            await injector.inject(fault_scenario.faults[0])
-            await server.server.close()  # the proxy died under us
+    events = RunEvents()
+    journal: list[tuple[str, dict[str, Any]]] = []
+    for name in ("fault_injected", "fault_cleared", "rollback"):
+        events.hooks()[name].add_listener(lambda _n=name, **e: journal.append((_n, e)))
+    clock = ScenarioClock(time.time() - 4, time.monotonic() - 4)
+    async for _, client in _proxy_with(["region-north", "issuer"]):
+        async with AdminStub({}) as admin:
+            injector = FaultInjector(
+                "parts", clock, events, proxy=client, admin={"acquirer": admin.url}
+            )
+            for fault in fault_scenario.faults:
+                await injector.inject(fault)
+            proxies = await client.proxies()
+            assert not proxies["region-north"].enabled
+            assert [t.name for t in proxies["issuer"].toxics] == ["latency_upstream"]
+            assert admin.calls == [("POST", "/admin/faults/expire_keys", {"regions": ["south"]})]
             report = await injector.rollback()
-            assert not report.ok and "proxy reset" in report.detail
+            await injector.close()
+            assert report.ok and sorted(report.cleared) == ["down", "keys", "slow"]
+            proxies = await client.proxies()
+            assert all(p.enabled and not p.toxics for p in proxies.values())
+            assert ("DELETE", "/admin/faults/expire_keys", None) in admin.calls
+            assert ("POST", "/admin/reset", None) in admin.calls
+    kinds = [n for n, _ in journal]
+    assert kinds == ["fault_injected"] * 3 + ["fault_cleared"] * 3 + ["rollback"]
+    injected = journal[0][1]
+    assert injected["planned_t"] == pytest.approx(clock.t0 + 4)
+    assert injected["params"] == {} and injected["action"] == "down"
+    assert {e["reason"] for n, e in journal if n == "fault_cleared"} == {"rollback"}
 
-    asyncio.run(main())
+
+@pytest.mark.anyio
+async def test_rollback_says_so_when_the_proxy_cannot_be_verified(
+    fault_scenario: ResolvedScenario,
+) -> None:
+    events = RunEvents()
+    clock = ScenarioClock.start()
+    async for server, client in _proxy_with(["region-north"]):
+        injector = FaultInjector("parts", clock, events, proxy=client, admin={})
+        await injector.inject(fault_scenario.faults[0])
+        await server.server.close()  # the proxy died under us
+        report = await injector.rollback()
+        assert not report.ok and "proxy reset" in report.detail
 
 
-def test_ledger_oracle_confirms_only_sales_the_host_booked() -> None:
+@pytest.mark.anyio
+async def test_ledger_oracle_confirms_only_sales_the_host_booked() -> None:
     rows = [
         {"tid": "1", "stan": "000008", "batch": "000001", "type": "sale", "status": "approved"},
         {"tid": "1", "stan": "000009", "batch": "000001", "type": "sale", "status": "reversed"},
     ]
 
-    async def main() -> None:
-        async with AdminStub({"transactions": rows}) as admin:
-            money = FleetMoney()
-            for stan in ("000008", "000009", "000010"):
-                money.add({"tid": "1", "type": "reversal", "orig_stan": stan,
-                           "orig_batch": "000001", "outcome": "unresolved"})  # fmt: skip
-            oracle = LedgerOracle(admin.url)
-            assert oracle.due(time.monotonic())
-            confirmed = await oracle.confirm(money, time.monotonic())
-            assert len(confirmed) == 1 and "STAN 000008" in confirmed[0]
-            assert not money.suspects and not oracle.due(time.monotonic())
-        down = LedgerOracle("http://127.0.0.1:9")  # nothing listens: ask again later
+    async with AdminStub({"transactions": rows}) as admin:
         money = FleetMoney()
-        money.add({"tid": "1", "type": "reversal", "orig_stan": "1", "orig_batch": "1",
-                   "outcome": "unresolved"})  # fmt: skip
-        assert await down.confirm(money, time.monotonic()) == [] and money.suspects
-
-    asyncio.run(main())
+        for stan in ("000008", "000009", "000010"):
+            money.add({"tid": "1", "type": "reversal", "orig_stan": stan,
+                       "orig_batch": "000001", "outcome": "unresolved"})  # fmt: skip
+        oracle = LedgerOracle(admin.url)
+        assert oracle.due(time.monotonic())
+        confirmed = await oracle.confirm(money, time.monotonic())
+        assert len(confirmed) == 1 and "STAN 000008" in confirmed[0]
+        assert not money.suspects and not oracle.due(time.monotonic())
+    down = LedgerOracle("http://127.0.0.1:9")  # nothing listens: ask again later
+    money = FleetMoney()
+    money.add({"tid": "1", "type": "reversal", "orig_stan": "1", "orig_batch": "1",
+               "outcome": "unresolved"})  # fmt: skip
+    assert await down.confirm(money, time.monotonic()) == [] and money.suspects
 
 
 # -- run directory and seed -----------------------------------------------------------------
@@ -409,14 +401,15 @@ def test_same_seed_same_world_same_draws(tmp_path: Path) -> None:
     assert len(first["c"]) == 5
 
 
-def test_ledger_export_writes_every_file_and_says_what_is_missing(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_ledger_export_writes_every_file_and_says_what_is_missing(tmp_path: Path) -> None:
     rows = [{"tid": "1", "stan": "000001"}, {"tid": "1", "stan": "000002"}]
 
     async def main() -> dict[str, str]:
         async with AdminStub({"transactions": rows, "batches": [], "payouts": rows[:1]}) as acq:
             return await export_ledger(tmp_path / "ledger", {"acquirer": acq.url})
 
-    outcome = asyncio.run(main())
+    outcome = await main()
     assert outcome["transactions"] == "ok (2 rows)" and outcome["batches"] == "ok (0 rows)"
     assert outcome["issuer"] == "no admin API"
     lines = (tmp_path / "ledger" / "transactions.jsonl").read_text().splitlines()

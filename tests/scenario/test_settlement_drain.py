@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +10,8 @@ import pytest
 from aiohttp import web
 
 from poslab.scenario.settlement_drain import NotReported, SettlementDrain, SettlementState
+
+pytestmark = pytest.mark.anyio
 
 Answer = Callable[[float], tuple[int, Any]]
 
@@ -50,32 +51,29 @@ def _state(backlog: int = 0, cut_closes: int = 0, payouts_due: int = 0) -> dict[
     return {"backlog": backlog, "cut_closes": cut_closes, "payouts_due": payouts_due}
 
 
-def _wait(
+async def _wait(
     answer: Answer, by: float, budget_s: float
 ) -> tuple[tuple[bool, str], list[float], float]:
-    async def main() -> tuple[tuple[bool, str], list[float], float]:
-        async with SettlementStub(answer) as stub:
-            began = time.monotonic()
-            result = await SettlementDrain(stub.url, poll_s=0.05).wait(by, began + budget_s)
-            return result, stub.asked, time.monotonic() - began
-
-    return asyncio.run(main())
+    async with SettlementStub(answer) as stub:
+        began = time.monotonic()
+        result = await SettlementDrain(stub.url, poll_s=0.05).wait(by, began + budget_s)
+        return result, stub.asked, time.monotonic() - began
 
 
-def test_waits_until_the_work_due_is_done() -> None:
+async def test_waits_until_the_work_due_is_done() -> None:
     replies = iter([_state(backlog=3, payouts_due=40), _state(cut_closes=2, payouts_due=7)])
 
     def answer(by: float) -> tuple[int, Any]:
         return 200, next(replies, _state())
 
-    (done, detail), asked, took = _wait(answer, by=1_790_000_000.5, budget_s=5.0)
+    (done, detail), asked, took = await _wait(answer, by=1_790_000_000.5, budget_s=5.0)
     assert done and "every payout due made" in detail
     assert len(asked) == 3 and set(asked) == {1_790_000_000.5}  # the drain's end, every time
     assert took < 2.0
 
 
-def test_reports_what_is_left_when_the_drain_ends() -> None:
-    (done, detail), asked, took = _wait(
+async def test_reports_what_is_left_when_the_drain_ends() -> None:
+    (done, detail), asked, took = await _wait(
         lambda by: (200, _state(cut_closes=2, payouts_due=5)), by=1.0, budget_s=0.4
     )
     assert not done
@@ -84,17 +82,17 @@ def test_reports_what_is_left_when_the_drain_ends() -> None:
     assert len(asked) >= 2 and 0.3 <= took <= 1.5
 
 
-def test_an_answer_it_cannot_read_is_retried_not_trusted() -> None:
+async def test_an_answer_it_cannot_read_is_retried_not_trusted() -> None:
     replies = iter([(500, "boom"), (200, {"backlog": "many"}), (200, _state())])
-    (done, _), asked, _ = _wait(lambda by: next(replies), by=1.0, budget_s=5.0)
+    (done, _), asked, _ = await _wait(lambda by: next(replies), by=1.0, budget_s=5.0)
     assert done and len(asked) == 3
-    (done, detail), _, _ = _wait(lambda by: (200, "not json"), by=1.0, budget_s=0.2)
+    (done, detail), _, _ = await _wait(lambda by: (200, "not json"), by=1.0, budget_s=0.2)
     assert not done and "did not say" in detail
 
 
-def test_an_acquirer_without_the_endpoint_is_not_waited_for() -> None:
+async def test_an_acquirer_without_the_endpoint_is_not_waited_for() -> None:
     with pytest.raises(NotReported, match="does not report its settlement"):
-        _wait(lambda by: (404, {"error": "no"}), by=1.0, budget_s=5.0)
+        await _wait(lambda by: (404, {"error": "no"}), by=1.0, budget_s=5.0)
 
 
 def test_state_from_json() -> None:

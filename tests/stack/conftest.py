@@ -33,11 +33,6 @@ def fake_spec(tmp_path: Path) -> MakeSpec:
     return make
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 FAKE_PROXY = Path(__file__).with_name("fake_toxiproxy.py")
 
 

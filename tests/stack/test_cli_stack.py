@@ -13,6 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.support.processes import alive, lab
+
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
 PY = sys.executable
@@ -35,21 +37,8 @@ def _programs(**extra: str) -> list[str]:
 
 
 def _lab(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PY, "-m", "poslab", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "COLUMNS": "160"},
-    )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "COLUMNS": "160"}
+    return lab(*args, cwd=cwd, env=env, timeout=timeout)
 
 
 def _pids(state_file: Path) -> list[int]:
@@ -59,9 +48,9 @@ def _pids(state_file: Path) -> list[int]:
 
 def _wait_gone(pids: list[int], timeout: float = 5) -> list[int]:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.02)
-    return [p for p in pids if _alive(p)]
+    return [p for p in pids if alive(p)]
 
 
 def _up_with_a_hanging_acquirer(cwd: Path, state: Path) -> subprocess.Popen[bytes]:
@@ -101,7 +90,7 @@ def test_up_status_down_round_trip(tmp_path: Path) -> None:
     assert up.returncode == 0, up.stderr
     assert "stack up in" in up.stdout and "terminals north" in up.stdout
     pids = _pids(state)
-    assert len(pids) == 5 and all(_alive(p) for p in pids), "services outlive `lab up`"
+    assert len(pids) == 5 and all(alive(p) for p in pids), "services outlive `lab up`"
     assert (tmp_path / "runs/r1/world.json").is_file()
     assert (tmp_path / "runs/r1/services/acquirer.log").is_file()
 
@@ -151,7 +140,7 @@ def test_down_cleans_up_after_a_crashed_lab(tmp_path: Path) -> None:
         pids = _wait_for_acquirer(state)
         lab.send_signal(signal.SIGKILL)
         lab.wait(5)
-        assert all(_alive(p) for p in pids), "detached services survive the crash"
+        assert all(alive(p) for p in pids), "detached services survive the crash"
         down = _lab(tmp_path, "down", "--state", str(state), "--grace", "1")
         assert down.returncode == 0, down.stderr
         assert not _wait_gone(pids)
@@ -159,7 +148,7 @@ def test_down_cleans_up_after_a_crashed_lab(tmp_path: Path) -> None:
         lab.kill()
         lab.wait()
         for pid in _pids(state) if state.exists() else []:
-            if _alive(pid):
+            if alive(pid):
                 psutil.Process(pid).kill()
 
 

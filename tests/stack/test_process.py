@@ -11,24 +11,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 import pytest
 
 from poslab.errors import StackError
 from poslab.stack.probe import Prober
 from poslab.stack.process import ProcessIdentity, ServiceProcess
 from poslab.stack.service import ServiceSpec
+from tests.support.processes import alive
 
 MakeSpec = Callable[..., ServiceSpec]
 
 pytestmark = pytest.mark.anyio
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 async def test_start_ready_log_and_stop(fake_spec: MakeSpec) -> None:
@@ -44,7 +37,7 @@ async def test_start_ready_log_and_stop(fake_spec: MakeSpec) -> None:
         pid = proc.identity.pid
         assert os.getpgid(pid) == pid, "a service leads its own process group"
         await proc.stop()
-        assert not _alive(pid)
+        assert not alive(pid)
         assert proc.returncode == 0, "TERM is a clean shutdown"
         log = spec.log_file.read_text()
         assert "--- lab:" in log and "listening" in log and "terminated cleanly" in log
@@ -95,11 +88,11 @@ async def test_stop_kills_group_even_when_term_is_ignored(fake_spec: MakeSpec) -
         child = int(Path(str(spec.ready_file) + ".child").read_text())
         assert proc.identity is not None
         leader = proc.identity.pid
-        assert _alive(child) and os.getpgid(child) == leader
+        assert alive(child) and os.getpgid(child) == leader
         started = time.monotonic()
         await proc.stop(grace=0.5)
         elapsed = time.monotonic() - started
-        assert not _alive(leader) and not _alive(child)
+        assert not alive(leader) and not alive(child)
         assert proc.identity.members() == []
         assert 0.4 < elapsed < 3.0, f"KILL after the grace period, took {elapsed:.2f} s"
         assert proc.returncode == -signal.SIGKILL
@@ -169,13 +162,13 @@ def test_orphan_guard_kills_services_when_the_lab_is_killed(
     try:
         assert owner.stdout is not None
         service_pid = int(owner.stdout.readline())
-        assert _alive(service_pid)
+        assert alive(service_pid)
         owner.kill()
         owner.wait()
         deadline = time.monotonic() + 5
-        while _alive(service_pid) and time.monotonic() < deadline:
+        while alive(service_pid) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert not _alive(service_pid), "the service outlived its killed owner"
+        assert not alive(service_pid), "the service outlived its killed owner"
     finally:
         owner.kill()
         owner.wait()

@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from poslab.stack import Stack, default_topology
+from tests.support.processes import alive
 
 pytestmark = pytest.mark.anyio
 
@@ -57,11 +58,4 @@ async def test_real_default_stack_is_ready_within_budget(
         pids = [s.process.pid for s in stack.state().services.values() if s.process]
     finally:
         await stack.stop()
-    assert not [p for p in pids if psutil.pid_exists(p) and _alive(p)]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    assert not [p for p in pids if psutil.pid_exists(p) and alive(p)]

@@ -14,17 +14,11 @@ import pytest
 
 from poslab.errors import StackError
 from poslab.stack import Stack, default_topology, read_state
+from tests.support.processes import alive
 
 pytestmark = pytest.mark.anyio
 
 Programs = dict[str, list[str]]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _stack(world_file: Path, run_dir: Path, programs: Programs, **options: Any) -> Stack:
@@ -85,7 +79,7 @@ async def test_start_wires_every_proxy_and_stops_clean(
         assert (run_dir / "stack.json").exists()
     finally:
         await stack.stop()
-    assert not [p for p in pids if _alive(p)], "a service survived stop()"
+    assert not [p for p in pids if alive(p)], "a service survived stop()"
     assert not (run_dir / "stack.json").exists()
 
 
@@ -106,7 +100,7 @@ async def test_failing_service_raises_with_log_tail_and_leaves_nothing(
 
 def _is_fake(proc: psutil.Process) -> bool:
     try:
-        return any("fake_" in part for part in proc.cmdline()) and _alive(proc.pid)
+        return any("fake_" in part for part in proc.cmdline()) and alive(proc.pid)
     except psutil.Error:
         return False
 
@@ -119,7 +113,7 @@ async def test_kill_and_restart_keep_ports_and_database(
         before = stack.state().services["acquirer"]
         assert before.process is not None
         await stack.kill("acquirer")
-        assert not _alive(before.process.pid)
+        assert not alive(before.process.pid)
         health = await stack.health()
         assert not health.services["acquirer"].ok
         assert "region-north" in " ".join(health.unhealthy()), "a dead host breaks its paths"
@@ -146,7 +140,7 @@ async def test_restart_of_embedded_proxy_restores_proxies_in_place(
         assert {n: p.listen for n, p in (await stack.proxy_api.proxies()).items()} == listen
         assert (await stack.health()).ok
         pids = _pids(stack)
-    assert not [p for p in pids if _alive(p)], "leaving the block stops the stack"
+    assert not [p for p in pids if alive(p)], "leaving the block stops the stack"
 
 
 async def test_a_second_stack_on_the_same_state_file_is_refused(
@@ -172,13 +166,13 @@ async def test_attach_from_state_file_stops_a_stack_it_did_not_start(
     await stack.up()
     state = await stack.detach()
     pids = [s.process.pid for s in state.services.values() if s.process]
-    assert all(_alive(p) for p in pids), "detach leaves the services running"
+    assert all(alive(p) for p in pids), "detach leaves the services running"
     on_disk = json.loads(state_file.read_text())
     assert on_disk["detached"] is True and on_disk["ready_seconds"] > 0
     attached = Stack.attach_file(state_file)
     assert (await attached.health()).ok
     await attached.stop()
-    assert not [p for p in pids if _alive(p)]
+    assert not [p for p in pids if alive(p)]
     assert not state_file.exists()
 
 
@@ -217,7 +211,7 @@ async def test_with_the_real_embedded_proxy(
         health = await stack.health()
         assert health.unhealthy() == ["proxy:agent"], "only the downed path is unhealthy"
         pids = _pids(stack)
-    assert not [p for p in pids if _alive(p)]
+    assert not [p for p in pids if alive(p)]
 
 
 async def test_acquirer_settings_are_its_config_file_across_a_restart(

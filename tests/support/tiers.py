@@ -177,7 +177,8 @@ def watch_spawns() -> Iterator[list[str]]:
     fork = os.fork
 
     def recording_execute_child(this: Any, args: Any, *rest: Any, **kw: Any) -> Any:
-        started.append(args if isinstance(args, str | bytes) else " ".join(map(str, args)))
+        single = isinstance(args, str | bytes | os.PathLike)
+        started.append(os.fsdecode(args) if single else " ".join(map(os.fsdecode, args)))
         return execute_child(this, args, *rest, **kw)
 
     def recording_fork() -> int:

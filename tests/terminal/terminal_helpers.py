@@ -154,11 +154,11 @@ class FakeHost:
             extra.update({39: "00", 62: build_field62(keys, self.tmks[tid])})
             extra[60] = Field60("00", self.batch, "003").format()
             return reply_to(msg, fields=extra)
-        keys = self.keys.get(tid)
-        if keys is None or (64 in msg.fields and not verify(payload, keys.mak)):
+        held = self.keys.get(tid)
+        if held is None or (64 in msg.fields and not verify(payload, held.mak)):
             return reply_to(msg, fields={**extra, 39: "A0"}, processing_requirement=3)
         if act.rc is not None:
-            rc, booked = act.rc, {}
+            rc, booked = act.rc, dict[int, str | bytes | None]()
         else:
             rc, booked = self._book(tid, kind, msg, act)
         extra.update(booked)
@@ -166,7 +166,7 @@ class FakeHost:
         if rc == "00" and kind in (TransactionType.SALE, TransactionType.VOID):
             extra[37] = f"{next(self._rrn):012d}"
         reply = reply_to(msg, fields=extra, processing_requirement=act.nibble)
-        signed = sign(reply, keys.mak)
+        signed = sign(reply, held.mak)
         if act.bad_mac:
             signed.fields[64] = bytes(8)
         return signed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from poslab.iso8583 import IsoMessage, verify
 from poslab.mocks.terminal import (
     ConnectionMode,
     Outcome,
+    Terminal,
     TerminalConfig,
     TerminalCrashed,
     TerminalStore,
@@ -300,6 +302,11 @@ def test_failover_to_the_backup_path_and_back(
         backup.close()
 
 
+def _crash_on_sale(terminal: Terminal, msg: IsoMessage) -> None:
+    if msg.mti == "0200":
+        terminal.crash()
+
+
 def test_crash_between_send_and_reply_durable_vs_memory(
     make_terminal: MakeTerminal, fake_host: FakeHost, records: list[TxnRecord]
 ) -> None:
@@ -307,7 +314,7 @@ def test_crash_between_send_and_reply_durable_vs_memory(
         term = make_terminal(index, config=config(policy=policy, response_timeout_s=2.0))
         term.boot()
         fake_host.script = lambda msg: Act(delay_s=0.3) if msg.mti == "0200" else None
-        term.exchanger.on_sent.append(lambda msg, t=term: t.crash() if msg.mti == "0200" else None)
+        term.exchanger.on_sent.append(partial(_crash_on_sale, term))
         started = time.monotonic()
         with pytest.raises(TerminalCrashed):
             term.sale(4_321)
@@ -357,7 +364,7 @@ def test_settlement_balanced_then_mismatch_uploads_details(
     assert uploads[0].text(48).startswith("08") and uploads[1].text(48).startswith("02")  # type: ignore[union-attr]
     assert (
         {s.stan for s in sales}
-        <= {m.text(48)[4:10] for m in uploads[:1]}
+        <= {m.text(48)[4:10] for m in uploads[:1]}  # type: ignore[index]
         | {
             m.text(48)[2 + 40 * i + 2 : 2 + 40 * i + 8]  # type: ignore[index]
             for m in uploads[:2]

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from poslab.cli import main
 from poslab.world import generate, load
+from tests.support.processes import lab
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -40,32 +39,11 @@ def test_the_lab_command_in_a_subprocess(tmp_path: Path) -> None:
     """The real entry point, twice: byte-identical files from two processes."""
     files = [tmp_path / "a.json", tmp_path / "b.json"]
     for f in files:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "poslab",
-                "world",
-                "generate",
-                "--seed",
-                "3",
-                "--terminals",
-                "50",
-                "--out",
-                str(f),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        made = lab("world", "generate", "--seed", "3", "--terminals", "50", "--out", f, timeout=60)
+        assert made.returncode == 0, made.stderr
     assert files[0].read_bytes() == files[1].read_bytes()
-    shown = subprocess.run(
-        [sys.executable, "-m", "poslab", "world", "show", str(files[0])],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    shown = lab("world", "show", files[0], timeout=60)
+    assert shown.returncode == 0, shown.stderr
     assert "north" in shown.stdout and "50 terminals" in shown.stdout and "expired" in shown.stdout
 
 
