@@ -5,7 +5,8 @@ Why not call ``Faker("zh_CN").name()`` and ``company()`` per merchant: faker
 re-weights its 400 surnames on every call (about 40 µs a name, 100 µs a
 merchant — 8 s for a 100,000-terminal world), and its zh_CN ``company()``
 only makes technology firms (``…科技有限公司``), not shops. The word lists are
-faker's (pinned in pyproject.toml, so names are stable); the sampling is ours.
+faker's (the same from faker 30 through 40.54, checked by
+tests/packaging/test_dependency_ranges.py, so names are stable); the sampling is ours.
 """
 
 from __future__ import annotations
