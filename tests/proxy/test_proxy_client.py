@@ -1,7 +1,7 @@
 """``poslab.proxy.client`` against both servers (``proxy_server``: the embedded
 one and the real Toxiproxy 2.12.0), and the same conformance suite against a
-further real Toxiproxy when one is reachable (``TOXIPROXY_URL``) or a
-``ghcr.io/shopify/toxiproxy:2.12.0`` image is present."""
+further real Toxiproxy when one is reachable (``TOXIPROXY_URL``) and in a
+container where a Docker engine answers (tests/containers/support.py)."""
 
 from __future__ import annotations
 
@@ -110,28 +110,24 @@ async def test_conformance_real_toxiproxy(echo_server: TcpServer) -> None:
 
 
 def test_conformance_real_toxiproxy_container(echo_server: TcpServer) -> None:
-    docker = pytest.importorskip("docker", reason="docker SDK not installed")
-    image = "ghcr.io/shopify/toxiproxy:2.12.0"
-    try:
-        daemon = docker.from_env()
-        daemon.ping()
-    except Exception as exc:  # any failure means no daemon to run the image on
-        pytest.skip(f"no Docker daemon to run {image}: {type(exc).__name__}")
-    try:
-        daemon.images.get(image)
-    except Exception as exc:  # not pulled or built here: no registry is assumed
-        pytest.skip(f"{image} is not present on the Docker daemon: {type(exc).__name__}")
-    # Ryuk (testcontainers' reaper) is another image to pull; the context
-    # manager below removes the container itself.
-    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    """The real Toxiproxy image (the official one, or Shopify's 2.12.0 binary built
+    FROM scratch here) on the host's network: its API and its proxies listen on
+    127.0.0.1 and reach the echo server on the host's loopback, as the lab's do."""
+    pytest.importorskip("docker", reason="docker SDK not installed")
     from testcontainers.core.container import DockerContainer
 
-    with DockerContainer(image).with_bind_ports(8474, None) as box:
-        url = f"http://{box.get_container_host_ip()}:{box.get_exposed_port(8474)}"
+    from poslab.stack.service import free_port
+    from tests.containers.support import engine_or_skip, toxiproxy_image
+
+    image = toxiproxy_image(engine_or_skip())
+    port = free_port()
+    box = DockerContainer(image).with_kwargs(network_mode="host")
+    with box.with_command(f"-host=127.0.0.1 -port={port}"):
+        url = f"http://127.0.0.1:{port}"
 
         async def run() -> None:
             async with ToxiproxyClient(url) as toxiproxy:
-                for _ in range(50):
+                for _ in range(100):
                     try:
                         await toxiproxy.version()
                         break

@@ -1,0 +1,1 @@
+"""Container tests: the lab's images and the real Toxiproxy on a Docker engine."""
