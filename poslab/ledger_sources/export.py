@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from poslab.common import SHARED, atomic_write
 from poslab.ledger_sources.config import FileLedgerSource, SqlLedgerSource
 from poslab.ledger_sources.files import Placeholders, run_command
 from poslab.ledger_sources.files import read_table as read_file_table
@@ -200,7 +201,5 @@ def _write_contract(ledger_dir: Path, export: LedgerExport) -> None:
         "derived": export.derived,
         "written_at": time.time(),
     }
-    target = ledger_dir / CONTRACT_FILE
-    tmp = ledger_dir / f".{CONTRACT_FILE}.part"
-    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(ledger_dir / CONTRACT_FILE, text, mode=SHARED)
