@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # slow tier waits on services, sleeps and Locust rather than on a core.
 TEST_WORKERS ?= 3
 
-.PHONY: setup test test-fast lint bench chaos load verify-gate browser docker clean help
+.PHONY: setup test test-fast lint bench chaos load verify-gate browser docker postgres clean help
 
 help:
 	@echo "make chaos   run the default suite (gate) on the embedded stack, print the scorecard"
@@ -40,7 +40,12 @@ browser:
 docker:
 	@scripts/ensure-docker >/dev/null || true
 
-test: $(STAMP) browser docker
+# PostgreSQL for the ledger-source and foreign-host tests (Debian's packages, a
+# cluster of the lab's own on 127.0.0.1); best effort: they skip with a reason.
+postgres:
+	@scripts/ensure-postgres >/dev/null || true
+
+test: $(STAMP) browser docker postgres
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The tiers are marked by tests/conftest.py from what each test runs.
