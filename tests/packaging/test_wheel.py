@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tarfile
 import zipfile
 from collections.abc import Iterator
 from email.parser import Parser
@@ -48,12 +47,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
     source = work / "source"
     source.mkdir()
-    archive = work / "tree.tar"
-    with tarfile.open(archive, "w") as tar:
-        for name in _tree_files():
-            tar.add(REPO / name, arcname=name)
-    with tarfile.open(archive) as tar:
-        tar.extractall(source, filter="data")
+    for name in _tree_files():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, source / name)
     dist = work / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dist), "."],
