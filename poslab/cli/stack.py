@@ -28,7 +28,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from poslab.errors import LabError
+from poslab.errors import ConfigError, LabError
 from poslab.proxy.client import ProxyInfo, ToxicInfo
 from poslab.stack import (
     DEFAULT_READY_TIMEOUT_S,
@@ -131,12 +131,20 @@ def up(
         raise click.UsageError("give either --world or --seed/--terminals, not both")
     if containers and (topology_path or program_args):
         raise click.UsageError("--containers runs the compose file: no --topology or --program")
+    if containers:
+        compose_file = compose_file or DEPLOY_DIR / "compose.yaml"
+        if not compose_file.is_file():
+            # deploy/ builds the images from the lab's source tree, so it is not
+            # package data: an installed lab (a wheel) has no deploy/ of its own
+            raise ConfigError(
+                f"no compose file at {compose_file}: container mode builds the images "
+                "from a checkout of the lab; run it in one, or pass --compose-file"
+            )
     programs = _programs(program_args)
     run_dir = run_dir or Path("runs") / time.strftime("%Y%m%dT%H%M%SZ-stack", time.gmtime())
     run_dir.mkdir(parents=True, exist_ok=True)
     world_file, regions, world_seed = _world(run_dir, world_path, seed, terminals)
-    if containers:
-        compose_file = compose_file or DEPLOY_DIR / "compose.yaml"
+    if containers and compose_file is not None:  # set, and checked, above
         stack = _container_stack(
             compose_file, world_file, regions, world_seed, run_dir, state_file, timeout
         )

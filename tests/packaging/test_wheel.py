@@ -140,3 +140,11 @@ def test_an_installed_lab_runs_a_scenario_outside_the_repository(
     assert (tmp_path / "out" / "junit.xml").is_file()
     latest = tmp_path / "runs" / "latest"
     assert (latest / "report.html").is_file() and (latest / "world.json").is_file()
+
+
+def test_container_mode_says_it_needs_a_checkout(venv: Path, tmp_path: Path) -> None:
+    # deploy/ builds the images from the source tree: not package data, said so
+    done = _lab(venv, tmp_path, "up", "--containers")
+    assert done.returncode == 2, done.stderr
+    assert "container mode builds the images from a checkout" in done.stderr
+    assert not (tmp_path / "runs").exists()  # refused before anything was made
