@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from rich.console import Console
 
+from poslab.cli.containers import container_stack_factory, containers_option, wanted
 from poslab.cli.exit_codes import HELP_EPILOG, ExitCode
 from poslab.cli.options import catalogue_option
 from poslab.errors import ConfigError
@@ -213,8 +214,13 @@ def _execute(
     copies.check()  # exit 2 now, not after the whole run
     console = _console(outputs)
     plain = not console.is_terminal or bool(os.environ.get("CI"))
+    stack_factory = container_stack_factory(plan) if wanted() else None  # --containers
     done = launch_run(
-        plan, _judge(plan.settings.min_score, baseline, console), console=console, plain=plain
+        plan,
+        _judge(plan.settings.min_score, baseline, console),
+        console=console,
+        plain=plain,
+        stack_factory=stack_factory,
     )
     _point_latest(done.run_dir)
     files = ReportFiles.in_dir(done.run_dir)
@@ -282,6 +288,7 @@ def _common(func: F) -> F:
                      help="Use the (real) Toxiproxy at URL instead of starting the embedded "
                           "proxy; the same as TOXIPROXY_URL=URL."),
         catalogue_option(),
+        containers_option(),
     ]  # fmt: skip
     for option in reversed(options):
         func = option(func)

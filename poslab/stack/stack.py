@@ -443,6 +443,10 @@ class Stack:
             return EmbeddedLauncher.adopt(
                 service, state.process, state.ports, self._prober, grace=self.grace
             )
+        if state.mode == "container":  # lab up --containers (poslab.stack.container_launcher)
+            from poslab.stack.container_launcher import adopt_container
+
+            return adopt_container(self, service, state)
         return ExternalLauncher(service, self._prober)
 
     def _record(self, launcher: ServiceLauncher) -> None:

@@ -1,0 +1,412 @@
+"""Container mode on the engine's API: each service of the world in a container.
+
+:class:`ContainerLauncher` is the :class:`~poslab.stack.launcher.ServiceLauncher`
+of one service run from the lab's images (``scripts/build-images``): the
+issuer, the acquirer and both agents from ``pos-lab/<service>``, the fault
+proxy from the real Toxiproxy 2.12.0 (``pos-lab/toxiproxy:2.12.0``, built
+``FROM scratch`` from Shopify's binary; never the lab's own proxy).
+:class:`ContainerStack` is the :class:`~poslab.stack.stack.Stack` whose
+services run that way; everything else (wiring, proxies, probes, faults,
+scenarios) is the embedded stack's, unchanged.
+
+Why host networking: the containers share the host's network namespace, so
+every service binds ``127.0.0.1`` exactly as an embedded one does (nothing is
+published, nothing listens beyond loopback), the lab's probes, the terminals
+and Toxiproxy reach each other on loopback, and the services' contract
+(``--port 0``, the ready file, the agents finding each other through their
+ready files) holds as it is. The run directory and the world file are
+bind-mounted at the same paths and the containers run as the lab's user, so
+databases, ready files and settings are where the lab looks for them.
+
+What the engine does for the lab: kill (any signal) and restart act on the
+container; a restart makes a new container on the same ports and database.
+Every container carries the labels ``org.poslab.run`` (the run) and
+``org.poslab.service``; :meth:`ContainerLauncher.stop` saves its output to
+``services/<name>.log`` and removes it, and :func:`remove_run_containers`
+removes whatever a run left (``lab down``, a lab that was SIGKILLed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from poslab.errors import StackError
+from poslab.stack.commands import fixed_ports
+from poslab.stack.probe import Prober
+from poslab.stack.process import DEFAULT_GRACE_S
+from poslab.stack.service import ServiceSpec, free_port, log_tail_text, read_ready_file
+from poslab.stack.stack import Stack
+from poslab.stack.state import ServiceState
+from poslab.stack.topology import Mode, Service, ServiceName
+from poslab.stack.wiring import bracket
+
+if TYPE_CHECKING:
+    from poslab.stack.launcher import ServiceLauncher
+
+MODE = "container"
+LABEL_RUN = "org.poslab.run"
+LABEL_SERVICE = "org.poslab.service"
+TOXIPROXY_LOCAL_IMAGE = "pos-lab/toxiproxy:2.12.0"
+
+#: service -> image (scripts/build-images builds them all)
+DEFAULT_IMAGES: dict[ServiceName, str] = {
+    ServiceName.PROXY: TOXIPROXY_LOCAL_IMAGE,
+    ServiceName.ISSUER: "pos-lab/issuer",
+    ServiceName.ACQUIRER: "pos-lab/acquirer",
+    ServiceName.AGENT_PRIMARY: "pos-lab/agent",
+    ServiceName.AGENT_BACKUP: "pos-lab/agent",
+}
+PROVISION_HINT = "scripts/ensure-docker (an engine), then scripts/build-images (the images)"
+
+
+def engine(timeout: float = 10.0) -> Any:
+    """A client of the Docker engine (DOCKER_HOST or the default socket) that answers."""
+    try:
+        import docker
+    except ImportError as exc:
+        raise StackError(
+            f"container mode needs the docker package: pip install docker ({exc})"
+        ) from exc
+    try:
+        client = docker.from_env(timeout=int(timeout))
+        client.ping()
+    except Exception as exc:  # the SDK raises several types for "no daemon"
+        raise StackError(
+            f"no reachable Docker daemon ({exc}); provision one: {PROVISION_HINT}"
+        ) from exc
+    return client
+
+
+def run_label(run_dir: Path) -> str:
+    """The label value (and container-name part) of a run: its directory's digest."""
+    return hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:12]
+
+
+def missing_images(client: Any, images: Mapping[ServiceName, str] = DEFAULT_IMAGES) -> list[str]:
+    """The images of ``images`` the engine does not have."""
+    import docker.errors
+
+    missing = []
+    for image in sorted(set(images.values())):
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            missing.append(image)
+    return missing
+
+
+def remove_run_containers(client: Any, label: str | None = None) -> list[str]:
+    """Remove every lab container of one run (``label``) or of every run; their names."""
+    selector = LABEL_RUN if label is None else f"{LABEL_RUN}={label}"
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": selector}):
+        with contextlib.suppress(Exception):  # already gone
+            container.remove(force=True)
+            removed.append(container.name)
+    return removed
+
+
+@dataclass
+class ContainerSettings:
+    """What every container of one run shares."""
+
+    client: Any
+    run_dir: Path
+    world_file: Path
+    label: str
+    images: Mapping[ServiceName, str] = field(default_factory=lambda: dict(DEFAULT_IMAGES))
+    seed: int | None = None
+    user: str = field(default_factory=lambda: f"{os.getuid()}:{os.getgid()}")
+
+    @classmethod
+    def for_run(
+        cls, run_dir: Path, world_file: Path, *, seed: int | None = None, client: Any = None
+    ) -> ContainerSettings:
+        return cls(
+            client=client if client is not None else engine(),
+            run_dir=run_dir.resolve(),
+            world_file=world_file.resolve(),
+            label=run_label(run_dir),
+            seed=seed,
+        )
+
+
+class ContainerLauncher:
+    """One service in a container on the host's network (see the module's doc)."""
+
+    def __init__(
+        self,
+        service: Service,
+        spec: ServiceSpec,
+        prober: Prober,
+        settings: ContainerSettings,
+        *,
+        grace: float = DEFAULT_GRACE_S,
+    ) -> None:
+        self.service = service
+        self.spec = spec
+        self.prober = prober
+        self.settings = settings
+        self.grace = grace
+        self.ports: dict[str, int] = {}
+        self.container: Any = None
+        self.container_name = f"poslab-{settings.label}-{service.name.value}"
+        self.image = settings.images[service.name]
+        self.exit_code: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.service.name.value
+
+    @property
+    def is_proxy(self) -> bool:
+        return self.service.name is ServiceName.PROXY
+
+    # -- what the stack records -------------------------------------------
+
+    def state(self) -> ServiceState:
+        ports, service = dict(self.ports), self.service
+        host = bracket(service.address.host)
+        main = next(iter(self.spec.port_flags))
+        admin_port = ports.get("admin", ports.get(main) if service.admin else None)
+        if self.is_proxy:
+            admin_port = None
+        return ServiceState(
+            name=self.name,
+            mode=MODE,
+            address=f"{host}:{ports[main]}" if main in ports else None,
+            admin_url=None if admin_port is None else f"http://{host}:{admin_port}",
+            health_url=self.spec.health_url(ports) if self.spec.health_port in ports else None,
+            ports=ports,
+        )
+
+    def running(self) -> bool | None:
+        if self.container is None:
+            return False
+        try:
+            self.container.reload()
+        except Exception:
+            return False
+        return bool(self.container.status == "running")
+
+    # -- the protocol -----------------------------------------------------
+
+    async def start(self, deadline: float) -> None:
+        """Create and start the container on the topology's ports (0: any free one)."""
+        if self.is_proxy:
+            # Toxiproxy writes no ready file: its API port is picked here.
+            wanted = self.service.address.port or self.ports.get("api") or free_port()
+            await self._run({"api": wanted})
+            self.ports = {"api": wanted}
+        else:
+            await self._run(fixed_ports(self.service.address, self.service.admin, self.spec))
+
+    async def ready(self, deadline: float) -> None:
+        """The ready file names the ports (lab services), then the health check answers."""
+        spec, delay = self.spec, 0.02
+        waiting_for = "its health check" if self.ports else "its ready file"
+        while True:
+            if not await asyncio.to_thread(self.running):
+                code = await self._exit_code()
+                await self._save_logs()
+                raise self._failure(f"its container exited with code {code} before it was ready")
+            if not self.ports and spec.ready_file is not None:
+                info = read_ready_file(spec.ready_file)
+                if info is not None:
+                    self.ports = {name: info.ports[name] for name in spec.port_flags}
+            if self.ports:
+                url = spec.health_url(self.ports)
+                left = deadline - time.monotonic()
+                probe = await self.prober.http(url, timeout=max(0.2, min(2.0, left)))
+                if probe.ok:
+                    return
+                waiting_for = f"its health check ({probe.detail})"
+            if time.monotonic() >= deadline:
+                await self._save_logs()
+                raise self._failure(f"not ready in time: still waiting for {waiting_for}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.2)
+
+    async def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the service through the engine; for KILL, return once it is gone."""
+        if self.container is None:
+            raise StackError(f"{self.name} was never started")
+        await asyncio.to_thread(self.container.kill, int(sig))
+        if sig == signal.SIGKILL:
+            end = time.monotonic() + self.grace
+            while await asyncio.to_thread(self.running) and time.monotonic() < end:
+                await asyncio.sleep(0.05)
+
+    async def restart(self, deadline: float) -> None:
+        """A new container on the same ports, with the same database and log."""
+        await self._remove(self.grace)
+        wanted = dict(self.ports)
+        if self.is_proxy:
+            await self._run(wanted)
+        else:
+            await self._run(wanted)
+            self.ports = {}  # read back from the new ready file, which must agree
+
+    async def stop(self, grace: float) -> None:
+        """Stop (TERM, then KILL after ``grace``), keep its output, remove it; idempotent."""
+        await self._remove(grace)
+
+    async def logs(self, lines: int = 25) -> str:
+        if self.container is None:
+            return log_tail_text(_read(self.spec.log_file), lines)
+        text = await asyncio.to_thread(_container_output, self.container)
+        return log_tail_text(text, lines)
+
+    # -- the engine -------------------------------------------------------
+
+    def _command(self, ports: Mapping[str, int]) -> tuple[list[str] | None, list[str]]:
+        """(entrypoint, command) for a start on ``ports``."""
+        if self.is_proxy:
+            flags = ["-host", self.service.address.host, "-port", str(ports["api"])]
+            if self.settings.seed is not None:
+                flags += ["-seed", str(self.settings.seed)]
+            return None, flags  # the image's /toxiproxy
+        argv = self.spec.command(ports)
+        try:
+            module = argv[argv.index("-m") + 1]
+        except (ValueError, IndexError):
+            raise StackError(
+                f"{self.name}: container mode runs the lab's images; "
+                f"{argv[0]!r} is not a python -m program"
+            ) from None
+        return ["python", "-m", module], argv[argv.index("-m") + 2 :]
+
+    async def _run(self, ports: Mapping[str, int]) -> None:
+        if self.spec.ready_file is not None and not self.is_proxy:
+            self.spec.ready_file.unlink(missing_ok=True)
+        self.spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+        entrypoint, command = self._command(ports)
+        settings = self.settings
+        volumes = {
+            str(settings.run_dir): {"bind": str(settings.run_dir), "mode": "rw"},
+            str(settings.world_file): {"bind": str(settings.world_file), "mode": "ro"},
+        }
+        kwargs: dict[str, Any] = {
+            "command": command,
+            "name": self.container_name,
+            "detach": True,
+            "network_mode": "host",
+            "init": not self.is_proxy,  # signals reach python; Toxiproxy is Go, PID 1 is fine
+            "labels": {LABEL_RUN: settings.label, LABEL_SERVICE: self.name},
+            "environment": dict(self.spec.env),
+        }
+        if entrypoint is not None:
+            kwargs.update(entrypoint=entrypoint, user=settings.user, volumes=volumes)
+        client = settings.client
+
+        def run() -> Any:
+            with contextlib.suppress(Exception):  # a container left by a crashed run
+                client.containers.get(self.container_name).remove(force=True)
+            return client.containers.run(self.image, **kwargs)
+
+        try:
+            self.container = await asyncio.to_thread(run)
+        except Exception as exc:
+            raise self._failure(f"the engine would not run {self.image}: {exc}") from exc
+        self.exit_code = None
+
+    async def _exit_code(self) -> int | None:
+        if self.container is None:
+            return None
+        with contextlib.suppress(Exception):
+            result = await asyncio.to_thread(self.container.wait, timeout=2)
+            self.exit_code = int(result.get("StatusCode", -1))
+        return self.exit_code
+
+    async def _save_logs(self) -> None:
+        """Append the container's output to ``services/<name>.log``."""
+        if self.container is None:
+            return
+        with contextlib.suppress(Exception):
+            text = await asyncio.to_thread(_container_output, self.container)
+            with self.spec.log_file.open("a", encoding="utf-8") as fh:
+                fh.write(f"--- container {self.container_name} ({self.image}) ---\n{text}")
+                if text and not text.endswith("\n"):
+                    fh.write("\n")
+
+    async def _remove(self, grace: float) -> None:
+        container = self.container
+        if container is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(container.stop, timeout=max(1, round(grace)))
+        await self._exit_code()
+        await self._save_logs()
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(container.remove, force=True)
+        self.container = None
+
+    def _failure(self, why: str) -> StackError:
+        tail = log_tail_text(_read(self.spec.log_file))
+        return StackError(f"service {self.name} ({self.image}) {why}\n--- its log ---\n{tail}")
+
+
+def _container_output(container: Any) -> str:
+    data: bytes = container.logs(stdout=True, stderr=True)
+    return data.decode("utf-8", errors="replace")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+class ContainerStack(Stack):
+    """A :class:`Stack` whose lab services (and Toxiproxy) run as containers.
+
+    The topology is the embedded one (services on 127.0.0.1, any free port);
+    services the topology marks external stay external.
+    """
+
+    def __init__(
+        self, *args: Any, containers: ContainerSettings | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.containers = containers or ContainerSettings.for_run(
+            self.run_dir, self.world_file, seed=self.seed
+        )
+
+    def _launcher(self, service: Service) -> ServiceLauncher:
+        if service.mode is Mode.EXTERNAL:
+            return super()._launcher(service)
+        return ContainerLauncher(
+            service, self._spec(service), self._prober, self.containers, grace=self.grace
+        )
+
+    async def stop(self) -> None:
+        try:
+            await super().stop()
+        finally:
+            # Whatever a failed start or a lost handle left behind.
+            await asyncio.to_thread(
+                remove_run_containers, self.containers.client, self.containers.label
+            )
+
+
+def adopt_container(stack: Stack, service: Service, state: ServiceState) -> ContainerLauncher:
+    """The launcher of a container an earlier ``lab up --containers`` started
+    (``lab down``, ``lab status``, a drill on a running stack)."""
+    settings = ContainerSettings.for_run(stack.run_dir, stack.world_file, seed=stack.seed)
+    launcher = ContainerLauncher(
+        service, stack._spec(service), stack._prober, settings, grace=stack.grace
+    )
+    launcher.ports = dict(state.ports)
+    with contextlib.suppress(Exception):  # gone already: nothing to stop
+        launcher.container = settings.client.containers.get(launcher.container_name)
+    return launcher
