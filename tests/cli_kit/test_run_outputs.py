@@ -40,7 +40,7 @@ def stand_in(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """``launch_run`` that writes the report files a judged run leaves; the plans it got."""
     plans: list[Any] = []
 
-    def launch_run(plan: Any, judge: Any, *, console: Any, plain: bool) -> Launched:
+    def launch_run(plan: Any, judge: Any, *, console: Any, **options: Any) -> Launched:
         plans.append(plan)
         run_dir = plan.runs_dir / f"20260101T00000{len(plans)}Z-{plan.settings.name}"
         run_dir.mkdir(parents=True)
