@@ -58,7 +58,8 @@ def check_engine() -> None:
 
 def container_stack_factory(plan: RunPlan) -> StackFactory:
     """A fresh container stack per scenario (what ``default_stack_factory`` is for processes)."""
-    from poslab.stack.container_launcher import ContainerSettings, ContainerStack, engine
+    from poslab.stack.container_launcher import ContainerSettings, engine
+    from poslab.stack.container_stack import ContainerStack
 
     check_engine()
     client = engine()

@@ -5,9 +5,9 @@ of one service run from the lab's images (``scripts/build-images``): the
 issuer, the acquirer and both agents from ``pos-lab/<service>``, the fault
 proxy from the real Toxiproxy 2.12.0 (``pos-lab/toxiproxy:2.12.0``, built
 ``FROM scratch`` from Shopify's binary; never the lab's own proxy).
-:class:`ContainerStack` is the :class:`~poslab.stack.stack.Stack` whose
-services run that way; everything else (wiring, proxies, probes, faults,
-scenarios) is the embedded stack's, unchanged.
+:class:`~poslab.stack.container_stack.ContainerStack` is the
+:class:`~poslab.stack.stack.Stack` whose services run that way; everything
+else (wiring, proxies, probes, faults, scenarios) is the embedded stack's.
 
 Why host networking: the containers share the host's network namespace, so
 every service binds ``127.0.0.1`` exactly as an embedded one does (nothing is
@@ -37,20 +37,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from poslab.errors import StackError
 from poslab.stack.commands import fixed_ports
 from poslab.stack.probe import Prober
 from poslab.stack.process import DEFAULT_GRACE_S
 from poslab.stack.service import ServiceSpec, free_port, log_tail_text, read_ready_file
-from poslab.stack.stack import Stack
 from poslab.stack.state import ServiceState
-from poslab.stack.topology import Mode, Service, ServiceName
+from poslab.stack.topology import Service, ServiceName
 from poslab.stack.wiring import bracket
-
-if TYPE_CHECKING:
-    from poslab.stack.launcher import ServiceLauncher
 
 MODE = "container"
 LABEL_RUN = "org.poslab.run"
@@ -367,45 +363,21 @@ def _read(path: Path) -> str:
         return ""
 
 
-class ContainerStack(Stack):
-    """A :class:`Stack` whose lab services (and Toxiproxy) run as containers.
-
-    The topology is the embedded one (services on 127.0.0.1, any free port);
-    services the topology marks external stay external.
-    """
-
-    def __init__(
-        self, *args: Any, containers: ContainerSettings | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.containers = containers or ContainerSettings.for_run(
-            self.run_dir, self.world_file, seed=self.seed
-        )
-
-    def _launcher(self, service: Service) -> ServiceLauncher:
-        if service.mode is Mode.EXTERNAL:
-            return super()._launcher(service)
-        return ContainerLauncher(
-            service, self._spec(service), self._prober, self.containers, grace=self.grace
-        )
-
-    async def stop(self) -> None:
-        try:
-            await super().stop()
-        finally:
-            # Whatever a failed start or a lost handle left behind.
-            await asyncio.to_thread(
-                remove_run_containers, self.containers.client, self.containers.label
-            )
-
-
-def adopt_container(stack: Stack, service: Service, state: ServiceState) -> ContainerLauncher:
+def adopt_container(
+    service: Service,
+    state: ServiceState,
+    spec: ServiceSpec,
+    prober: Prober,
+    *,
+    run_dir: Path,
+    world_file: Path,
+    seed: int | None,
+    grace: float = DEFAULT_GRACE_S,
+) -> ContainerLauncher:
     """The launcher of a container an earlier ``lab up --containers`` started
     (``lab down``, ``lab status``, a drill on a running stack)."""
-    settings = ContainerSettings.for_run(stack.run_dir, stack.world_file, seed=stack.seed)
-    launcher = ContainerLauncher(
-        service, stack._spec(service), stack._prober, settings, grace=stack.grace
-    )
+    settings = ContainerSettings.for_run(run_dir, world_file, seed=seed)
+    launcher = ContainerLauncher(service, spec, prober, settings, grace=grace)
     launcher.ports = dict(state.ports)
     with contextlib.suppress(Exception):  # gone already: nothing to stop
         launcher.container = settings.client.containers.get(launcher.container_name)

@@ -446,7 +446,10 @@ class Stack:
         if state.mode == "container":  # lab up --containers (poslab.stack.container_launcher)
             from poslab.stack.container_launcher import adopt_container
 
-            return adopt_container(self, service, state)
+            return adopt_container(
+                service, state, self._spec(service), self._prober, run_dir=self.run_dir,
+                world_file=self.world_file, seed=self.seed, grace=self.grace,
+            )  # fmt: skip
         return ExternalLauncher(service, self._prober)
 
     def _record(self, launcher: ServiceLauncher) -> None:
