@@ -25,11 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--world", type=Path, required=True, help="world.json (TMKs, cards)")
     parser.add_argument("--defect", action="append", default=[], choices=DEFECTS)
     parser.add_argument("--day-seconds", type=float, default=None)
+    parser.add_argument("--mac", choices=("cup-ecb", "x9.19"), default="cup-ecb")
     args = parser.parse_args(argv)
 
     defects = frozenset(args.defect)
     books = Books(args.db, durable="reply-before-durable" not in defects)
-    host = ForeignHost(World.load(args.world), books, defects, args.day_seconds)
+    host = ForeignHost(World.load(args.world), books, defects, args.day_seconds, args.mac)
     server = serve(host, args.port)
     stop = threading.Event()
 

@@ -81,12 +81,28 @@ def cup_mac(block: bytes, mak: bytes) -> bytes:
     return second.hex().upper()[:8].encode("ascii")
 
 
-def mac_ok(payload: bytes, mak: bytes, prefix_len: int) -> bool:
+def x919_mac(block: bytes, mak: bytes) -> bytes:
+    """ANSI X9.19: DES-CBC under the left half, then decrypt with the right half
+    and encrypt with the left; field 64 is all 8 bytes."""
+    left, right = mak[:8], mak[8:16]
+    padded = block + bytes(-len(block) % 8) if block else bytes(8)
+    state = bytes(8)
+    for i in range(0, len(padded), 8):
+        state = ecb_encrypt(left, _xor(state, padded[i : i + 8]))
+    return ecb_encrypt(left, ecb_decrypt(right, state))
+
+
+MACS = {"cup-ecb": cup_mac, "x9.19": x919_mac}
+
+
+def mac_ok(payload: bytes, mak: bytes, prefix_len: int, algorithm: str = "cup-ecb") -> bool:
     """The request's field 64 (its last 8 bytes) against the MAC of the rest."""
-    return hmac.compare_digest(cup_mac(payload[prefix_len:-8], mak), payload[-8:])
+    return hmac.compare_digest(MACS[algorithm](payload[prefix_len:-8], mak), payload[-8:])
 
 
-def signed(payload_with_placeholder: bytes, mak: bytes, prefix_len: int) -> bytes:
+def signed(
+    payload_with_placeholder: bytes, mak: bytes, prefix_len: int, algorithm: str = "cup-ecb"
+) -> bytes:
     """An encoded reply whose field 64 (8 placeholder bytes at the end) gets its MAC."""
     body = payload_with_placeholder[:-8]
-    return body + cup_mac(body[prefix_len:], mak)
+    return body + MACS[algorithm](body[prefix_len:], mak)

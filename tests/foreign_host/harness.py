@@ -48,6 +48,7 @@ class HostProcess:
         defects: tuple[str, ...] = (),
         day_s: float | None = None,
         name: str = "foreign-host",
+        mac: str = "cup-ecb",
     ) -> None:
         self.ready_file = workdir / f"{name}.ready.json"
         self.ready_file.unlink(missing_ok=True)
@@ -58,6 +59,7 @@ class HostProcess:
             argv += ["--defect", d]
         if day_s is not None:
             argv += ["--day-seconds", str(day_s)]
+        argv += ["--mac", mac]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + _READY_S

@@ -112,9 +112,15 @@ _KIND_NAME = {v: k for k, v in _KIND_CODE.items()}
 
 class ForeignHost:
     def __init__(
-        self, world: World, books: Books, defects: frozenset[str], day_s: float | None
+        self,
+        world: World,
+        books: Books,
+        defects: frozenset[str],
+        day_s: float | None,
+        mac: str = "cup-ecb",
     ) -> None:
         self.world = world
+        self.mac = mac
         self.books = books
         self.defects = defects
         self.sessions: dict[str, bytes] = {}  # tid → MAK (lost on restart, as in real hosts)
@@ -149,7 +155,8 @@ class ForeignHost:
         if msg.mti == "0800":
             return self._sign_on(msg)
         mak = self.sessions.get(tid)
-        if msg.mti in MACED and (mak is None or not crypto.mac_ok(payload, mak, PREFIX_LEN)):
+        maced = msg.mti in MACED
+        if maced and (mak is None or not crypto.mac_ok(payload, mak, PREFIX_LEN, self.mac)):
             return self._reply(msg, Answer("A0", sign_on_again=True), None)
         if msg.mti == "0820":
             return self._reply(msg, Answer("00"), None)
@@ -169,14 +176,14 @@ class ForeignHost:
             fields[64] = "00" * 8
         reply_mti = f"{int(msg.mti) + 10:04d}"
         raw = encode(Message(reply_mti, msg.reply_prefix(answer.sign_on_again), fields))
-        return crypto.signed(raw, mak, PREFIX_LEN) if signing and mak else raw
+        return crypto.signed(raw, mak, PREFIX_LEN, self.mac) if signing and mak else raw
 
     def _sign_on(self, msg: Message) -> bytes:
         tid = msg.need(41)
         tmk = self.world.tmks.get(tid)
         f60 = msg.need(60)
         mode = f60[8:11]
-        if tmk is None or mode not in crypto.KEY_LEN:
+        if tmk is None or mode not in crypto.KEY_LEN or (self.mac == "x9.19" and mode == "001"):
             return self._reply(msg, Answer("97" if tmk is None else "30"), None)
         keys = crypto.working_keys(mode)
         self.sessions[tid] = keys[1]

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ pytest.importorskip("sqlalchemy")
 
 import sqlalchemy as sa
 
+from poslab.iso8583 import MacAlgorithm
 from poslab.ledger_sources import Window, parse_ledger_source, write_ledger_export
 from poslab.mocks.terminal import Outcome, Terminal, TerminalStore, TxnRecord
 from poslab.scoring import RunResult, score_run
@@ -62,12 +64,19 @@ class Lab:
     terminals: list[Terminal] = field(default_factory=list)
     t0: float = field(default_factory=time.time)
 
-    def start(self, *defects: str, day_s: float | None = None, terminals: int = 2) -> None:
-        self.host = HostProcess(self.tmp, self.db, self.world_json, defects, day_s)
+    def start(
+        self,
+        *defects: str,
+        day_s: float | None = None,
+        terminals: int = 2,
+        mac: str = "cup-ecb",
+        **config: Any,
+    ) -> None:
+        self.host = HostProcess(self.tmp, self.db, self.world_json, defects, day_s, mac=mac)
         self.link = LossyLink(self.host.address)
         self.store = TerminalStore(self.tmp / "terminals.sqlite")
         self.terminals = [
-            make_terminal(self.world, i, self.link.address, self.store, self.records)
+            make_terminal(self.world, i, self.link.address, self.store, self.records, **config)
             for i in range(terminals)
         ]
         for t in self.terminals:
@@ -270,3 +279,19 @@ def test_their_export_command_as_a_file_ledger_source(lab: Lab, fmt: str) -> Non
     assert "exit status 0" in (ledger / "source-command.log").read_text()
     assert checks(score_run(run_dir)) == by_sql
     assert all(status == "passed" for status, _ in by_sql.values()), by_sql
+
+
+@pytest.mark.parametrize(
+    ("key_mode", "mac"),
+    [("001", "cup-ecb"), ("003", "cup-ecb"), ("004", "cup-ecb"), ("003", "x9.19")],
+)
+def test_key_modes_and_mac_algorithms(lab: Lab, key_mode: str, mac: str) -> None:
+    """Single, double and double+TDK working keys; CUP ECB and X9.19 MACs: the
+    lab's terminal and this host agree on all of them from the documents alone."""
+    algorithm = MacAlgorithm.X9_19 if mac == "x9.19" else MacAlgorithm.CUP_ECB
+    lab.start(terminals=1, mac=mac, key_mode=key_mode, mac_algorithm=algorithm)
+    a = lab.terminals[0]
+    assert a.session is not None and len(a.session.keys.mak) == (8 if key_mode == "001" else 16)
+    _approved_sale(a)
+    assert a.settle().outcome is Outcome.APPROVED
+    assert not any(r.reason == "bad_mac" for r in lab.records)
