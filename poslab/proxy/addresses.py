@@ -46,17 +46,21 @@ class ListenError(OSError):
 
 
 def _parse_port(text: str, address: str) -> int:
-    if text == "":
-        return 0
-    if text.isascii() and text.isdigit():
-        port = int(text)
-        if port > 65535:
-            raise AddressError(f"address {address}: invalid port")
+    """Go's ``net.parsePort`` then ``LookupPort``: an optional sign, digits
+    (saturating), a service name looked up otherwise; out of range is
+    ``address <port>: invalid port``, an unknown name ``address tcp/<name>:
+    unknown port`` (the port as written, not the whole address)."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if digits == "" or (digits.isascii() and digits.isdigit()):
+        value = int(digits) if digits else 0
+        port = -value if text.startswith("-") else value
+        if not 0 <= port <= 65535:
+            raise AddressError(f"address {text}: invalid port")
         return port
     try:
         return socket.getservbyname(text, "tcp")
     except OSError:
-        raise AddressError(f"lookup tcp/{text}: unknown port") from None
+        raise AddressError(f"address tcp/{text}: unknown port") from None
 
 
 def split_host_port(address: str) -> tuple[str, int]:

@@ -32,6 +32,7 @@ from decimal import Decimal
 from typing import Literal, TypeAlias
 
 from poslab.proxy.api_error import bad_request_body
+from poslab.proxy.go_scanner import GoSyntaxError, first_value_end
 
 __all__ = [
     "Float32",
@@ -89,25 +90,37 @@ def _object(pairs: list[tuple[str, object]]) -> JsonObject:
     return found
 
 
+class _NegativeZero(int):
+    """The integer literal ``-0``: 0 as an int64, but ``-0`` as a float32
+    (Go keeps the sign, and writes it back: ``"toxicity":-0``)."""
+
+
+_NEGATIVE_ZERO = _NegativeZero(0)
+
+
+def _integer(literal: str) -> int:
+    return _NEGATIVE_ZERO if literal == "-0" else int(literal)
+
+
 _DECODER = json.JSONDecoder(
-    parse_float=GoFloat, parse_constant=_refuse_constant, object_pairs_hook=_object
+    parse_float=GoFloat,
+    parse_int=_integer,
+    parse_constant=_refuse_constant,
+    object_pairs_hook=_object,
 )
 
 
 def parse_body(raw: bytes) -> object:
-    """The first JSON value of a request body; trailing bytes are ignored."""
-    text = raw.decode("utf-8", errors="replace")
-    start = len(text) - len(text.lstrip())
-    if start == len(text):
-        raise bad_request_body("EOF")
+    """The first JSON value of a request body; trailing bytes are ignored.
+    Syntax is checked by Go's scanner (``go_scanner``), so syntax errors
+    read as Toxiproxy's; the value is then read by Python's parser."""
     try:
-        value, _end = _DECODER.raw_decode(text, start)
-    except json.JSONDecodeError as exc:
-        if exc.pos >= len(text):
-            raise bad_request_body("unexpected EOF") from None
-        raise bad_request_body(
-            f"invalid character {text[exc.pos]!r} at offset {exc.pos}: {exc.msg}"
-        ) from None
+        end = first_value_end(raw)
+    except GoSyntaxError as exc:
+        raise bad_request_body(str(exc)) from None
+    text = raw[:end].decode("utf-8", errors="replace")
+    try:
+        value, _end = _DECODER.raw_decode(text, len(text) - len(text.lstrip()))
     except (ValueError, RecursionError) as exc:
         raise bad_request_body(str(exc) or "invalid JSON") from None
     return value
@@ -250,12 +263,12 @@ class _Decoding:
             if not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
                 self.refuse(f"number {_number_literal(value)}", kind, struct, path)
                 return False, None
-            return True, float(value)
+            return True, -0.0 if value is _NEGATIVE_ZERO else float(value)
         # int64 / int (Go's int is 64 bits on every platform Toxiproxy ships for)
         if isinstance(value, float) or not _INT64_MIN <= value <= _INT64_MAX:
             self.refuse(f"number {_number_literal(value)}", kind, struct, path)
             return False, None
-        return True, value
+        return True, int(value)
 
 
 def go_decode(
@@ -313,7 +326,7 @@ def format_float32(value: float) -> str:
     """Go's ``strconv.FormatFloat(f, 'f'|'e', -1, 32)`` as encoding/json uses it."""
     f32 = _to_float32(value)
     if f32 == 0:
-        return "0"
+        return "-0" if math.copysign(1.0, f32) < 0 else "0"
     digits = f"{f32:.9g}"
     for precision in range(1, 10):
         candidate = f"{f32:.{precision}g}"
@@ -327,6 +340,9 @@ def format_float32(value: float) -> str:
             mantissa = mantissa.rstrip("0").rstrip(".")
         sign = "-" if exponent.startswith("-") else "+"
         exp_digits = exponent.lstrip("+-").lstrip("0").rjust(2, "0")
+        if sign == "-" and exp_digits.startswith("0"):
+            # encoding/json cleans strconv's e-09 up to e-9 (negative only).
+            exp_digits = exp_digits[1:]
         return f"{mantissa}e{sign}{exp_digits}"
     text = format(Decimal(digits), "f")
     if "." in text:

@@ -1,0 +1,65 @@
+"""Differential fuzzing of the API (``conformance.py``): 500+ random call
+sequences, each sent to the embedded server and to the real Toxiproxy, every
+answer compared. ``scripts/verify-proxy-conformance`` runs many more."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from tests.proxy.conformance import Differences, machine_for
+from tests.proxy.servers import (
+    ServerUnderTest,
+    real_server_binary,
+    real_server_missing,
+    start_server,
+)
+
+#: Sequences per test run, and calls per sequence (the wall time stays well
+#: under a minute: each call is two local HTTP round trips).
+SEQUENCES = 520
+STEPS = 12
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerUnderTest, ...]]:
+    if real_server_binary() is None:
+        pytest.skip(real_server_missing())
+    tmp = tmp_path_factory.mktemp("differential")
+    servers = (start_server("embedded", tmp / "embedded"), start_server("real", tmp / "real"))
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def test_random_api_sequences_get_the_same_answers_from_both_servers(
+    both: tuple[ServerUnderTest, ServerUnderTest], tmp_path: Path
+) -> None:
+    embedded, real = both
+    seen = Differences()
+    machine = machine_for(embedded.url, real.url, seen)
+    started = time.monotonic()
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=SEQUENCES,
+            stateful_step_count=STEPS,
+            deadline=None,
+            database=None,
+            derandomize=False,
+            suppress_health_check=list(HealthCheck),
+            print_blob=True,
+        ),
+    )
+    elapsed = time.monotonic() - started
+    print(
+        f"{seen.sequences} sequences, {seen.calls} calls in {elapsed:.1f} s; listed: {seen.listed}"
+    )
+    assert seen.sequences >= 500
