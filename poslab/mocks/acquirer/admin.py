@@ -42,7 +42,7 @@ from .export import EXPORTS, export_rows, line
 from .group_commit import Op
 from .host import Host
 from .ledger import INSERT_RETIRED, INSERT_TERMINAL, REVOKE_SESSION, UPSERT_SESSION, reader
-from .registry import ProvisionError, validate_provision
+from .registry import validate_provision
 from .settlement_worker import PAYOUTS_DUE_BY, SettlementWorker
 from .terminal_server import IsoServer
 
@@ -92,12 +92,8 @@ class AdminApi:
 
     async def provision(self, request: web.Request) -> web.Response:
         body = await json_body(request)
-        registry = self.host.registry
-        try:
-            record = validate_provision(body)
-            added = registry.add(record)
-        except ProvisionError as exc:
-            return error_response(exc.status, str(exc))
+        record = validate_provision(body)
+        added = self.host.registry.add(record)
         if added:
             await self.host.commit(
                 [

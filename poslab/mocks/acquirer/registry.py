@@ -12,17 +12,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 
+from poslab.mocks.kit import ServiceError
 from poslab.world import TXN_TYPES, Terminal, World
 
 __all__ = ["ProvisionError", "Registry", "TerminalRecord"]
 
 
-class ProvisionError(ValueError):
-    """A terminal the admin API cannot provision (the message says why)."""
+class ProvisionError(ServiceError):
+    """A terminal the admin API cannot provision (the message says why; 422
+    unless given, answered by the admin API's middleware)."""
 
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
+    status = 422
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
