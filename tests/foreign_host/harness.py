@@ -49,11 +49,12 @@ class HostProcess:
         day_s: float | None = None,
         name: str = "foreign-host",
         mac: str = "cup-ecb",
+        port: int = 0,
     ) -> None:
         self.ready_file = workdir / f"{name}.ready.json"
         self.ready_file.unlink(missing_ok=True)
         self.log_path = workdir / f"{name}.log"
-        argv = [sys.executable, "-m", "tests.foreign_host", "--port", "0"]
+        argv = [sys.executable, "-m", "tests.foreign_host", "--port", str(port)]
         argv += ["--ready-file", str(self.ready_file), "--db", db, "--world", str(world)]
         for d in defects:
             argv += ["--defect", d]
@@ -69,6 +70,13 @@ class HostProcess:
                 raise RuntimeError(f"foreign host did not start:\n{self.log_path.read_text()}")
             time.sleep(0.02)
         self.port: int = json.loads(self.ready_file.read_text())["port"]
+        self.argv = (workdir, db, world, defects, day_s, name, mac)
+
+    def restarted(self) -> HostProcess:
+        """The same host started again on the same port and books (a restart hook)."""
+        workdir, db, world, defects, day_s, name, mac = self.argv
+        self.kill()
+        return HostProcess(workdir, db, world, defects, day_s, name, mac, port=self.port)
 
     @property
     def address(self) -> tuple[str, int]:

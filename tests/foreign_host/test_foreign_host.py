@@ -183,10 +183,12 @@ def _provoke(lab: Lab, defect: str) -> None:
         _approved_sale(a)
         assert any(r.retransmission and r.outcome is Outcome.APPROVED for r in lab.records)
     elif defect == "reply-before-durable":
-        # approvals acknowledged, then the host is killed before it wrote them
+        # approvals acknowledged, then the host is killed (and restarted, as a
+        # restart hook would) before it wrote them
         for _ in range(4):
             _approved_sale(a)
-        lab.host.kill()  # type: ignore[union-attr]
+        lab.host = lab.host.restarted()  # type: ignore[union-attr]
+        _approved_sale(a)  # the restarted host lost the session: A0, sign on, sell
     else:
         # a sale whose reply is lost is reversed; the host says 00 to the reversal
         lab.link.lose_next_reply("0210")  # type: ignore[union-attr]
