@@ -197,14 +197,14 @@ class ContainerLauncher:
     # -- the protocol -----------------------------------------------------
 
     async def start(self, deadline: float) -> None:
-        """Create and start the container on the topology's ports (0: any free one)."""
+        """Create and start the container on the topology's ports; a port the
+        topology leaves free (0) is picked here, so a restart of the same
+        container (same command) keeps it."""
+        wanted = fixed_ports(self.service.address, self.service.admin, self.spec)
+        ports = {name: wanted.get(name) or free_port() for name in self.spec.port_flags}
+        await self._run(ports)
         if self.is_proxy:
-            # Toxiproxy writes no ready file: its API port is picked here.
-            wanted = self.service.address.port or self.ports.get("api") or free_port()
-            await self._run({"api": wanted})
-            self.ports = {"api": wanted}
-        else:
-            await self._run(fixed_ports(self.service.address, self.service.admin, self.spec))
+            self.ports = ports  # Toxiproxy writes no ready file
 
     async def ready(self, deadline: float) -> None:
         """The ready file names the ports (lab services), then the health check answers."""
@@ -243,14 +243,19 @@ class ContainerLauncher:
                 await asyncio.sleep(0.05)
 
     async def restart(self, deadline: float) -> None:
-        """A new container on the same ports, with the same database and log."""
-        await self._remove(self.grace)
-        wanted = dict(self.ports)
-        if self.is_proxy:
-            await self._run(wanted)
-        else:
-            await self._run(wanted)
-            self.ports = {}  # read back from the new ready file, which must agree
+        """The same container again (TERM, then KILL after the grace, then start):
+        same command, so same ports; same database and log."""
+        container = self.container
+        if container is None:
+            raise StackError(f"{self.name} was never started")
+        if not self.is_proxy:
+            if self.spec.ready_file is not None:
+                self.spec.ready_file.unlink(missing_ok=True)
+            self.ports = {}  # read back from the new ready file
+        try:
+            await asyncio.to_thread(container.restart, timeout=max(1, round(self.grace)))
+        except Exception as exc:
+            raise self._failure(f"the engine would not restart it: {exc}") from exc
 
     async def stop(self, grace: float) -> None:
         """Stop (TERM, then KILL after ``grace``), keep its output, remove it; idempotent."""
