@@ -16,7 +16,7 @@ from poslab.app_faults import AppFault, FaultError, ServiceFamily
 from poslab.app_faults.issuer import IssuerSlow
 from poslab.errors import ConfigError
 from poslab.mocks.kit import FaultBoard, ServiceError, ServiceMetrics, admin_token_for, authorised
-from poslab.mocks.kit.aiohttp_admin import fault_routes, token_guard
+from poslab.mocks.kit.aiohttp_admin import admin_middleware, fault_routes
 
 
 def test_a_token_is_needed_off_loopback_and_enforced_whenever_given() -> None:
@@ -75,7 +75,7 @@ def _app(board: FaultBoard, token: str | None, seen: list[AppFault]) -> web.Appl
     async def refuse(request: web.Request) -> web.Response:
         raise ServiceError("the till is closed", 409)
 
-    app = web.Application(middlewares=[token_guard(token)])
+    app = web.Application(middlewares=[admin_middleware(token)])
     app.add_routes([*fault_routes(board, on_set=on_set), web.get("/till", refuse)])
     app.router.add_get("/health", _ok)
     return app

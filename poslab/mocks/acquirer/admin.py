@@ -36,7 +36,7 @@ from aiohttp import web
 from poslab.app_faults import AppFault, FaultError
 from poslab.app_faults.acquirer import ExpireKeys, TerminalScope
 from poslab.mocks.kit import CONTENT_TYPE
-from poslab.mocks.kit.aiohttp_admin import error_response, fault_routes, json_body, token_guard
+from poslab.mocks.kit.aiohttp_admin import admin_middleware, error_response, fault_routes, json_body
 
 from .export import EXPORTS, export_rows, line
 from .group_commit import Op
@@ -314,7 +314,7 @@ def build_app(
     host: Host, iso: IsoServer, worker: SettlementWorker, token: str | None
 ) -> web.Application:
     api = AdminApi(host, iso, worker)
-    app = web.Application(middlewares=[token_guard(token)], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[admin_middleware(token)], client_max_size=64 * 1024)
     app.add_routes(
         [
             web.get("/health", api.health),

@@ -21,7 +21,7 @@ from aiohttp import web
 from poslab.app_faults import AppFault
 from poslab.app_faults.issuer import IssuerUnavailable
 from poslab.mocks.kit import CONTENT_TYPE
-from poslab.mocks.kit.aiohttp_admin import error_response, fault_routes, token_guard
+from poslab.mocks.kit.aiohttp_admin import admin_middleware, error_response, fault_routes
 
 from .auth_server import AuthServer
 from .holds_store import export_rows
@@ -84,7 +84,7 @@ class IssuerAdmin:
 
 def build_app(server: AuthServer, token: str | None) -> web.Application:
     api = IssuerAdmin(server)
-    app = web.Application(middlewares=[token_guard(token)], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[admin_middleware(token)], client_max_size=64 * 1024)
     app.add_routes(
         [
             web.get("/health", api.health),

@@ -18,7 +18,7 @@ from poslab.mocks.kit.admin_token import UNAUTHORISED, authorised
 from poslab.mocks.kit.fault_board import FaultBoard
 from poslab.mocks.kit.service_error import ServiceError, error_body
 
-__all__ = ["Handler", "error_response", "fault_routes", "json_body", "token_guard"]
+__all__ = ["Handler", "admin_middleware", "error_response", "fault_routes", "json_body"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Before a fault is set: act on it (and refuse it with a FaultError when the
@@ -43,10 +43,11 @@ async def json_body(request: web.Request) -> Any:
         ) from None
 
 
-def token_guard(token: str | None) -> Callable[..., Any]:
-    """Middleware: with a token configured, every path but /health needs
-    ``Authorization: Bearer <token>``; a :class:`ServiceError` or
-    :class:`FaultError` from any handler becomes its JSON error answer."""
+def admin_middleware(token: str | None) -> Callable[..., Any]:
+    """Middleware of every aiohttp admin API: with a token configured, every
+    path but /health needs ``Authorization: Bearer <token>``; a
+    :class:`ServiceError` or :class:`FaultError` from any handler becomes its
+    JSON error answer (handlers raise, one place answers)."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
