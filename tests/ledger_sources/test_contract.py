@@ -80,3 +80,19 @@ def test_digits_are_padded_not_truncated() -> None:
     assert coerce(stan, "42 ", "fen") == "000042"
     with pytest.raises(Unfit):
         coerce(stan, 1234567, "fen")
+
+
+def test_the_synthetic_producer_writes_contract_rows(tmp_path: Any) -> None:
+    """Scoring's stand-in for the lab's exports (poslab.testing) keeps
+    the contract, every row of every table."""
+    import json
+
+    from poslab.testing import SyntheticScenario, write_run
+
+    run_dir = write_run(tmp_path, [SyntheticScenario(transactions=300, terminals=5)])
+    ledger_dir = run_dir / "scenarios" / "synthetic" / "ledger"
+    for table in TABLES.values():
+        lines = (ledger_dir / table.file).read_text().splitlines()
+        assert lines, table.name
+        for n, line in enumerate(lines, start=1):
+            assert check_row(table, json.loads(line)) is None, (table.name, n, line)
