@@ -25,7 +25,7 @@ from poslab.ledger_sources import (  # noqa: E402
     write_ledger_export,
 )
 from poslab.scoring import score_run  # noqa: E402
-from poslab.scoring.synthetic import SyntheticScenario, write_run  # noqa: E402
+from poslab.testing import SyntheticScenario, write_run  # noqa: E402
 from tests.ledger_sources.their_books import SOURCE, load_books  # noqa: E402
 
 WIDE = Window("synthetic", 0.0, 4e9)
