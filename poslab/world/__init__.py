@@ -13,7 +13,8 @@ Modules: ``model`` (the records and ``World`` with its indexes),
 ``generate`` (seed → world), ``worldfile`` (the JSON file), ``fees`` (the
 merchant discount rate, exact to the fen), ``amounts`` (MCC ticket sizes,
 ``draw_amount``), ``pan`` (Luhn, masking, BINs), ``places`` (provinces, area
-codes, regions), ``names``/``onboarding``/``issuance``/``licence`` (how the
+codes, regions), ``spending`` (the cardholders' spending day and the 51
+share it keeps), ``names``/``onboarding``/``issuance``/``licence`` (how the
 world is drawn), ``summary`` (what ``lab world show`` prints).
 
 Secrets: terminal master keys and card PINs are stored in the clear in the
@@ -31,9 +32,15 @@ from poslab.world.fees import FEE_CLASSES, FEE_KINDS, FeeSchedule
 from poslab.world.generate import DEFAULT_REGIONS, MAX_TERMINALS, generate
 from poslab.world.model import FORMAT, TXN_TYPES, Agent, Card, Merchant, Params, Terminal, World
 from poslab.world.pan import luhn_valid, mask_pan, unknown_pan
+from poslab.world.spending import (
+    CARD_USES_PER_DAY,
+    insufficient_funds_share,
+    purchases_per_day,
+)
 from poslab.world.worldfile import dumps, load, loads, save
 
 __all__ = [
+    "CARD_USES_PER_DAY",
     "DEFAULT_REGIONS",
     "FEE_CLASSES",
     "FEE_KINDS",
@@ -52,10 +59,12 @@ __all__ = [
     "draw_amount",
     "dumps",
     "generate",
+    "insufficient_funds_share",
     "load",
     "loads",
     "luhn_valid",
     "mask_pan",
+    "purchases_per_day",
     "save",
     "unknown_pan",
 ]

@@ -16,6 +16,13 @@ ISO format 0 under the zone PIN key → 99; wrong PIN → 55; not enough
 available funds → 51; the ``decline`` fault's share → its code; else 00 and
 the amount is held. A balance inquiry (310000) runs the card and PIN checks
 and answers the available balance in F54.
+
+Funds are a *spending day's* (:mod:`poslab.world.spending`): the day is the
+next :func:`~poslab.world.purchases_per_day` authorisation requests, counted by
+``auth_id`` (so a restarted issuer knows which day its stored holds belong
+to), and a new day starts with every card's funds whole again. Holds of
+earlier days keep their status — a reversal or void of one still answers and
+is recorded — but no longer count against today's funds.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import dataclasses
 import random
 
 from poslab.iso8583 import PinBlockError, decrypt_pin_block, format_amount
-from poslab.world import World, mask_pan
+from poslab.world import World, mask_pan, purchases_per_day
 
 __all__ = ["Accounts", "Auth", "Decision"]
 
@@ -66,7 +73,9 @@ class Accounts:
         self.zpk = zpk
         self.auths: dict[str, Auth] = {}
         self.tombstones: set[str] = set()
-        self.held: dict[int, int] = {}  # card index -> fen held
+        self.held: dict[int, int] = {}  # card index -> fen held today
+        self.day_purchases = purchases_per_day(world)
+        self._day = 0  # the spending day ``held`` is of
         self._pan_index = {card.pan: i for i, card in enumerate(world.cards)}
         self._rng = random.Random(seed)
         self.next_id = 1
@@ -77,9 +86,17 @@ class Accounts:
         for auth in auths:
             self.auths[auth.ref] = auth
             self.next_id = max(self.next_id, auth.auth_id + 1)
-            if auth.status == HELD:
+        self._day = self._day_of(self.next_id)
+        for auth in auths:
+            if auth.status == HELD and self._day_of(auth.auth_id) == self._day:
                 self.held[auth.pan_index] = self.held.get(auth.pan_index, 0) + auth.amount
         self.tombstones |= tombstones
+
+    def _day_of(self, auth_id: int) -> int:
+        return (auth_id - 1) // self.day_purchases
+
+    def _today(self, auth: Auth) -> bool:
+        return self._day_of(auth.auth_id) == self._day
 
     def available(self, index: int) -> int:
         return self.world.cards[index].balance_fen - self.held.get(index, 0)
@@ -116,6 +133,10 @@ class Accounts:
             return Decision(existing.rc, auth_code=existing.auth_code)
         if ref in self.tombstones:
             return Decision("94")
+        if self._day_of(self.next_id) != self._day:
+            # A new spending day: the cardholders' funds are whole again.
+            self._day = self._day_of(self.next_id)
+            self.held.clear()
         rc, index = self._check_card(pan, pin_block)
         if rc == "00" and amount > self.available(index):
             rc = "51"
@@ -144,10 +165,11 @@ class Accounts:
     def _move(self, auth: Auth, status: str, now: float) -> Decision:
         if auth.status == status:
             return Decision("00")
-        if auth.status == HELD:
-            self.held[auth.pan_index] -= auth.amount
-        if status == HELD:
-            self.held[auth.pan_index] = self.held.get(auth.pan_index, 0) + auth.amount
+        if self._today(auth):  # an earlier day's hold no longer counts against the funds
+            if auth.status == HELD:
+                self.held[auth.pan_index] -= auth.amount
+            if status == HELD:
+                self.held[auth.pan_index] = self.held.get(auth.pan_index, 0) + auth.amount
         auth.status = status
         auth.updated_at = now
         return Decision("00", auth)
