@@ -23,9 +23,10 @@ from tests.support.tiers import (
     Reader,
     by_location,
     is_local,
+    schedule_group,
+    schedule_rank,
     tiers,
     watch_spawns,
-    xdist_group,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,7 +55,6 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reader = Reader()
-    distributed = config.getoption("dist", "no") != "no"
     for item in items:
         kinds = set(by_location(item.path))
         kinds.update(mark for mark in (*KINDS, SLOW) if item.get_closest_marker(mark))
@@ -71,8 +71,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for mark in sorted(marks):
             if not item.get_closest_marker(mark):
                 item.add_marker(mark)
-        if distributed and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(xdist_group(item.path, marks)))
+    if hasattr(config, "workerinput"):  # an xdist worker: the order the groups are handed out
+        items.sort(key=lambda item: schedule_rank(item.nodeid))  # stable: modules stay whole
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadgroup``: a module per worker, and the shared groups of
+    tests/support/tiers.py (SHARED_GROUPS), each on one worker."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return schedule_group(nodeid)
+
+    return GroupScheduling(config, log)
 
 
 def _watched(item: pytest.Item, phase: str) -> Generator[None, object, object]:

@@ -62,8 +62,12 @@ BY_LOCATION: dict[str, frozenset[str]] = {
     "fleet/test_fleet_cli.py": frozenset({LOCUST}),
     # Real drills through the in-process CLI: the stack's services and Locust.
     "drill/test_drill_end_to_end.py": frozenset({PROCESS, LOCUST}),
+    # `lab run`: a whole stack and its terminal fleet (Locust).
+    "e2e/": frozenset({LOCUST}),
     # poslab.stack.Stack with the real services.
     "stack/test_real_stack.py": frozenset({PROCESS}),
+    # Compose and Toxiproxy containers.
+    "stack/test_docker.py": frozenset({DOCKER}),
 }
 
 
@@ -194,15 +198,30 @@ def watch_spawns() -> Iterator[list[str]]:
         os.fork = fork
 
 
-# Under xdist (`make test`: --dist loadgroup) each module's tests stay on one
-# worker (its module-scoped services start once); these share more than a module
-# and run on one worker one after another: a Docker daemon's fixed published
-# ports and compose project.
-SHARED_GROUPS: dict[str, str] = {DOCKER: "docker"}
+# Under xdist (`make test`: --dist loadgroup, scheduled by tests/conftest.py) a
+# module's tests run on one worker (its module-scoped services start once). The
+# modules whose location (BY_LOCATION) gives them one of these kinds share a
+# group: one worker runs them one after another, first (they are the longest).
+# - a terminal fleet on a whole stack (Locust, the services, `lab run`) keeps
+#   both cores busy; two at once would starve each other's timing;
+# - Docker: one daemon, fixed published ports, one compose project.
+# By location rather than by xdist_group marks: pytest 9.2's structured node ids
+# make xdist 3.8 drop those marks (pytest-xdist issue 1386).
+SHARED_GROUPS: dict[str, str] = {LOCUST: "fleet-on-a-stack", DOCKER: "docker"}
 
 
-def xdist_group(path: Path, kinds: Iterable[str]) -> str:
-    for kind in kinds:
-        if kind in SHARED_GROUPS:
-            return SHARED_GROUPS[kind]
-    return path.resolve().relative_to(TESTS).as_posix()
+def schedule_group(nodeid: str) -> str:
+    """The group of a test (its module, or a shared group) from its node id."""
+    path = nodeid.split("::", 1)[0]
+    kinds = by_location(TESTS.parent / path)
+    for kind, group in SHARED_GROUPS.items():
+        if kind in kinds:
+            return group
+    return path
+
+
+def schedule_rank(nodeid: str) -> int:
+    """Shared groups first, in the order above; modules after them."""
+    order = list(SHARED_GROUPS.values())
+    group = schedule_group(nodeid)
+    return order.index(group) if group in order else len(order)
