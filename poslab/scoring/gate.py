@@ -38,6 +38,7 @@ from poslab.scoring.result import (
     GATE_FAILED,
     GATE_INTERRUPTED,
     GATE_PASSED,
+    NOT_AVAILABLE,
     Comparison,
     Gate,
     ScenarioResult,
@@ -69,15 +70,32 @@ def suite_score(scenarios: Sequence[ScenarioResult]) -> float:
     return round_score(sum(s.weight * s.score for s in scenarios) / total)
 
 
+def blind_money(s: ScenarioResult) -> str | None:
+    """Why integrity cannot be judged for a scored scenario (None when every check ran)."""
+    missing = [c.kind for c in s.checks if c.status == NOT_AVAILABLE]
+    if s.status == COULD_NOT_RUN or not missing:
+        return None
+    return f"{s.name}: cannot judge money without a ledger ({', '.join(missing)} not available)"
+
+
 def decide(
     scenarios: Sequence[ScenarioResult],
     min_score: float,
     interrupted: bool = False,
     comparison: Comparison | None = None,
+    require: Sequence[str] = (),
 ) -> Gate:
-    """The gate's verdict, with every reason it failed."""
+    """The gate's verdict, with every reason it failed.
+
+    ``require`` (run.json's, from the suite or topology) with ``integrity``:
+    a scenario whose integrity checks are not all available cannot pass — a
+    host whose ledger the lab cannot read once passed at 97.5 with seven of
+    eight money checks blind. That is exit 2 (could not judge) unless the gate
+    already failed on what it could judge.
+    """
     suite = suite_score(scenarios)
     reasons: list[str] = []
+    blind = [b for s in scenarios if (b := blind_money(s))] if "integrity" in require else []
     if not scenarios:
         reasons.append("the run has no scenarios")
     if suite < min_score:
@@ -102,10 +120,16 @@ def decide(
                 f"suite score {comparison.suite_candidate:.1f} dropped more than "
                 f"{comparison.margin:g} below the baseline {comparison.suite_baseline:.1f}"
             )
+    judged_failed = bool(reasons)
+    reasons.extend(blind)
     if interrupted:
         status = GATE_INTERRUPTED
         reasons.insert(0, "the run was interrupted")
-    elif not scenarios or all(s.status == COULD_NOT_RUN for s in scenarios):
+    elif (
+        not scenarios
+        or all(s.status == COULD_NOT_RUN for s in scenarios)
+        or (blind and not judged_failed)
+    ):
         status = GATE_COULD_NOT_RUN
     else:
         status = GATE_FAILED if reasons else GATE_PASSED

@@ -17,6 +17,9 @@ from poslab.errors import RunDirError
 from poslab.scoring.jsonl import ReadStats, read_all, read_json_object
 
 SUPPORTED_FORMATS = (1,)
+#: What a run may ``require`` of its scoring (run.json, additive): ``integrity``
+#: — every integrity check must be available, or the gate cannot pass.
+REQUIREMENTS = ("integrity",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,9 @@ class ScenarioSpec:
     unavoidable: tuple[Window, ...]
     expectations: tuple[ExpectationSpec, ...]
     faults: tuple[FaultSpec, ...]
+    # what the scenario ran without (a setting an external service could not
+    # take): shown with the scenario's data notes
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,7 @@ class RunInfo:
     lab_version: str
     interrupted: bool
     scenarios: tuple[ScenarioSpec, ...]
+    require: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -179,6 +186,7 @@ def _scenario(raw: Any, index: int) -> ScenarioSpec:
         unavoidable=tuple(windows),
         expectations=tuple(expectations),
         faults=tuple(faults),
+        notes=tuple(str(n) for n in raw.get("notes") or () if isinstance(n, str)),
     )
 
 
@@ -204,6 +212,10 @@ def load_run_info(run_dir: Path) -> RunInfo:
             float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
         )
 
+    require = _list(raw, "require", "")
+    unknown = [r for r in require if r not in REQUIREMENTS]
+    if unknown:
+        raise RunDirError(f"{path}: require names {unknown}, known: {', '.join(REQUIREMENTS)}")
     seed, terminals = raw.get("seed"), raw.get("terminals")
     return RunInfo(
         format=fmt,
@@ -219,6 +231,7 @@ def load_run_info(run_dir: Path) -> RunInfo:
         lab_version=str(raw.get("lab_version", "")),
         interrupted=bool(raw.get("interrupted", False)),
         scenarios=specs,
+        require=tuple(require),
     )
 
 

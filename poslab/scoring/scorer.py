@@ -153,8 +153,11 @@ def score_scenario(
     j = journal or ScenarioJournal()
     res.run_status = j.status
     res.events = timeline(j)
+    res.data_notes.extend(spec.notes)
     if j.status == "error":
         return _could_not_run(res, f"scenario ended in error: {j.detail or 'no detail'}")
+    if j.status == "skipped":  # the topology cannot give it what it needs: never a pass
+        return _could_not_run(res, f"skipped: {j.detail or 'no reason given'}")
     files = fleet_files(run_dir, spec.name)
     if not files:
         return _could_not_run(res, "no fleet journal (scenarios/<name>/fleet/*.jsonl)")
@@ -263,12 +266,12 @@ def score_run(
         else (info.min_score if info.min_score is not None else DEFAULT_MIN_SCORE)
     )
     comparison = None
-    gate_now = decide(scenarios, threshold, info.interrupted)
+    gate_now = decide(scenarios, threshold, info.interrupted, require=info.require)
     if baseline is not None:
         label, scores, suite = baseline_scores(baseline)
         mine = {s.name: s.score for s in scenarios}
         comparison = compare(label, scores, suite, mine, gate_now.suite_score, margin)
-    verdict: Gate = decide(scenarios, threshold, info.interrupted, comparison)
+    verdict: Gate = decide(scenarios, threshold, info.interrupted, comparison, info.require)
     return RunResult(
         run=_run_dict(info, run_dir),
         scenarios=scenarios,
