@@ -20,6 +20,12 @@ Figures (no toxics unless said):
 4. 1,000 concurrent connections held without error; a latency toxic added
    while they are live reaches all of them within 50 ms.
 
+When the real Toxiproxy 2.12.0 is there (``$TOXIPROXY_SERVER``, else
+``../shared/tools/toxiproxy/toxiproxy-server`` beside the repository), it is
+started too and figures 1-3 are measured on it in the same run, back to back
+with the embedded proxy, and printed side by side (goal: the embedded proxy on
+its default loop at least matches it on every figure).
+
 Run: ``python bench/bench_proxy.py`` (or ``make bench``). Prints figures,
 ratios and whether each goal was met; exits 1 only if the bench itself fails.
 """
@@ -130,6 +136,54 @@ class ProxyProcess:
         self.api.close()
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+class RealToxiproxy:
+    """The real ``toxiproxy-server`` on a free port, driven like ProxyProcess."""
+
+    loop = "Go"
+
+    def __init__(self, binary: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.process = subprocess.Popen(
+            [str(binary), "-host", "127.0.0.1", "-port", str(port)],
+            env={**os.environ, "LOG_LEVEL": "warn"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if self.api.get("/version").status_code == 200:
+                    break
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("toxiproxy-server did not start")
+            time.sleep(0.02)
+
+    def create(self, name: str, upstream_port: int) -> int:
+        body = {"name": name, "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{upstream_port}"}
+        reply = self.api.post("/proxies", json=body)
+        reply.raise_for_status()
+        return int(reply.json()["listen"].rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        self.api.close()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def real_toxiproxy_binary() -> Path | None:
+    """The real server beside the repository (test infrastructure, never in it)."""
+    given = os.environ.get("TOXIPROXY_SERVER")
+    for path in ([Path(given)] if given else []) + [
+        REPO.parent / "shared" / "tools" / "toxiproxy" / "toxiproxy-server"
+    ]:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 # --- measurements -----------------------------------------------------------------------------
@@ -297,6 +351,12 @@ def main() -> int:
             if baseline is not None:
                 print("same run, a proxy on asyncio's own loop (-loop asyncio):")
                 compare_loops(echo_port, proxy, echo_via, baseline, upstream.pid or 0)
+            binary = real_toxiproxy_binary()
+            if binary is None:
+                print("no real Toxiproxy beside the repository: no side-by-side figures")
+            else:
+                compare_real(binary, echo_port, sink_port, proxy, echo_via, sink_via,
+                             upstream.pid or 0)  # fmt: skip
         finally:
             proxy.stop()
             if baseline is not None:
@@ -306,7 +366,9 @@ def main() -> int:
     return 0
 
 
-def request_reply(echo_port: int, echo_via: int, proxy: ProxyProcess, upstream_pid: int) -> float:
+def request_reply(
+    echo_port: int, echo_via: int, proxy: ProxyProcess | RealToxiproxy, upstream_pid: int
+) -> float:
     """50 connections of small request/replies, direct then through ``proxy``:
     prints rates and CPU per request, returns through/direct."""
     pids = {"load": os.getpid(), "upstream": upstream_pid, "proxy": proxy.process.pid}
@@ -362,6 +424,48 @@ def compare_loops(
         f"  50-connection ratio: auto {ratio_auto:.2f} vs asyncio {ratio_asyncio:.2f} "
         f"(auto/asyncio {ratio_auto / ratio_asyncio:.2f})"
     )
+
+
+def compare_real(
+    binary: Path,
+    echo_port: int,
+    sink_port: int,
+    proxy: ProxyProcess,
+    echo_via: int,
+    sink_via: int,
+    upstream_pid: int,
+) -> None:
+    """Figures 1-3 on the embedded proxy and on the real Toxiproxy, back to back."""
+    real = RealToxiproxy(binary)
+    try:
+        real_echo, real_sink = real.create("echo", echo_port), real.create("sink", sink_port)
+        print(f"same run, the embedded proxy (-loop auto) beside the real Toxiproxy ({binary}):")
+        figures: dict[str, dict[str, float]] = {"embedded": {}, "real": {}}
+        direct = round_trips_us(echo_port, 3000)
+        for label, port in (("embedded", echo_via), ("real", real_echo)):
+            through = round_trips_us(port, 3000)
+            figures[label]["p50"] = _percentile(through, 0.5) - _percentile(direct, 0.5)
+            figures[label]["p99"] = _percentile(through, 0.99) - _percentile(direct, 0.99)
+        for label, port in (("embedded", sink_via), ("real", real_sink)):
+            figures[label]["bulk"] = bulk_mb_per_s(port, 512 * 1024 * 1024)
+        figures["embedded"]["ratio"] = request_reply(echo_port, echo_via, proxy, upstream_pid)
+        figures["real"]["ratio"] = request_reply(echo_port, real_echo, real, upstream_pid)
+        rows = (
+            ("added round trip p50 (us, lower is better)", "p50", False),
+            ("added round trip p99 (us, lower is better)", "p99", False),
+            ("bulk, 1 conn (MB/s)", "bulk", True),
+            ("50-conn request/reply, through/direct", "ratio", True),
+        )
+        print(f"  {'figure':44s} {'embedded':>10s} {'real':>10s}  embedded at least as good")
+        for text, key, higher in rows:
+            mine, theirs = figures["embedded"][key], figures["real"][key]
+            # Added latencies within 2 us are the same figure (clock and noise).
+            good = mine >= theirs if higher else mine <= theirs + 2.0
+            print(f"  {text:44s} {mine:10.2f} {theirs:10.2f}  {'yes' if good else 'NO'}")
+        ratio_ok = figures["embedded"]["ratio"] >= 0.6
+        print(f"  goal {'met   ' if ratio_ok else 'MISSED'}  embedded 50-connection ratio >= 0.6")
+    finally:
+        real.stop()
 
 
 def results(

@@ -66,6 +66,21 @@ def proxy_server(
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def both_servers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ServerUnderTest, ServerUnderTest]]:
+    """The embedded server and the real Toxiproxy at once (differential tests)."""
+    if real_server_binary() is None:
+        pytest.skip(real_server_missing())
+    tmp = tmp_path_factory.mktemp("differential")
+    embedded = start_server("embedded", tmp / "embedded")
+    real = start_server("real", tmp / "real")
+    yield embedded, real
+    embedded.stop()
+    real.stop()
+
+
 @pytest.fixture
 def proxy_api(proxy_server: ServerUnderTest) -> Iterator[httpx.Client]:
     """A plain HTTP client on either server; every proxy is deleted after."""

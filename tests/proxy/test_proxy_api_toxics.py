@@ -251,3 +251,14 @@ async def test_reset_enables_every_proxy_and_removes_every_toxic(api: AsyncApi) 
     proxies = (await api("GET", "/proxies")).body
     assert set(proxies) == {"a", "b"}
     assert all(p["enabled"] and p["toxics"] == [] for p in proxies.values())
+
+
+@pytest.mark.parametrize("toxic_type", ["iso_drop", "iso_delay", "iso_corrupt_mac"])
+async def test_iso_toxics_are_an_extension(api: AsyncApi, toxic_type: str) -> None:
+    """Listed difference: the lab's ISO 8583 toxics exist only here."""
+    await api.proxy()
+    reply = await api("POST", "/proxies/p/toxics", {"type": toxic_type, "attributes": {"mti": 210}})
+    if api.kind == "real":
+        assert reply.status == 400 and reply.error == "invalid toxic type"
+    else:
+        assert reply.status == 200 and reply.body["attributes"]["mti"] == 210

@@ -5,8 +5,6 @@ answer compared. ``scripts/verify-proxy-conformance`` runs many more."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -15,9 +13,6 @@ from hypothesis.stateful import run_state_machine_as_test
 from tests.proxy.conformance import Differences, machine_for
 from tests.proxy.servers import (
     ServerUnderTest,
-    real_server_binary,
-    real_server_missing,
-    start_server,
 )
 
 #: Sequences per test run, and calls per sequence (the wall time stays well
@@ -28,21 +23,10 @@ STEPS = 12
 pytestmark = pytest.mark.timeout(240)
 
 
-@pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerUnderTest, ...]]:
-    if real_server_binary() is None:
-        pytest.skip(real_server_missing())
-    tmp = tmp_path_factory.mktemp("differential")
-    servers = (start_server("embedded", tmp / "embedded"), start_server("real", tmp / "real"))
-    yield servers
-    for server in servers:
-        server.stop()
-
-
 def test_random_api_sequences_get_the_same_answers_from_both_servers(
-    both: tuple[ServerUnderTest, ServerUnderTest], tmp_path: Path
+    both_servers: tuple[ServerUnderTest, ServerUnderTest],
 ) -> None:
-    embedded, real = both
+    embedded, real = both_servers
     seen = Differences()
     machine = machine_for(embedded.url, real.url, seen)
     started = time.monotonic()

@@ -19,7 +19,7 @@ import dataclasses
 
 from poslab.proxy.api_error import refused_value
 from poslab.proxy.channel import Chunk
-from poslab.proxy.toxics.base import Toxic, ToxicStub
+from poslab.proxy.toxics.base import GO_READ_SIZE, Toxic, ToxicStub
 from poslab.proxy.toxics.registry import register
 
 SLICE_SECONDS = 0.1
@@ -70,15 +70,25 @@ class BandwidthToxic(Toxic):
         while (chunk := await stub.read()) is not None:
             free_at = max(free_at, stub.now())
             view = memoryview(chunk.data)
-            start = 0
-            while len(view) - start > slice_bytes:
-                free_at += SLICE_SECONDS
+            size, start = len(view), 0
+            while start < size:
+                # Paced in Toxiproxy's reads (32 KiB at most): the first bytes
+                # of a large write arrive when its first 32 KiB would have
+                # been sent, not after a whole 100 ms slice.
+                read_end = min(size, start + GO_READ_SIZE)
+                while read_end - start > slice_bytes:
+                    free_at += SLICE_SECONDS
+                    await stub.sleep_until(free_at)
+                    end = start + slice_bytes
+                    rest = Chunk(view[end:], chunk.stamp)
+                    await stub.write(Chunk(view[start:end], chunk.stamp), keep=rest)
+                    start = end
+                free_at += (read_end - start) / bytes_per_second
                 await stub.sleep_until(free_at)
-                end = start + slice_bytes
-                rest = Chunk(view[end:], chunk.stamp)
-                await stub.write(Chunk(view[start:end], chunk.stamp), keep=rest)
-                start = end
-            free_at += (len(view) - start) / bytes_per_second
-            await stub.sleep_until(free_at)
-            await stub.write(Chunk(view[start:], chunk.stamp) if start else chunk)
+                if start == 0 and read_end == size:
+                    await stub.write(chunk)
+                else:
+                    after = Chunk(view[read_end:], chunk.stamp) if read_end < size else None
+                    await stub.write(Chunk(view[start:read_end], chunk.stamp), keep=after)
+                start = read_end
         stub.close()

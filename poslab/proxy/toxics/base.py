@@ -24,7 +24,11 @@ from poslab.proxy.api_error import refused_value
 from poslab.proxy.api_json import GoKind, GoStruct, GoType, decode_fields
 from poslab.proxy.channel import Chunk
 
-__all__ = ["Toxic", "ToxicStub", "go_duration", "go_int64", "passthrough"]
+__all__ = ["GO_READ_SIZE", "Toxic", "ToxicStub", "go_duration", "go_int64", "passthrough"]
+
+#: Toxiproxy reads a socket at most this much at a time (io.Copy's buffer):
+#: its chunks are never larger, and some toxics' timing follows from that.
+GO_READ_SIZE = 32 * 1024
 
 _WRAP = 2**64
 _INT64_MIN = -(2**63)

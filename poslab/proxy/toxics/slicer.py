@@ -21,14 +21,11 @@ from typing import ClassVar
 from poslab.proxy.api_error import refused_value
 from poslab.proxy.api_json import GoKind
 from poslab.proxy.channel import Chunk
-from poslab.proxy.toxics.base import Toxic, ToxicStub, go_duration
+from poslab.proxy.toxics.base import GO_READ_SIZE, Toxic, ToxicStub, go_duration
 from poslab.proxy.toxics.registry import register
 
 #: Pieces written between yields to the event loop when no delay is set.
 _YIELD_EVERY = 64
-#: Toxiproxy reads at most this much at a time (io.Copy's buffer): a chunk is
-#: never larger.
-GO_READ_SIZE = 32 * 1024
 
 
 def crash_reason(average_size: int, size_variation: int) -> str | None:
