@@ -7,8 +7,10 @@ as ``{"error": message}``, the shape of every mock.
         ├── NotFound              404 no such record / terminal / version
         ├── Conflict              409 the record is in a state that forbids it
         ├── Invalid               422 a request that parses but makes no sense
-        ├── SubsystemDown         503 a subsystem switched off (admin fault)
         └── UpstreamUnavailable   502 the acquirer's admin API did not answer
+
+A subsystem switched off by an admin fault answers 503 from the fault
+middleware (:mod:`poslab.mocks.agent.faults`) before any handler runs.
 
 Field-level validation errors (pydantic) are 422 too, with the failing fields
 listed (``{"error", "fields": [{"loc", "msg", "type"}]}``); these classes cover
@@ -24,7 +26,6 @@ __all__ = [
     "Conflict",
     "Invalid",
     "NotFound",
-    "SubsystemDown",
     "UpstreamUnavailable",
 ]
 
@@ -43,10 +44,6 @@ class Conflict(AgentError):
 
 class Invalid(AgentError):
     status = 422
-
-
-class SubsystemDown(AgentError):
-    status = 503
 
 
 class UpstreamUnavailable(AgentError):
