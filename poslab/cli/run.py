@@ -54,6 +54,7 @@ from poslab.stack import (
 
 if TYPE_CHECKING:
     from poslab.report import PipelineOutputs
+    from poslab.report.prometheus import RunMetrics
 
 __all__ = ["run", "verify_gate"]
 
@@ -84,6 +85,7 @@ class _Outputs:
     summary_md: Path | None = None
     json: str | None = None  # a path, or "-" for stdout
     quiet: bool = False
+    pushgateway: str | None = None  # metrics.prom is written whatever; pushed when given
 
     @property
     def json_to_stdout(self) -> bool:
@@ -169,11 +171,19 @@ def _dry_run(plan: RunPlan) -> None:
             click.echo(f"  fleet draw {fault_id}: {len(tids)} terminals: {shown}")
 
 
-def _judge(min_score: float | None, baseline: Path | None, console: Console):  # type: ignore[no-untyped-def]
+def _judge(  # type: ignore[no-untyped-def]
+    min_score: float | None,
+    baseline: Path | None,
+    console: Console,
+    metrics: RunMetrics | None = None,
+):
     from poslab.report import finish_run
 
     def judge(run_dir: Path, outcome: RunOutcome) -> tuple[str, int]:
         result = finish_run(run_dir, min_score=min_score, baseline=baseline, console=console)
+        # metrics.prom and the Pushgateway: a courtesy that never changes the verdict
+        for problem in metrics.finish(result) if metrics is not None else []:
+            click.echo(f"lab: warning: {problem}", err=True)
         status, code = result.gate.status, result.gate.exit_code
         if outcome.interrupted:
             status, code = "interrupted", int(ExitCode.INTERRUPTED)
@@ -206,21 +216,25 @@ def _execute(
     req: _Request, baseline: Path | None, policy: str | None = None, outputs: _Outputs | None = None
 ) -> int:
     from poslab.report import ReportFiles
+    from poslab.report.prometheus import RunMetrics, check_pushgateway
     from poslab.scenario import launch_run
 
     outputs = outputs or _Outputs()
     plan = _plan(req, policy)
     copies = outputs.copies()
     copies.check()  # exit 2 now, not after the whole run
+    gateway = check_pushgateway(outputs.pushgateway) if outputs.pushgateway else None
+    metrics = RunMetrics(suite=plan.settings.suite or plan.settings.name, pushgateway=gateway)
     console = _console(outputs)
     plain = not console.is_terminal or bool(os.environ.get("CI"))
     stack_factory = container_stack_factory(plan) if wanted() else None  # --containers
     done = launch_run(
         plan,
-        _judge(plan.settings.min_score, baseline, console),
+        _judge(plan.settings.min_score, baseline, console, metrics),
         console=console,
         plain=plain,
         stack_factory=stack_factory,
+        on_events=metrics.attach,
     )
     _point_latest(done.run_dir)
     files = ReportFiles.in_dir(done.run_dir)
@@ -330,6 +344,13 @@ def _common(func: F) -> F:
     help="Also write result.json here; '-' prints it on stdout (and the rest on stderr).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Only the verdict line and errors.")
+@click.option(
+    "--pushgateway",
+    metavar="URL",
+    envvar="LAB_PUSHGATEWAY",
+    help="Push the run's metrics (live each second, then the scores) to this Prometheus "
+    "Pushgateway; metrics.prom in the run directory is written either way.",
+)
 def run(
     scenarios: tuple[str, ...],
     suite: str | None,
@@ -347,6 +368,7 @@ def run(
     summary_md: Path | None,
     json_out: str | None,
     quiet: bool,
+    pushgateway: str | None,
 ) -> int:
     """Run SCENARIO… (or a --suite) on a fresh stack and gate on the score."""
     req = _Request(scenarios, suite, seed, terminals, time_scale, policy, min_score, runs_dir,
@@ -354,7 +376,8 @@ def run(
     if dry_run:
         _dry_run(_plan(req))
         return 0
-    return _execute(req, baseline, outputs=_Outputs(junit_xml, summary_md, json_out, quiet))
+    outputs = _Outputs(junit_xml, summary_md, json_out, quiet, pushgateway)
+    return _execute(req, baseline, outputs=outputs)
 
 
 @click.command("verify-gate", epilog=HELP_EPILOG)

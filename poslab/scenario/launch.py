@@ -65,11 +65,18 @@ def launch_run(
     plain: bool,
     stack_factory: StackFactory | None = None,
     load_factory: LoadFactory | None = None,
+    on_events: Callable[[RunEvents, Path], object] | None = None,
 ) -> Launched:
-    """Run ``plan`` into a new run directory under ``plan.runs_dir`` and judge it."""
+    """Run ``plan`` into a new run directory under ``plan.runs_dir`` and judge it.
+
+    ``on_events(events, run_dir)`` subscribes listeners of the caller's own
+    before anything starts (the Prometheus export of ``lab run``, the pytest plugin).
+    """
     rundir = RunDirectory.create(plan.runs_dir, plan.settings.name)
     rundir.write_world(plan.settings.seed, plan.world_terminals, plan.topology.regions)
     events = RunEvents()
+    if on_events is not None:
+        on_events(events, rundir.path)
     console.print(f"run directory {rundir.path}", highlight=False)
     with RunJournal(rundir.journal, events):
         runner = Runner(
