@@ -33,7 +33,7 @@ def test_slow_delays_business_requests_only(admin: httpx.Client, agent_world: Wo
     assert admin.get("/health").status_code == 200
     fast = time.monotonic() - started
     assert 0.3 <= slow < 0.3 + 0.5
-    assert fast < 0.2
+    assert fast < 0.3  # a delayed /health could not answer before the 300 ms sleep
     assert admin.delete("/admin/faults/slow").status_code == 200
     assert admin.delete("/admin/faults/slow").status_code == 200  # idempotent
     assert admin.get("/admin/faults").json() == {"active": {}}
