@@ -6,9 +6,14 @@
     lab verify-gate --suite gate             # resilient must pass and naive must fail
 
     lab run --suite gate --quiet --junit-xml out/junit.xml --summary out/summary.md --json -
+    lab run --suite gate --topology ext.yaml --world team-world.json   # your own host
 
 Everything is validated before any process starts (exit 2 with file:line:
-field), the output paths included. Exit codes are the gate's
+field), the output paths included. Against services the lab did not write
+(docs/external.md): ``--topology`` names them, their hooks and ledger source;
+``--world`` gives the team's terminals and cards (``lab world import``); a
+suite or topology that ``require: [integrity]`` refuses to pass (exit 2) when
+a scenario's money could not be judged. Exit codes are the gate's
 (:mod:`poslab.cli.exit_codes`): 0 passed, 1 gate failed, 2 the lab could not
 run, 3 internal error, 130 interrupted. ``runs/latest`` points at the newest
 run directory.
@@ -75,6 +80,7 @@ class _Request:
     runs_dir: Path
     topology: Path | None
     catalogue: Path | None
+    world: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -105,10 +111,10 @@ def _use_toxiproxy(_ctx: click.Context, _param: click.Parameter, url: str | None
         os.environ["TOXIPROXY_URL"] = url
 
 
-def _topology(path: Path | None) -> Topology:
+def _topology(path: Path | None, regions: tuple[str, ...] = DEFAULT_REGIONS) -> Topology:
     from poslab.stack import with_external_proxy
 
-    topology = load_topology(path, DEFAULT_REGIONS) if path else default_topology(DEFAULT_REGIONS)
+    topology = load_topology(path, regions) if path else default_topology(regions)
     url = os.environ.get("TOXIPROXY_URL")
     if url and topology.service(ServiceName.PROXY).mode is Mode.EMBEDDED:
         topology = with_external_proxy(topology, url)
@@ -121,13 +127,16 @@ def _plan(req: _Request, policy: str | None = None) -> RunPlan:
         raise click.UsageError("give scenarios or --suite, not both")
     if not req.suite and not req.refs:
         raise click.UsageError("name at least one scenario, or --suite NAME")
-    topology = _topology(req.topology)
+    world_terminals, regions = _world_size(req.world)
+    topology = _topology(req.topology, regions)
     options = RunOptions(time_scale=req.time_scale, terminals=req.terminals)
     catalogue = Catalogue(req.catalogue) if req.catalogue is not None else Catalogue()
     scenarios: list[ResolvedScenario] = []
+    require: tuple[str, ...] = topology.require
     if req.suite:
         suite = load_suite(req.suite, topology, options, catalogue)
         scenarios, name, suite_min = list(suite.scenarios), suite.name, suite.min_score
+        require = tuple(dict.fromkeys((*require, *suite.require)))
     else:
         problems: list[Problem] = []
         for ref in req.refs:
@@ -150,7 +159,41 @@ def _plan(req: _Request, policy: str | None = None) -> RunPlan:
         policy=policy or req.policy,
         min_score=req.min_score if req.min_score is not None else suite_min,
     )
-    return RunPlan(settings, tuple(scenarios), topology, req.runs_dir)
+    if world_terminals is not None:  # the fleet drives the world's terminals, no more
+        scenarios = [_at_most(s, world_terminals) for s in scenarios]
+    _check_judgeable(topology, require)
+    return RunPlan(
+        settings, tuple(scenarios), topology, req.runs_dir, require=require, world=req.world
+    )
+
+
+def _world_size(path: Path | None) -> tuple[int | None, tuple[str, ...]]:
+    """A given world's terminal count and regions (the topology's regions follow it)."""
+    if path is None:
+        return None, DEFAULT_REGIONS
+    from poslab.world import load as load_world
+
+    world = load_world(path)
+    return len(world.terminals), world.regions
+
+
+def _at_most(scenario: ResolvedScenario, terminals: int) -> ResolvedScenario:
+    if scenario.load.terminals <= terminals:
+        return scenario
+    load = scenario.load.model_copy(update={"terminals": terminals})
+    return scenario.model_copy(update={"load": load})
+
+
+def _check_judgeable(topology: Topology, require: tuple[str, ...]) -> None:
+    """``require: [integrity]`` with an acquirer whose books the lab cannot read: exit 2 now."""
+    acquirer = topology.service(ServiceName.ACQUIRER)
+    blind = acquirer.mode is Mode.EXTERNAL and acquirer.admin is None and topology.ledger is None
+    if "integrity" in require and blind:
+        raise ConfigError(
+            "require: [integrity]: cannot judge money without a ledger — the acquirer is "
+            "external with no admin API and the topology has no ledger: section "
+            "(docs/external.md, docs/ledger-contract.md)"
+        )
 
 
 def _dry_run(plan: RunPlan) -> None:
@@ -162,9 +205,19 @@ def _dry_run(plan: RunPlan) -> None:
         f"dry run of {s.name}: seed {s.seed}, policy {s.policy}, time scale {s.time_scale:g}, "
         f"min score {s.min_score:g}; nothing is started"
     )
-    world = generate(s.seed, plan.world_terminals, regions=plan.topology.regions)
+    if plan.world is not None:
+        from poslab.world import load as load_world
+
+        world = load_world(plan.world)
+    else:
+        world = generate(s.seed, plan.world_terminals, regions=plan.topology.regions)
     for scenario in plan.scenarios:
+        if scenario.skip is not None:
+            click.echo(f"\n{scenario.name}: skipped (could not run here): {scenario.skip}")
+            continue
         click.echo("\n" + render_timeline(scenario))
+        for note in scenario.notes:
+            click.echo(f"  note: {note}")
         draws = resolve_fleet_draws(scenario, world.terminals[: scenario.load.terminals], s.seed)
         for fault_id, tids in draws.items():
             shown = ", ".join(tids[:8]) + (" …" if len(tids) > 8 else "")
@@ -297,7 +350,12 @@ def _common(func: F) -> F:
                      help="Where run directories go (and the 'latest' link to the newest)."),
         click.option("--topology", "topology_path",
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="Topology overrides (external services, fixed ports)."),
+                     help="Topology overrides: external services and their hooks, a ledger "
+                          "source, the terminals' dialect, fixed ports (docs/external.md)."),
+        click.option("--world", "world_path",
+                     type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Use this world file (lab world import: your terminals and cards) "
+                          "instead of generating one from --seed."),
         click.option("--toxiproxy", metavar="URL", expose_value=False, callback=_use_toxiproxy,
                      help="Use the (real) Toxiproxy at URL instead of starting the embedded "
                           "proxy; the same as TOXIPROXY_URL=URL."),
@@ -360,6 +418,7 @@ def run(
     min_score: float | None,
     runs_dir: Path,
     topology_path: Path | None,
+    world_path: Path | None,
     policy: str,
     baseline: Path | None,
     dry_run: bool,
@@ -372,7 +431,7 @@ def run(
 ) -> int:
     """Run SCENARIO… (or a --suite) on a fresh stack and gate on the score."""
     req = _Request(scenarios, suite, seed, terminals, time_scale, policy, min_score, runs_dir,
-                   topology_path, catalogue)  # fmt: skip
+                   topology_path, catalogue, world_path)  # fmt: skip
     if dry_run:
         _dry_run(_plan(req))
         return 0
@@ -391,6 +450,7 @@ def verify_gate(
     min_score: float | None,
     runs_dir: Path,
     topology_path: Path | None,
+    world_path: Path | None,
     catalogue: Path | None,
 ) -> int:
     """Run the suite with resilient and with naive terminals: the gate must tell them apart.
@@ -399,7 +459,7 @@ def verify_gate(
     discriminate; 2 / 130 when a run could not run / was interrupted.
     """
     req = _Request((), suite, seed, terminals, time_scale, "resilient", min_score, runs_dir,
-                   topology_path, catalogue)  # fmt: skip
+                   topology_path, catalogue, world_path)  # fmt: skip
     _plan(req)  # validate once before either run starts
     console = _console()
     codes: dict[str, int] = {}

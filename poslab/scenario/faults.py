@@ -7,7 +7,10 @@ docs/faults.md names for it:
   and every open connection close), a toxic is added by its resolved name;
   clearing enables the proxy / removes the toxic (already gone is fine);
 - **application** — ``POST /admin/faults/<name>`` on the service's admin API,
-  ``DELETE`` to clear (idempotent on the mocks' side);
+  ``DELETE`` to clear (idempotent on the mocks' side); on an external service
+  whose topology entry maps that fault to a hook, the hook's ``do`` and
+  ``undo`` instead (:mod:`poslab.stack.hooks`; a hook that fails or times out
+  is a fault not injected, :class:`FaultNotInjected`);
 - **process** — the stack: ``kill`` sends the signal now and the window's end
   starts the service again (same ports, same database); ``restart`` is instant;
 - **fleet** — a command on the fleet control file; the TIDs a ``share``/``count``
@@ -26,6 +29,7 @@ import asyncio
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
@@ -41,12 +45,19 @@ from poslab.scenario.spec.resolved import (
     NetworkFault,
     ProcessFault,
 )
+from poslab.stack.hook_model import ServiceHooks
+from poslab.stack.hooks import HookFailed, hooks_log, run_hook
 
 _ADMIN_TIMEOUT_S = 10.0
 
 
 class FaultError(LabError):
     """A fault could not be injected or cleared (the scenario cannot go on as planned)."""
+
+
+class FaultNotInjected(FaultError):
+    """A hook of a service the lab does not own failed or timed out: the fault is not
+    in place, so the scenario could not run as written (scored could-not-run)."""
 
 
 class ProcessControl(Protocol):
@@ -111,7 +122,11 @@ class FaultInjector:
         fleet: FleetControl | None = None,
         fleet_draws: Mapping[str, tuple[str, ...]] | None = None,
         admin_token: str | None = None,
+        hooks: Mapping[str, ServiceHooks] | None = None,
+        run_dir: Path | None = None,
     ) -> None:
+        """``hooks``: per external service, its topology hooks; their output goes
+        to ``run_dir``'s ``services/<service>.hooks.log``."""
         self.scenario = scenario
         self.clock = clock
         self.events = events
@@ -121,6 +136,8 @@ class FaultInjector:
         self.fleet = fleet
         self.fleet_draws = dict(fleet_draws or {})
         self.active: dict[str, ActiveFault] = {}
+        self.hooks = dict(hooks or {})
+        self.run_dir = run_dir
         self._admin_touched: set[str] = set()
         self._fleet_touched = False
         headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
@@ -208,11 +225,14 @@ class FaultInjector:
             if isinstance(fault, NetworkFault):
                 await self._network(fault, on=True)
             elif isinstance(fault, ApplicationFault):
-                await self._admin_call("POST", fault, fault_params(fault))
+                if not await self._hook(fault, on=True):
+                    await self._admin_call("POST", fault, fault_params(fault))
             elif isinstance(fault, ProcessFault):
                 await self._process(fault, on=True)
             else:
                 return self._fleet_send(fault)
+        except HookFailed as exc:
+            raise FaultNotInjected(f"fault {fault.id}: not injected: {exc}") from exc
         except LabError as exc:
             raise FaultError(f"fault {fault.id}: could not inject: {exc}") from exc
         return None
@@ -223,7 +243,8 @@ class FaultInjector:
             if isinstance(fault, NetworkFault):
                 await self._network(fault, on=False)
             elif isinstance(fault, ApplicationFault):
-                await self._admin_call("DELETE", fault, None)
+                if not await self._hook(fault, on=False):
+                    await self._admin_call("DELETE", fault, None)
             elif isinstance(fault, ProcessFault):
                 await self._process(fault, on=False)
             elif active.fleet_seq is not None and self.fleet is not None:
@@ -265,6 +286,27 @@ class FaultInjector:
             signal.SIGTERM if getattr(fault.params, "signal", "KILL") == "TERM" else signal.SIGKILL
         )
         await self.processes.kill(fault.target, sig)
+
+    async def _hook(self, fault: ApplicationFault, *, on: bool) -> bool:
+        """The fault's hook (``do``, or ``undo`` when it has one); False when the
+        target has no hook for it and its admin API is the way."""
+        hooks = self.hooks.get(fault.target)
+        mapped = None if hooks is None else hooks.faults.get(fault.action)
+        if mapped is None:
+            return False
+        hook = mapped.do if on else mapped.undo
+        if hook is None:
+            return True  # a fault without an undo ends by itself
+        if self.run_dir is None:
+            raise FaultError(f"{fault.target}: hooks need the run directory for their log")
+        await run_hook(
+            hook,
+            service=fault.target,
+            what=f"{'fault' if on else 'undo'} {fault.action} ({fault.id})",
+            log=hooks_log(self.run_dir, fault.target),
+            params=fault_params(fault),
+        )
+        return True
 
     def _fleet_send(self, fault: FleetFault) -> int:
         if self.fleet is None:

@@ -73,7 +73,12 @@ def launch_run(
     before anything starts (the Prometheus export of ``lab run``, the pytest plugin).
     """
     rundir = RunDirectory.create(plan.runs_dir, plan.settings.name)
-    rundir.write_world(plan.settings.seed, plan.world_terminals, plan.topology.regions)
+    if plan.world is not None:  # the team's terminals and cards (lab world import)
+        from poslab.world import load, save
+
+        save(load(plan.world), rundir.world_json)
+    else:
+        rundir.write_world(plan.settings.seed, plan.world_terminals, plan.topology.regions)
     events = RunEvents()
     if on_events is not None:
         on_events(events, rundir.path)

@@ -54,6 +54,7 @@ from poslab.stack import (
     StackHealth,
     stop_group,
 )
+from poslab.stack.hook_model import ServiceHooks
 
 log = logging.getLogger("poslab.scenario.lifecycle")
 
@@ -188,10 +189,13 @@ class RunLifecycle(ABC, Generic[S, L]):
     # -- inject / clear ------------------------------------------------------------------
 
     def make_injector(
-        self, addresses: StackAddresses, fleet_draws: Mapping[str, tuple[str, ...]]
+        self,
+        addresses: StackAddresses,
+        fleet_draws: Mapping[str, tuple[str, ...]],
+        hooks: Mapping[str, ServiceHooks] | None = None,
     ) -> FaultInjector:
         """The injector of this run's faults: on its stack's proxy, admin APIs,
-        processes, and on its load."""
+        processes (``hooks``: the external services' own), and on its load."""
         assert self.stack is not None and self.clock is not None, "the injector needs a clock"
         self.injector = FaultInjector(
             self.name,
@@ -202,6 +206,8 @@ class RunLifecycle(ABC, Generic[S, L]):
             processes=self.stack,
             fleet=self.load,
             fleet_draws=fleet_draws,
+            hooks=hooks,
+            run_dir=self.scenario_dir,
         )
         return self.injector
 

@@ -29,8 +29,19 @@ The phases and the guaranteed end are :class:`~poslab.scenario.lifecycle.RunLife
 shared with the drills; :class:`ScenarioRun` adds what is a scenario's own: the
 steady state, the SLO probes and abort conditions, the settlement drain.
 
-A stack that will not start ends the whole run (:attr:`RunOutcome.stack_failure`
-holds the service's error with its log tail; the CLI exits 2). Cancelling the
+A scenario the topology cannot serve (an essential need an external service
+cannot meet: :attr:`ResolvedScenario.skip`) is not started: it is journaled
+``skipped`` with the reason and scored could-not-run.
+
+Against an external acquirer the terminals' flash (STAN, batch, pending
+reversals) lives at run level, shared by every scenario: the host keeps its
+books across scenarios, and terminals that started again at STAN 1 would be
+the same requests again to it. A topology ``ledger:`` source replaces the
+acquirer's export after the drain (:mod:`poslab.ledger_sources`).
+
+A stack that will not start, or a ledger source that cannot be read, ends the
+whole run (:attr:`RunOutcome.stack_failure` holds the error — the service's
+with its log tail, or the column and the first bad row; the CLI exits 2). Cancelling the
 task that runs :meth:`Runner.run` (the CLI does it on SIGINT/SIGTERM) is an
 interruption: the current scenario rolls back and the run ends ``interrupted``.
 """
@@ -44,9 +55,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poslab.errors import LabError, StackError
+from poslab.errors import ConfigError, LabError, StackError
 from poslab.fleet import Fleet, FleetConfig, ShapeSpec, read_load_started
-from poslab.scenario.faults import FaultInjector
+from poslab.ledger_sources import Window, write_ledger_export
+from poslab.scenario.faults import FaultInjector, FaultNotInjected
 from poslab.scenario.journal import RunEvents
 from poslab.scenario.lifecycle import (
     POLL_S,
@@ -62,7 +74,7 @@ from poslab.scenario.schedule import FaultSchedule, ScenarioClock
 from poslab.scenario.spec.fleet_draws import resolve_fleet_draws
 from poslab.scenario.spec.resolved import ResolvedScenario
 from poslab.scenario.spec.timeline import build_timeline
-from poslab.stack import StackAddresses, Topology
+from poslab.stack import Mode, ServiceName, StackAddresses, Topology
 
 #: Fleet journal flush interval the runner asks for: the live probes' lag.
 JOURNAL_FLUSH_S = 0.5
@@ -97,6 +109,11 @@ class RunPlan:
     runs_dir: Path
     #: FleetConfig fields for every scenario (think time, timeouts, processes …).
     fleet: Mapping[str, Any] = field(default_factory=dict)
+
+    #: what the run must be able to judge before it may pass (suite + topology)
+    require: tuple[str, ...] = ()
+    #: a world file to use as it is (``lab run --world``; ``lab world import``)
+    world: Path | None = None
 
     @property
     def world_terminals(self) -> int:
@@ -144,10 +161,19 @@ class Runner:
         settings = self.plan.settings
         outcome = RunOutcome(self.rundir.path)
         started = time.time()
-        self.rundir.write_run_json(settings, self.plan.scenarios, started_at=started)
+        # scoring holds the run to ``require`` (integrity: no pass without a ledger)
+        extra = {"require": list(self.plan.require)} if self.plan.require else None
+        self.rundir.write_run_json(settings, self.plan.scenarios, started_at=started, extra=extra)
         self.events.run_started.fire(name=settings.name, seed=settings.seed)
         try:
             for scenario in self.plan.scenarios:
+                if scenario.skip is not None:
+                    self.events.scenario_finished.fire(
+                        scenario=scenario.name, status="skipped", detail=scenario.skip
+                    )
+                    skipped = ScenarioOutcome(scenario.name, "skipped", scenario.skip)
+                    outcome.scenarios.append(skipped)
+                    continue
                 result, failure = await ScenarioRun(self, scenario).execute()
                 outcome.scenarios.append(result)
                 if result.status == "interrupted":
@@ -165,6 +191,7 @@ class Runner:
             started_at=started,
             finished_at=time.time(),
             interrupted=outcome.interrupted,
+            extra=extra,
         )
         return outcome
 
@@ -182,6 +209,7 @@ class ScenarioRun(RunLifecycle[StackLike, LoadLike]):
         self.runner = runner
         self.scenario = scenario
         self.stack_failure: str | None = None
+        self.began_at = time.time()
 
     async def execute(self) -> tuple[ScenarioOutcome, str | None]:
         """Run it; returns the outcome and, if the stack would not start, why."""
@@ -194,7 +222,33 @@ class ScenarioRun(RunLifecycle[StackLike, LoadLike]):
             if not self.stack_started:
                 self.stack_failure = f"scenario {self.name}: the stack did not start: {exc}"
             return "error", str(exc)
+        if isinstance(exc, FaultNotInjected):  # a hook failed: rollback runs, could-not-run
+            return "error", str(exc)
         return super().failed(exc)
+
+    async def export(self) -> dict[str, str]:
+        """The topology's ledger source when it has one, else the acquirer's export.
+
+        A source that cannot be read (a missing mapped column, a wrong type)
+        ends the run: exit 2 naming the column and the first bad row.
+        """
+        source = self.runner.plan.topology.ledger
+        if source is None:
+            return await super().export()
+        self.phase("export")
+        window = Window(self.name, self.began_at - 1.0, time.time() + 1.0)
+        try:
+            export = await asyncio.to_thread(
+                write_ledger_export,
+                source,
+                self.ledger_dir,
+                window,
+                run_dir=self.runner.rundir.path,
+            )
+        except ConfigError as exc:
+            self.stack_failure = f"scenario {self.name}: the ledger source: {exc}"
+            raise
+        return export.outcome()
 
     async def phases(self) -> tuple[str, str]:
         addresses = await self.stack_up(
@@ -213,7 +267,9 @@ class ScenarioRun(RunLifecycle[StackLike, LoadLike]):
         probe = SloProbe(self.scenario, clock.t0, JOURNAL_FLUSH_S + _FLUSH_LATE_S)
         probe.feed(first)
         draws = resolve_fleet_draws(self.scenario, self._world_terminals(), self._seed)
-        injector = self.make_injector(addresses, draws)
+        topology = self.runner.plan.topology
+        hooks = {s.name.value: s.hooks for s in topology.external() if s.hooks is not None}
+        injector = self.make_injector(addresses, draws, hooks)
         status, detail = await self._method(clock, probe, tail, injector)
         await self.rollback()
         if status == "aborted":  # the load stops now; the drain still runs its course
@@ -252,8 +308,17 @@ class ScenarioRun(RunLifecycle[StackLike, LoadLike]):
             "think_time_s": THINK_TIME_S,
         }
         run_wide = dict(self.runner.plan.fleet)
-        # The scenario's terminal settings, under any the whole run sets.
-        fields["terminal"] = {**s.terminal, **run_wide.pop("terminal", {})}
+        topology = self.runner.plan.topology
+        # The scenario's terminal settings, then the acquirer's dialect (the
+        # topology's), under any the whole run sets.
+        fields["terminal"] = {
+            **s.terminal,
+            **topology.terminal.fleet_settings(),
+            **run_wide.pop("terminal", {}),
+        }
+        if topology.service(ServiceName.ACQUIRER).mode is Mode.EXTERNAL:
+            # One fleet of test terminals for the whole run (see the module docstring).
+            fields["state_dir"] = str(self.runner.rundir.path / "terminals" / "state")
         fields.update(run_wide)
         return load.config_for(**fields)
 

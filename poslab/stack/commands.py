@@ -151,7 +151,7 @@ def agent_spec(
     run_dir: Path,
     world: Path,
     host: str,
-    acquirer_admin: str,
+    acquirer_admin: str | None,
     *,
     seed: int | None = None,
     programs: Programs | None = None,
@@ -159,14 +159,20 @@ def agent_spec(
     """An agent backend: one HTTP port serving its API, admin API and health.
 
     The two agents find each other through their ready files, which sit side
-    by side under ``services/`` by the names the agent expects.
+    by side under ``services/`` by the names the agent expects. Without
+    ``acquirer_admin`` (an external acquirer that offers no admin API) the
+    agents serve the world's terminals as they are: onboarding, TMS and
+    tickets work, and what must register a new terminal on the host
+    (replacement, provisioning) answers 502 naming the missing admin API.
     """
     if name not in (ServiceName.AGENT_PRIMARY, ServiceName.AGENT_BACKUP):
         raise ValueError(f"{name} is not an agent")
     files = ServiceFiles.under(run_dir, name.value)
     argv = [*_program(name, programs), "--world", str(world), "--host", host]
     argv += ["--db", str(files.db), "--name", name.value.removeprefix("agent-")]
-    argv += ["--acquirer-admin", acquirer_admin, *_seed(seed)]
+    if acquirer_admin is not None:
+        argv += ["--acquirer-admin", acquirer_admin]
+    argv += _seed(seed)
     return _mock_spec(name, argv, files, host, _HTTP_PORTS, health_port="main")
 
 
@@ -232,10 +238,5 @@ def spec_for(
             raise ValueError("the acquirer needs the issuer's address")
         return acquirer_spec(
             run_dir, world, host, issuer, programs=programs, config=acquirer_config
-        )
-    if acquirer_admin is None:
-        raise ConfigError(
-            f"{name.value} needs the acquirer's admin API: give services.acquirer.admin "
-            "in the topology file for an external acquirer"
         )
     return agent_spec(name, run_dir, world, host, acquirer_admin, seed=seed, programs=programs)

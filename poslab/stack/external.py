@@ -9,21 +9,29 @@ that service ``external`` with its address, in a topology file::
 or, for the fault proxy, with ``TOXIPROXY_URL`` (docs/faults.md). The stack then
 starts nothing for it: the proxies forward to the given address, and its
 health is its admin ``/health`` when an admin address is given, a TCP connect
-otherwise. Faults that need a process (kill, restart) are refused for it;
-application faults need its admin API.
+otherwise. Killing and restarting it go through the topology's hooks
+(:mod:`poslab.stack.hook_model`: ``kill``, ``start``, ``restart`` as commands
+or HTTP calls, their output kept in ``services/<name>.hooks.log``); without
+them the lab refuses. Application faults need its admin API or a fault hook.
 
 :class:`ExternalLauncher` is the :class:`~poslab.stack.launcher.ServiceLauncher`
 of such a service: starting it is waiting for it to answer, stopping it is
-letting go of it.
+letting go of it — except that a service the lab killed through its hook is
+started again on the way out, so a run never leaves a team's host down.
 """
 
 from __future__ import annotations
 
+import logging
 import signal
+import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from poslab.errors import ConfigError, StackError
 from poslab.stack.health import probe_service
+from poslab.stack.hook_model import Hook
+from poslab.stack.hooks import hooks_log, run_hook
 from poslab.stack.probe import Prober, until_ok
 from poslab.stack.state import ServiceState
 from poslab.stack.topology import Endpoint, Mode, Service, ServiceName, Topology
@@ -62,12 +70,19 @@ def with_external_proxy(topology: Topology, url: str) -> Topology:
     return with_external(topology, ServiceName.PROXY, toxiproxy_endpoint(url))
 
 
-class ExternalLauncher:
-    """A service that runs already at its topology address; the lab only probes it."""
+log = logging.getLogger("poslab.stack.external")
 
-    def __init__(self, service: Service, prober: Prober) -> None:
+
+class ExternalLauncher:
+    """A service that runs already at its topology address; the lab probes it, and
+    kills or restarts it only through its hooks."""
+
+    def __init__(self, service: Service, prober: Prober, run_dir: Path | None = None) -> None:
         self.service = service
         self.prober = prober
+        self.run_dir = run_dir
+        # killed by a hook and not started again yet: stop() brings it back
+        self.down = False
 
     @property
     def name(self) -> str:
@@ -104,16 +119,56 @@ class ExternalLauncher:
             )
 
     async def kill(self, sig: int = signal.SIGKILL) -> None:
-        raise self._not_ours()
+        """The ``kill`` hook; the signal asked for is in its params (``LAB_FAULT_PARAMS``)."""
+        hooks = self.service.hooks
+        if hooks is None or hooks.kill is None:
+            raise self._not_ours("kill")
+        self.down = True  # even a failed kill hook may have half-killed it
+        name = "TERM" if sig == signal.SIGTERM else "KILL"
+        await self._run(hooks.kill, "kill", params={"signal": name})
 
     async def restart(self, deadline: float) -> None:
-        raise self._not_ours()
+        """After a kill, ``start`` (else ``restart``); otherwise ``restart`` (else kill, start)."""
+        hooks = self.service.hooks
+        if hooks is None:
+            raise self._not_ours("restart")
+        if self.down and hooks.start is not None:
+            await self._run(hooks.start, "start")
+        elif hooks.restart is not None:
+            await self._run(hooks.restart, "restart")
+        elif hooks.kill is not None and hooks.start is not None:
+            await self._run(hooks.kill, "kill")
+            self.down = True
+            await self._run(hooks.start, "start")
+        else:
+            raise self._not_ours("restart")
+        self.down = False
 
     async def stop(self, grace: float) -> None:
-        """Nothing to stop: the lab did not start it."""
+        """Nothing to stop: the lab did not start it. One it killed is started again."""
+        if not self.down:
+            return
+        try:
+            await self.restart(time.monotonic() + 60.0)
+        except StackError as exc:
+            log.error("%s was killed by the lab and could not be started again: %s", self.name, exc)
+            raise
 
     async def logs(self, lines: int = 25) -> str:
-        return f"(external service at {self.service.address}: its logs are not the lab's)"
+        where = f"external service at {self.service.address}: its logs are not the lab's"
+        if self.run_dir is None or not self.service.hooks:
+            return f"({where})"
+        return f"({where}; what its hooks did: {hooks_log(self.run_dir, self.name)})"
 
-    def _not_ours(self) -> StackError:
-        return StackError(f"service {self.name} is external: the lab cannot kill or restart it")
+    async def _run(self, hook: Hook, what: str, params: dict[str, str] | None = None) -> None:
+        if self.run_dir is None:
+            raise StackError(f"{self.name}: hooks need the run directory for their log")
+        # The hook's own timeout_s bounds it; the stack's deadline bounds the readiness after.
+        log_file = hooks_log(self.run_dir, self.name)
+        await run_hook(hook, service=self.name, what=what, log=log_file, params=params)
+
+    def _not_ours(self, what: str) -> StackError:
+        return StackError(
+            f"service {self.name} is external: the lab cannot {what} it "
+            f"(give services.{self.name}.hooks.{what} in the topology file)"
+        )

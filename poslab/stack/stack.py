@@ -213,7 +213,7 @@ class Stack:
         if self.compose is not None:
             return ComposeLauncher(service, self.compose, self._prober, timeout=self.ready_timeout)
         if service.mode is Mode.EXTERNAL:
-            return ExternalLauncher(service, self._prober)
+            return ExternalLauncher(service, self._prober, self.run_dir)
         return EmbeddedLauncher.of(
             service,
             self._spec(service),
@@ -227,6 +227,8 @@ class Stack:
         if service.name is ServiceName.ACQUIRER:
             issuer = issuer_address_for_acquirer(self.topology, self._services, self._proxies)
         if service.name in _AGENTS:
+            # None for an external acquirer without an admin API: the agents then
+            # provision only the world's terminals (poslab.stack.commands.spec_for)
             acquirer_admin = self._services[ServiceName.ACQUIRER.value].admin_url
         return spec_for(
             service,
@@ -450,7 +452,7 @@ class Stack:
                 service, state, self._spec(service), self._prober, run_dir=self.run_dir,
                 world_file=self.world_file, seed=self.seed, grace=self.grace,
             )  # fmt: skip
-        return ExternalLauncher(service, self._prober)
+        return ExternalLauncher(service, self._prober, self.run_dir)
 
     def _record(self, launcher: ServiceLauncher) -> None:
         self._services[launcher.name] = launcher.state()

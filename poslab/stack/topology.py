@@ -35,7 +35,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -43,11 +43,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     ValidationError,
     model_validator,
 )
 
 from poslab.errors import ConfigError
+from poslab.ledger_sources.config import LedgerSource
+from poslab.stack.hook_model import ServiceHooks
 
 #: The world's default regions (docs/faults.md); a world file may name others.
 DEFAULT_REGIONS: tuple[str, ...] = ("north", "south", "east")
@@ -145,6 +148,12 @@ class Service(BaseModel):
     # The HTTP admin API (faults, health, ledger export). None for the proxy,
     # whose API *is* its address, and for an external service without one.
     admin: Address | None = None
+    # An external service only: how the lab kills, starts and restarts it and
+    # switches its application faults (poslab.stack.hook_model), and the
+    # settings it runs with (AcquirerConfig names, e.g. day_seconds), which
+    # the lab cannot change but a scenario's needs are held against.
+    hooks: ServiceHooks | None = None
+    settings: dict[str, JsonValue] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _external_needs_a_real_port(self) -> Service:
@@ -152,6 +161,8 @@ class Service(BaseModel):
             for field, endpoint in (("address", self.address), ("admin", self.admin)):
                 if endpoint is not None and endpoint.port == 0:
                     raise ValueError(f"an external service needs a real port in {field}")
+        elif self.hooks is not None or self.settings:
+            raise ValueError("hooks and settings are for an external service (mode: external)")
         return self
 
     @property
@@ -161,8 +172,18 @@ class Service(BaseModel):
 
     @property
     def can_be_killed(self) -> bool:
-        """Only a process the lab started can be killed and restarted by it."""
-        return self.mode is Mode.EMBEDDED
+        """A process the lab started, or an external one with kill and start hooks."""
+        return self.mode is Mode.EMBEDDED or (self.hooks is not None and self.hooks.can_kill)
+
+    @property
+    def can_be_restarted(self) -> bool:
+        return self.mode is Mode.EMBEDDED or (self.hooks is not None and self.hooks.can_restart)
+
+    def can_inject(self, fault: str) -> bool:
+        """Can the lab switch the application fault ``fault`` on here (admin API or hook)?"""
+        if self.mode is Mode.EXTERNAL and self.hooks is not None and fault in self.hooks.faults:
+            return True
+        return self.has_admin_api
 
 
 class Proxy(BaseModel):
@@ -195,6 +216,35 @@ _EMBEDDED_ADMIN = {
 }
 
 
+#: What a run may demand before it passes (``require:`` of a topology or suite).
+Requirement = Literal["integrity"]
+
+
+class TerminalDialect(BaseModel):
+    """How the fleet's terminals speak to this acquirer (``TerminalConfig`` names).
+
+    The CUP defaults fit the lab's own host; a team's host may want another key
+    mode (field 60.3: 001 single DES, 003 double-length, 004 with a track key),
+    MAC algorithm (CUP ECB or ANSI X9.19), the MTIs that carry a MAC, another
+    TPDU, header spec version or field-62 layout.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key_mode: Literal["001", "003", "004"] | None = None
+    mac_algorithm: Literal["cup-ecb", "cup-ecb-left-half", "x9.19"] | None = None
+    mac_mtis: tuple[Annotated[str, Field(pattern=r"^\d{4}$")], ...] | None = None
+    tpdu_destination: Annotated[str, Field(pattern=r"^[0-9A-F]{4}$")] | None = None
+    tpdu_source: Annotated[str, Field(pattern=r"^[0-9A-F]{4}$")] | None = None
+    header_spec_version: Annotated[str, Field(pattern=r"^\d{2}$")] | None = None
+    #: field 62's slots: {pik|mak|tdk: [offset, key length, check value offset]}
+    field62_layout: dict[Literal["pik", "mak", "tdk"], tuple[int, int, int]] | None = None
+
+    def fleet_settings(self) -> dict[str, Any]:
+        """The fleet config's ``terminal`` overrides (only what the topology sets)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
 class Topology(BaseModel):
     """Every service and proxy of one stack. Immutable; look things up by name."""
 
@@ -203,6 +253,11 @@ class Topology(BaseModel):
     regions: tuple[str, ...]
     services: tuple[Service, ...]
     proxies: tuple[Proxy, ...]
+    # The team's books (poslab.ledger_sources): read after each scenario's
+    # drain instead of the lab's own acquirer export.
+    ledger: LedgerSource | None = None
+    require: tuple[Requirement, ...] = ()
+    terminal: TerminalDialect = Field(default_factory=TerminalDialect)
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:
@@ -325,6 +380,8 @@ class _ServiceOverride(BaseModel):
     mode: Mode | None = None
     address: Address | None = None
     admin: Address | None = None
+    hooks: ServiceHooks | None = None
+    settings: dict[str, JsonValue] | None = None
 
 
 class _ProxyOverride(BaseModel):
@@ -343,6 +400,9 @@ class _TopologyFile(BaseModel):
     regions: list[str] | None = None
     services: dict[ServiceName, _ServiceOverride] = Field(default_factory=dict)
     proxies: list[_ProxyOverride] = Field(default_factory=list)
+    ledger: LedgerSource | None = None
+    require: list[Requirement] = Field(default_factory=list)
+    terminal: TerminalDialect = Field(default_factory=TerminalDialect)
 
 
 def topology_from_mapping(
@@ -368,7 +428,9 @@ def topology_from_mapping(
     for entry in services:
         override = doc.services.get(entry["name"])
         if override is not None:
-            entry.update(override.model_dump(exclude_unset=True))
+            entry.update(override.model_dump(exclude_unset=True, exclude={"hooks"}))
+            if override.hooks is not None:
+                entry["hooks"] = override.hooks
             if override.mode is Mode.EXTERNAL and "address" not in override.model_fields_set:
                 field = f"services.{entry['name']}.address"
                 raise ConfigError(f"{source}: {field}: an external service needs an address")
@@ -400,7 +462,14 @@ def topology_from_mapping(
     proxy_list = list(proxies.values())
     try:
         return Topology.model_validate(
-            {"regions": use_regions, "services": services, "proxies": proxy_list}
+            {
+                "regions": use_regions,
+                "services": services,
+                "proxies": proxy_list,
+                "ledger": doc.ledger,
+                "require": tuple(dict.fromkeys(doc.require)),
+                "terminal": doc.terminal,
+            }
         )
     except ValidationError as exc:
         by_index = {

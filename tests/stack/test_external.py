@@ -112,14 +112,21 @@ async def test_external_acquirer_with_admin_feeds_the_agents(
     assert outside_host.running, "stopping the stack leaves an external service alone"
 
 
-async def test_external_acquirer_without_admin_cannot_feed_embedded_agents(
+async def test_external_acquirer_without_admin_still_gets_its_agents(
     tmp_path: Path, world_file: Path, fake_programs: Programs, outside_host: ServiceProcess
 ) -> None:
+    """A host offering only its TCP address: the agents start without the acquirer's
+    admin API (they serve the world's terminals; issue 13), nothing is refused."""
     topology = topology_from_mapping(
         {"services": {"acquirer": {"mode": "external", "address": _address(outside_host)}}}
     )
-    with pytest.raises(ConfigError, match=r"services\.acquirer\.admin"):
-        await Stack(topology, world_file, tmp_path / "run", programs=fake_programs).up()
+    stack = await Stack(topology, world_file, tmp_path / "run", programs=fake_programs).up()
+    try:
+        agent_log = (tmp_path / "run" / "services" / "agent-primary.log").read_text()
+        assert "--acquirer-admin" not in agent_log
+        assert "acquirer" not in stack.addresses.admin
+    finally:
+        await stack.stop()
 
 
 async def test_unreachable_external_service_fails_the_start(

@@ -43,7 +43,7 @@ async def test_external_service_is_probed_never_touched() -> None:
         assert state.mode == "external" and state.health_url == f"{state.admin_url}/health"
         assert launcher.running() is None
         await launcher.start(time.monotonic())  # nothing to start
-        with pytest.raises(StackError, match="is external: the lab cannot kill or restart it"):
+        with pytest.raises(StackError, match="is external: the lab cannot kill it"):
             await launcher.kill()
         with pytest.raises(StackError, match="is external"):
             await launcher.restart(time.monotonic())

@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from poslab.errors import ConfigError
-from poslab.iso8583 import KeyMode, MacAlgorithm
+from poslab.iso8583 import KeyLayout, KeyMode, KeySlot, MacAlgorithm
 
 __all__ = ["ConnectionMode", "Policy", "TerminalConfig", "TransactionMix"]
 
@@ -95,6 +95,14 @@ class TerminalConfig:
     tms_retry_s: float = 30.0
     key_mode: KeyMode = "003"
     mac_algorithm: MacAlgorithm = MacAlgorithm.CUP_ECB
+    # the dialect of a host the lab did not write (a topology's ``terminal:``):
+    # TPDU NIIs (4 hex digits), the header's spec version, and field 62's
+    # slots {pik|mak|tdk: (key offset, key length, check value offset)}
+    # instead of the key mode's common CUP layout
+    tpdu_destination: str = "0003"
+    tpdu_source: str = "0000"
+    header_spec_version: str = "31"
+    field62_layout: Mapping[str, tuple[int, int, int]] | None = None
     # request MTIs that carry a MAC (sign-on cannot: it fetches the MAC key)
     mac_mtis: frozenset[str] = frozenset({"0200", "0220", "0400", "0500", "0320"})
     mix: TransactionMix = TransactionMix()
@@ -135,6 +143,28 @@ class TerminalConfig:
                 raise ConfigError(f"terminal config: {name} must be a share between 0 and 1")
         if self.key_mode not in _KEY_MODES:
             raise ConfigError(f"terminal config: key_mode must be one of {_KEY_MODES}")
+        for name in ("tpdu_destination", "tpdu_source"):
+            value = getattr(self, name)
+            if not (len(value) == 4 and all(c in "0123456789ABCDEF" for c in value)):
+                raise ConfigError(f"terminal config: {name} must be 4 uppercase hex digits")
+        if not (len(self.header_spec_version) == 2 and self.header_spec_version.isdigit()):
+            raise ConfigError("terminal config: header_spec_version must be 2 digits")
+        if self.field62_layout is not None:
+            self.key_layout()  # refuses a layout without pik and mak now, not at sign-on
+
+    def key_layout(self) -> KeyLayout:
+        """Field 62's layout: the configured slots, else the key mode's CUP default."""
+        if self.field62_layout is None:
+            return KeyLayout.for_mode(self.key_mode)
+        slots = dict(self.field62_layout)
+        try:
+            pik, mak = KeySlot(*slots.pop("pik")), KeySlot(*slots.pop("mak"))
+            tdk = KeySlot(*slots.pop("tdk")) if "tdk" in slots else None
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"terminal config: field62_layout needs pik and mak: {exc}") from None
+        if slots:
+            raise ConfigError(f"terminal config: field62_layout: unknown slot(s) {sorted(slots)}")
+        return KeyLayout(pik=pik, mak=mak, tdk=tdk)
 
     # -- what the policy switches ---------------------------------------
 
@@ -182,6 +212,10 @@ class TerminalConfig:
                 values["mac_mtis"] = frozenset(str(m) for m in values["mac_mtis"])
             if "mix" in values:
                 values["mix"] = TransactionMix(**values["mix"])
+            if values.get("field62_layout") is not None:
+                values["field62_layout"] = {
+                    str(k): tuple(int(n) for n in v) for k, v in values["field62_layout"].items()
+                }
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"terminal config: {exc}") from None
         try:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Required, TypedDict
 
-from poslab.iso8583 import IsoMessage, KeyLayout, TerminalIdentity, Tpdu, WorkingKeys
+from poslab.iso8583 import IsoMessage, TerminalIdentity, Tpdu, WorkingKeys
 
 from .backoff import Backoff
 from .config import ConnectionMode, TerminalConfig
@@ -96,7 +96,7 @@ class Device:
         self.reversals = reversals
         # naive terminals have no store-and-forward: a refund without an answer stays failed
         self.saf = SafQueue(store) if config.store_and_forward else None
-        self.layout = KeyLayout.for_mode(config.key_mode)
+        self.layout = config.key_layout()
         self.backoff = Backoff(
             config.backoff_base_s, config.backoff_cap_s, jitter=config.jitter, rng=self.rng
         )
@@ -147,13 +147,21 @@ class Device:
         self.booted = False
         self._software_pushed = False
 
+    @property
+    def _tpdu(self) -> Tpdu:
+        c = self.config
+        if (c.tpdu_destination, c.tpdu_source) == (_TPDU.destination, _TPDU.source):
+            return _TPDU
+        return Tpdu(destination=c.tpdu_destination, source=c.tpdu_source)
+
     def _identity(self) -> TerminalIdentity:
         return TerminalIdentity(
             tid=self.profile.tid,
             mid=self.profile.mid,
-            tpdu=_TPDU,
+            tpdu=self._tpdu,
             software_version=self.software,
             app_type=self.profile.app_type,
+            spec_version=self.config.header_spec_version,
         )
 
     @property

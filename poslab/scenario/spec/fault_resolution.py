@@ -72,6 +72,9 @@ class FaultResolver:
     def __init__(self, doc: ScenarioDoc, topology: Topology, time_scale: float) -> None:
         self.doc, self.topology, self.time_scale = doc, topology, time_scale
         self.found = Findings()
+        # Needs this topology cannot meet (a fault on an external service without
+        # its hook): not errors of the file — the scenario is skipped, with these.
+        self.unmet: list[str] = []
         self.duration_s = self.s(doc.load.duration)
         self.suffix = "" if time_scale == 1 else f" at --time-scale {time_scale:g}"
 
@@ -117,6 +120,11 @@ class FaultResolver:
         params = self.params(loc, spec, doc.params)
         if timing is None or params is None:
             return []
+        if not isinstance(doc, FleetFaultDoc):
+            unmet = self.cannot(doc.target, spec.name, process=isinstance(doc, ProcessFaultDoc))
+            if unmet is not None:
+                self.unmet.append(f"faults[{i}]: {unmet}")
+                return []
         common = {
             "id": group,
             "group": group,
@@ -143,15 +151,9 @@ class FaultResolver:
             known = ", ".join(s.value for s in ServiceName)
             self.found.add((*loc, "target"), f"unknown service {doc.target!r} (known: {known})")
             return None
-        service = self.topology.service(doc.target)
         if isinstance(doc, ProcessFaultDoc):
-            if service.name is ServiceName.PROXY:
+            if doc.target == ServiceName.PROXY.value:
                 self.found.add((*loc, "target"), "the lab cannot kill the proxy it injects through")
-                return None
-            if not service.can_be_killed:
-                self.found.add(
-                    (*loc, "target"), f"{doc.target} is external: the lab cannot kill it"
-                )
                 return None
             return _lookup(
                 self.found, (*loc, "action"), "process action", doc.action, PROCESS_ACTIONS
@@ -160,15 +162,33 @@ class FaultResolver:
         if family is None:
             self.found.add((*loc, "target"), f"{doc.target} has no application faults")
             return None
-        if not service.has_admin_api:
-            self.found.add(
-                (*loc, "target"),
-                f"{doc.target} is external without an admin address: "
-                "application faults cannot be switched on in it",
-            )
-            return None
         table = APPLICATION_FAULTS[family]
         return _lookup(self.found, (*loc, "fault"), f"{family.value} fault", doc.fault, table)
+
+    def cannot(self, target: str, action: str, *, process: bool) -> str | None:
+        """Why this topology cannot do ``action`` to ``target`` (None: it can).
+
+        An embedded service can be killed, restarted and faulted through its
+        admin API; an external one only through its admin API or its hooks.
+        """
+        service = self.topology.service(target)
+        if process:
+            able = service.can_be_killed if action == "kill" else service.can_be_restarted
+            if able:
+                return None
+            hooks = (
+                "kill and start (or restart)" if action == "kill" else "restart (or kill and start)"
+            )
+            return (
+                f"{target} is external: the lab cannot {action} it "
+                f"(its topology entry has no {hooks} hooks)"
+            )
+        if service.can_inject(action):
+            return None
+        return (
+            f"{target} is external: the lab cannot switch on {action} "
+            f"(no admin address, no hooks.faults.{action} in the topology)"
+        )
 
     def params(self, loc: Loc, spec: ActionSpec, raw: Mapping[str, object]) -> FaultParams | None:
         try:

@@ -182,6 +182,7 @@ def load_suite(
         source=str(path),
         min_score=suite.min_score,
         scenarios=tuple(scenarios),
+        require=tuple(dict.fromkeys(suite.require)),
     )
 
 

@@ -253,6 +253,28 @@ class TerminalDoc(_Doc):
     tms_retry: PositiveDuration | None = None
 
 
+class Essential(StrEnum):
+    ESSENTIAL = "essential"  # without it the scenario proves nothing: skipped (could not run)
+    OPTIONAL = "optional"  # it runs without it, and the report says so
+
+
+class ServiceNeedsDoc(_Doc):
+    """What a scenario needs of one service, beyond what its faults already say.
+
+    A fault needs what it does (a ``kill`` a killable service, an application
+    fault that fault); these add what the scenario relies on without a fault
+    of its own, and say which of the service's settings are ``optional``:
+    against a service the lab does not start, a setting it cannot impose is
+    dropped with a note when optional, and skips the scenario when essential
+    (every setting is essential unless named here).
+    """
+
+    killable: bool = False
+    restartable: bool = False
+    faults: list[Slug] = Field(default_factory=list)
+    settings: dict[Slug, Essential] = Field(default_factory=dict)
+
+
 class ScenarioDoc(_Doc):
     """One scenario file."""
 
@@ -273,6 +295,8 @@ class ScenarioDoc(_Doc):
     steady_state: SteadyStateDoc | None = Field(default_factory=SteadyStateDoc)
     acquirer: AcquirerDoc = Field(default_factory=AcquirerDoc)
     terminal: TerminalDoc = Field(default_factory=TerminalDoc)
+    # service name -> what the scenario needs of it (checked against the topology)
+    needs: dict[str, ServiceNeedsDoc] = Field(default_factory=dict)
 
 
 class SuiteEntryDoc(_Doc):
@@ -289,6 +313,9 @@ class SuiteDoc(_Doc):
     name: Slug
     description: str = ""
     min_score: float = Field(default=80.0, ge=0.0, le=100.0)
+    # ``integrity``: the run refuses to pass (exit 2) when it cannot judge money
+    # (no ledger: an external acquirer without a ledger source)
+    require: list[Literal["integrity"]] = Field(default_factory=list)
     scenarios: list[Annotated[str, Field(min_length=1)] | SuiteEntryDoc] = Field(min_length=1)
 
     def entries(self) -> list[SuiteEntryDoc]:

@@ -23,12 +23,16 @@ from dataclasses import dataclass
 from pydantic import JsonValue
 
 from poslab.errors import ConfigError, ScenarioError
+from poslab.scenario.fault_actions import APPLICATION_FAULTS, SERVICE_FAMILY
 from poslab.scenario.spec.durations import format_duration, scale_count
 from poslab.scenario.spec.fault_resolution import FaultResolver, unique_name
 from poslab.scenario.spec.model import (
+    AcquirerDoc,
+    Essential,
     IntegrityBreachDoc,
     P99AboveDoc,
     ScenarioDoc,
+    ServiceNeedsDoc,
     SuccessRatioBelowDoc,
 )
 from poslab.scenario.spec.resolved import (
@@ -47,7 +51,7 @@ from poslab.scenario.spec.resolved import (
 )
 from poslab.scenario.spec.source import Loc
 from poslab.scoring import EXPECTATION_KINDS, validate_expectation
-from poslab.stack.topology import Mode, Topology
+from poslab.stack.topology import Mode, ServiceName, Topology
 
 #: Expectation params that name regions (checked against the world).
 _REGION_PARAMS = ("regions", "affected")
@@ -74,6 +78,7 @@ class _Resolver(FaultResolver):
     def __init__(self, doc: ScenarioDoc, topology: Topology, options: RunOptions) -> None:
         super().__init__(doc, topology, options.time_scale)
         self.options = options
+        self.notes: list[str] = []
 
     # -- the rest of the scenario -----------------------------------------------
 
@@ -186,12 +191,61 @@ class _Resolver(FaultResolver):
             settings["day_seconds"] = day
             if day <= 0:
                 self.found.add(("acquirer", "day_seconds"), f"rounds to nothing{self.suffix}")
-        if settings and self.topology.service("acquirer").mode is not Mode.EMBEDDED:
-            self.found.add(
-                ("acquirer",),
-                "the acquirer is external: the lab cannot start it with other settings",
-            )
-        return settings
+        acquirer = self.topology.service("acquirer")
+        if not settings or acquirer.mode is Mode.EMBEDDED:
+            return settings
+        # An external acquirer runs with its own settings: each one the scenario
+        # wants is either what the host declares (topology `settings:`), optional
+        # (run without it, say so), or essential (the scenario cannot run here).
+        wanted = self.doc.needs.get("acquirer", ServiceNeedsDoc()).settings
+        for name, value in settings.items():
+            have = acquirer.settings.get(name)
+            if _same(have, value):
+                continue
+            theirs = "not declared" if have is None else f"the host runs with {have!r}"
+            why = f"acquirer {name} = {value!r}{self.suffix} ({theirs})"
+            if wanted.get(name, Essential.ESSENTIAL) is Essential.OPTIONAL:
+                self.notes.append(
+                    f"ran without {why}: the acquirer is external, the lab cannot impose it"
+                )
+            else:
+                self.unmet.append(f"the acquirer is external and cannot be given {why}")
+        return {}
+
+    def needs(self) -> None:
+        """The scenario's own ``needs:`` (what its faults need is checked with them)."""
+        known_settings = set(AcquirerDoc.model_fields)
+        for service_name, need in self.doc.needs.items():
+            loc: Loc = ("needs", service_name)
+            if service_name not in {s.value for s in ServiceName}:
+                known = ", ".join(s.value for s in ServiceName)
+                self.found.add(loc, f"unknown service {service_name!r} (known: {known})")
+                continue
+            for name in need.settings:
+                if service_name != "acquirer" or name not in known_settings:
+                    self.found.add(
+                        (*loc, "settings", name),
+                        f"not a setting the lab gives {service_name} "
+                        f"(acquirer: {', '.join(sorted(known_settings))})",
+                    )
+            for what, flag in (("kill", need.killable), ("restart", need.restartable)):
+                if flag:
+                    if service_name == ServiceName.PROXY.value:
+                        self.found.add(loc, "the lab cannot kill the proxy it injects through")
+                        continue
+                    reason = self.cannot(service_name, what, process=True)
+                    if reason is not None:
+                        self.unmet.append(f"needs.{service_name}: {reason}")
+            family = SERVICE_FAMILY.get(service_name)
+            for j, fault in enumerate(need.faults):
+                if family is None or fault not in APPLICATION_FAULTS[family]:
+                    self.found.add(
+                        (*loc, "faults", j), f"{service_name} has no application fault {fault!r}"
+                    )
+                    continue
+                reason = self.cannot(service_name, fault, process=False)
+                if reason is not None:
+                    self.unmet.append(f"needs.{service_name}: {reason}")
 
     def terminal(self) -> dict[str, JsonValue]:
         """TerminalConfig overrides, in the fleet config's names and (unscaled) seconds."""
@@ -238,8 +292,10 @@ def resolve_scenario(
         acquirer=r.acquirer(),
         terminal=r.terminal(),
     )
+    r.needs()
     if r.found.items:
         return None, r.found.items
+    skip = "; ".join(dict.fromkeys(r.unmet)) or None
     load = doc.load
     resolved = ResolvedScenario(
         name=doc.name,
@@ -261,6 +317,15 @@ def resolve_scenario(
         slo=Slo(success_ratio=doc.slo.success_ratio, p99_ms=doc.slo.p99_ms),
         recovery=recovery,
         faults=tuple(sorted(faults, key=lambda f: (f.at_s, f.index))),
+        skip=skip,
+        notes=tuple(r.notes),
         **scenario,  # type: ignore[arg-type]
     )
     return resolved, []
+
+
+def _same(have: JsonValue | None, want: JsonValue) -> bool:
+    """A declared setting equals the wanted one (seconds compared to the millisecond)."""
+    if isinstance(have, int | float) and isinstance(want, int | float):
+        return not isinstance(have, bool) and abs(float(have) - float(want)) < 1e-3
+    return have == want

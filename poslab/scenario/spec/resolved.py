@@ -180,6 +180,11 @@ class ResolvedScenario(_Resolved):
     # TerminalConfig overrides as the fleet config takes them: business
     # intervals in the file's seconds, which the fleet multiplies by ``time_scale``.
     terminal: dict[str, JsonValue] = Field(default_factory=dict)
+    # Why this topology cannot run it (an essential need an external service
+    # cannot meet): the runner skips it and scoring counts it could-not-run.
+    skip: str | None = None
+    # What it runs without (optional settings an external service cannot take).
+    notes: tuple[str, ...] = ()
 
     @property
     def last_fault_end_s(self) -> float | None:
@@ -212,6 +217,8 @@ class ResolvedSuite(_Resolved):
     source: str
     min_score: float
     scenarios: tuple[ResolvedScenario, ...]
+    # what the run must be able to judge before it may pass ("integrity")
+    require: tuple[str, ...] = ()
 
     @property
     def total_weight(self) -> float:
