@@ -48,7 +48,7 @@ def action_items(
                 f"The detection “{incident.detect_text}” did not name the failure ({titles}): "
                 f"walk the diagnosis steps of {books} before acting."
             )
-    right = sorted(set().union(*(m.right for m in modes)))
+    right = plan.right_mitigations()
     for m in incident.mitigations:
         if m.verdict == "wrong" and not m.before_fault:
             items.append(

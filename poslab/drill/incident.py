@@ -27,6 +27,25 @@ went in, of a run of at least two bad seconds. *Recovery* is the start of the
 first run of ``good_seconds`` good seconds after the last run of two or more
 bad seconds — so a recovery that relapses is not one — counted only until the
 participants ended the drill (the rollback at the end is not their recovery).
+
+A mitigation is judged by what it did to the failure in place, not only by the
+playbook's list (:func:`judge_mitigations`):
+
+- the faults it *neutralised*: those in place when it ran that it ends or takes
+  the merchants' traffic off (:meth:`poslab.drill.mitigations.Mitigation.neutralises`
+  — pinning east to the backup host path neutralises a latency toxic held on
+  ``region-east``), and those the journal shows it ended as a side effect (a
+  restarted host forgets its switches);
+- the recovery is *credited* to the last mitigation before it that neutralised
+  a fault; failing that, to nobody when every fault had ended by itself first;
+  failing that, to the last mitigation the playbook calls right or acceptable.
+  The system *recovered by itself* only when no mitigation is credited;
+- the verdict: the playbook's, raised to ``right`` for an action that neutralised
+  a fault and is credited with the recovery (``acceptable`` when it neutralised
+  one but the signals did not follow, or only as a side effect); a right action
+  aimed where the failure was not (``use_backup_path regions=north`` with the
+  fault on east) is ``wrong`` — ``acceptable`` when it reached only part of it;
+- the watched signals just before it and what they were after it, in words.
 """
 
 from __future__ import annotations
@@ -36,6 +55,7 @@ from dataclasses import dataclass, field
 from statistics import fmean, median
 from typing import Any
 
+from poslab.drill.mitigations import CATALOGUE, FaultRef
 from poslab.drill.playbook import FailureMode, Signal, judge
 
 #: Consecutive bad seconds that make a symptom (a single one is noise).
@@ -73,6 +93,11 @@ class MitigationVerdict:
     system_bad: bool | None  # was the system in trouble when it was run
     effect: str  # what followed, in words
     recovery_after_s: float | None
+    neutralised: list[str] = field(default_factory=list)  # fault ids it ended or bypassed
+    credited: bool = False  # the recovery is credited to it
+    signals_before: str = ""  # the watched signals in the last second before it
+    signals_after: str = ""  # … and after it (its recovery, or the next action / the end)
+    by: str = ""  # who ran it (a participant's name in a team drill; "" from the CLI)
 
 
 @dataclass(slots=True)
@@ -90,6 +115,7 @@ class Incident:
     mitigations: list[MitigationVerdict] = field(default_factory=list)
     recovered_at: float | None = None
     self_healed: bool = False
+    credited_to: str | None = None  # the mitigation the recovery is credited to
     verdicts: list[Verdict] = field(default_factory=list)
 
     def since_fault(self, t: float | None) -> float | None:
@@ -325,12 +351,7 @@ def analyse(
         incident.symptom = "; ".join(symptom.reasons)
         incident.recovered_at = find_recovery(incident.verdicts, symptom.t, rules.good_seconds)
     _detection(incident, events, detection_keywords)
-    for e in mitigations:
-        incident.mitigations.append(_judge_mitigation(incident, e, mitigations, modes))
-    first_good = incident.first_good_mitigation_at
-    incident.self_healed = incident.recovered_at is not None and (
-        first_good is None or incident.recovered_at < first_good
-    )
+    judge_mitigations(incident, mitigations, injected, list(cleared.values()), modes)
     return incident
 
 
@@ -348,42 +369,198 @@ def _detection(
             incident.detect_named = [w for w in words if w.casefold() in folded]
 
 
-def _judge_mitigation(
+def _ref(event: Mapping[str, Any]) -> FaultRef:
+    return FaultRef(
+        str(event.get("fault_id")),
+        str(event.get("kind")),
+        str(event.get("target")),
+        str(event.get("action")),
+    )
+
+
+def _in_place(
+    t: float, injected: Sequence[Mapping[str, Any]], cleared: Mapping[str, Mapping[str, Any]]
+) -> list[FaultRef]:
+    """The faults in place at ``t``: went in before it, not cleared before it."""
+    out = []
+    for e in injected:
+        gone = cleared.get(str(e.get("fault_id")), {}).get("t")
+        if float(e["t"]) <= t and (gone is None or float(gone) >= t):
+            out.append(_ref(e))
+    return out
+
+
+def _signals(verdict: Verdict | None) -> str:
+    if verdict is None:
+        return "no complete second yet"
+    return "; ".join(verdict.reasons) if verdict.bad else "every watched signal good"
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One mitigation event with what it reached of the faults in place."""
+
+    event: Mapping[str, Any]
+    t: float
+    action: str
+    ok: bool
+    before: bool
+    reached: tuple[FaultRef, ...]  # neutralised, with the params it was run with
+    reachable: tuple[FaultRef, ...]  # what it would neutralise with its widest params
+    side: tuple[FaultRef, ...]  # ended beyond its reach (the journal says so)
+
+    @property
+    def neutralising(self) -> bool:
+        return bool(self.reached or self.side)
+
+
+def _runs(
     incident: Incident,
-    event: Mapping[str, Any],
-    all_mitigations: Sequence[Mapping[str, Any]],
+    mitigations: Sequence[Mapping[str, Any]],
+    injected: Sequence[Mapping[str, Any]],
+    cleared: Mapping[str, Mapping[str, Any]],
+) -> list[_Run]:
+    runs = []
+    for event in mitigations:
+        t = float(event["t"])
+        action = str(event.get("action"))
+        params = dict(event.get("params") or {})
+        ok = bool(event.get("ok"))
+        before = incident.fault_start is None or t < incident.fault_start
+        in_place = [] if before or not ok else _in_place(t, injected, cleared)
+        mitigation = CATALOGUE.get(action)
+        reached = [f for f in in_place if mitigation and mitigation.neutralises(f, params)]
+        reachable = [f for f in in_place if mitigation and mitigation.neutralises(f)]
+        done = t + float(event.get("seconds") or 0) + 1.0
+        side = [
+            f
+            for f in in_place
+            if f not in reached
+            and str(cleared.get(f.id, {}).get("reason", "")).startswith("mitigation")
+            and t <= float(cleared[f.id]["t"]) <= done
+        ]
+        runs.append(
+            _Run(event, t, action, ok, before, tuple(reached), tuple(reachable), tuple(side))
+        )
+    return runs
+
+
+def judge_mitigations(
+    incident: Incident,
+    mitigations: Sequence[Mapping[str, Any]],
+    injected: Sequence[Mapping[str, Any]],
+    cleared_events: Sequence[Mapping[str, Any]],
     modes: Sequence[FailureMode],
+) -> None:
+    """Each mitigation's verdict, effect and signals; the recovery's credit."""
+    cleared = {str(e.get("fault_id")): e for e in cleared_events}
+    runs = _runs(incident, mitigations, injected, cleared)
+    recovered = incident.recovered_at
+    credited_i: int | None = None
+    if recovered is not None:
+        prior = [i for i, r in enumerate(runs) if r.ok and not r.before and r.t <= recovered]
+        neutralising = [i for i in prior if runs[i].neutralising]
+        if neutralising:
+            credited_i = neutralising[-1]
+        elif not _ended_by_themselves(incident, cleared, recovered):
+            named = [i for i in prior if judge(runs[i].action, tuple(modes)) != "wrong"]
+            credited_i = named[-1] if named else None
+    incident.self_healed = recovered is not None and credited_i is None
+    for i, run in enumerate(runs):
+        listed = judge(run.action, tuple(modes))
+        credited = i == credited_i
+        verdict = listed
+        if run.neutralising and listed == "wrong":
+            verdict = "right" if credited and run.reached else "acceptable"
+        if listed == "right" and run.reachable and not run.neutralising:
+            verdict = "wrong"  # aimed where the failure was not
+        elif listed == "right" and run.reached and len(run.reached) < len(run.reachable):
+            verdict = "acceptable"  # reached only part of it
+        incident.mitigations.append(_describe(incident, runs, i, verdict, credited))
+        if credited:
+            incident.credited_to = run.action
+
+
+def _ended_by_themselves(
+    incident: Incident, cleared: Mapping[str, Mapping[str, Any]], at: float
+) -> bool:
+    """Every fault had ended on its own clock (its window, not a mitigation) by ``at``."""
+    if not incident.faults:
+        return False
+    for f in incident.faults:
+        end = cleared.get(str(f["id"]))
+        if end is None or float(end["t"]) > at or end.get("reason") != "window_end":
+            return False
+    return True
+
+
+def _describe(
+    incident: Incident, runs: Sequence[_Run], i: int, verdict: str, credited: bool
 ) -> MitigationVerdict:
-    t = float(event["t"])
-    action = str(event.get("action"))
-    before = incident.fault_start is None or t < incident.fault_start
+    run = runs[i]
+    t = run.t
     complete = [v for v in incident.verdicts if v.t + 1 <= t]
-    system_bad = complete[-1].bad if complete else None
-    later = [float(m["t"]) for m in all_mitigations if float(m["t"]) > t]
+    later = [r.t for r in runs if r.t > t]
     recovered = incident.recovered_at
     after: float | None = None
-    if not event.get("ok"):
-        effect = "the action failed: " + str(event.get("result", ""))
-    elif before:
+    what = ""
+    if run.reached:
+        what = "neutralised " + ", ".join(f"{f.id} ({_fault_words(f)})" for f in run.reached)
+    if run.side:
+        what += ("; " if what else "") + "ended " + ", ".join(f.id for f in run.side)
+    if not run.ok:
+        effect = "the action failed: " + str(run.event.get("result", ""))
+    elif run.before:
         effect = "run before the fault went in"
+    elif verdict == "wrong" and run.reachable and not run.neutralising:
+        aimed = ", ".join(f"{f.id} on {f.target}" for f in run.reachable)
+        effect = f"it did not reach the failure in place ({aimed})"
     elif recovered is None:
         effect = "no recovery followed before the drill ended"
     elif recovered < t:
         effect = "the system had already recovered"
+    elif credited:
+        after = round(recovered - t, 1)
+        effect = f"recovery followed {after:g} s later, credited to it"
     elif later and min(later) <= recovered:
         effect = "no recovery followed before the next mitigation"
+    elif incident.self_healed:
+        after = round(recovered - t, 1)
+        effect = f"recovery followed {after:g} s later, when the fault ended by itself"
     else:
         after = round(recovered - t, 1)
         effect = f"recovery followed {after:g} s later"
+    if what and run.ok and not run.before:
+        effect = f"{what}; {effect}"
+    # The signals after it: at its credited recovery, else in the last second before
+    # the next action (or the end of the drill).
+    if credited and recovered is not None:
+        signals_after = f"every watched signal good from T{recovered - incident.t0:+.0f} s"
+    else:
+        until = min([*later, incident.end_at])
+        tail = [v for v in incident.verdicts if t <= v.t and v.t + 1 <= until]
+        signals_after = _signals(tail[-1] if tail else None)
     return MitigationVerdict(
         t=t,
-        action=action,
-        params=dict(event.get("params") or {}),
-        ok=bool(event.get("ok")),
-        result=str(event.get("result", "")),
-        verdict=judge(action, tuple(modes)),
-        before_fault=before,
-        system_bad=system_bad,
+        action=run.action,
+        params=dict(run.event.get("params") or {}),
+        ok=run.ok,
+        result=str(run.event.get("result", "")),
+        verdict=verdict,
+        before_fault=run.before,
+        system_bad=complete[-1].bad if complete else None,
         effect=effect,
         recovery_after_s=after,
+        neutralised=[f.id for f in (*run.reached, *run.side)],
+        credited=credited,
+        signals_before=_signals(complete[-1] if complete else None),
+        signals_after=signals_after,
+        by=str(run.event.get("by") or ""),
     )
+
+
+def _fault_words(fault: FaultRef) -> str:
+    if fault.kind == "network":
+        what = "down" if fault.action == "down" else fault.action.removeprefix("toxic:")
+        return f"{what} on {fault.target}"
+    return f"{fault.action} on {fault.target}"

@@ -20,7 +20,14 @@
 Fleet mitigations last until the drill ends. What a participant is told is
 what an operator would see (``acquirer restarted, ready in 1.9 s``) — never
 which hidden fault the action happened to end; that goes to the facilitator's
-journal as ``fault_cleared`` with reason ``mitigation:<name>``.
+journal as ``fault_cleared`` with reason ``mitigation``.
+
+Each mitigation also says which faults it *neutralises* (:meth:`Mitigation.neutralises`):
+the ones it ends (a restart ends a kill, resuming settlement ends a stall) and the
+ones it takes the merchants' traffic away from while they stay in place —
+pinning east to the backup host path leaves a latency toxic on ``region-east``
+but no sale goes through it any more. The post-incident report judges an action
+by that (:mod:`poslab.drill.incident`), not only by the catalogue's list.
 """
 
 from __future__ import annotations
@@ -35,6 +42,30 @@ from poslab.errors import ConfigError
 from poslab.scenario import ApplicationFault, Fault, NetworkFault, ProcessFault
 
 ParamParser = Callable[[object, "DrillStack"], object]
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRef:
+    """A fault as the facilitator's journal records it (``fault_injected``)."""
+
+    id: str
+    kind: str  # network | application | process | fleet
+    target: str  # a proxy, a service or ``fleet``
+    action: str  # ``down``, ``toxic:<type>``, an admin fault, kill/restart, a fleet action
+
+    @classmethod
+    def of(cls, fault: Fault) -> FaultRef:
+        if isinstance(fault, NetworkFault):
+            action = "down" if fault.toxic is None else f"toxic:{fault.toxic.type}"
+        else:
+            action = fault.action
+        return cls(fault.id, fault.kind, fault.target, action)
+
+
+#: What a mitigation neutralises, given its parsed params (``regions`` a list, or
+#: absent for every region).
+Reach = Callable[[FaultRef, Mapping[str, Any]], bool]
+_NOTHING: Reach = lambda fault, params: False  # noqa: E731 - a constant predicate
 
 
 class DrillStack(Protocol):
@@ -94,6 +125,12 @@ class Mitigation:
     summary: str
     run: Callable[[DrillStack, dict[str, Any]], Awaitable[str]]
     params: Mapping[str, tuple[ParamParser, str]] = field(default_factory=dict)
+    reach: Reach = _NOTHING
+
+    def neutralises(self, fault: FaultRef, params: Mapping[str, Any] | None = None) -> bool:
+        """Whether running this (with ``params``, parsed) ends ``fault`` or takes the
+        merchants' traffic off what it impairs."""
+        return self.reach(fault, params or {})
 
     def parse(self, raw: Mapping[str, object], stack: DrillStack) -> dict[str, Any]:
         unknown = sorted(set(raw) - set(self.params))
@@ -210,36 +247,113 @@ async def end_cutover(stack: DrillStack, params: dict[str, Any]) -> str:
 
 
 _REGIONS = {"regions": (_regions, "comma-separated regions (default: all)")}
+_REGION_PROXY = "region-"
+
+
+def _in_scope(region: str, params: Mapping[str, Any]) -> bool:
+    wanted = params.get("regions")
+    return not wanted or region in wanted
+
+
+def _off_primary(fault: FaultRef, params: Mapping[str, Any]) -> bool:
+    """Pinned to the backup host path, a region's terminals no longer use its primary
+    proxy: whatever is on that proxy (down, latency, timeouts …) no longer hurts them."""
+    if fault.kind != "network" or not fault.target.startswith(_REGION_PROXY):
+        return False
+    return _in_scope(fault.target.removeprefix(_REGION_PROXY), params)
+
+
+def _app_reach(service: str, *names: str) -> Reach:
+    return lambda f, _: f.kind == "application" and f.target == service and f.action in names
+
+
+def _restart_reach(fault: FaultRef, params: Mapping[str, Any]) -> bool:
+    # What a restart is for: a killed acquirer started again. That a restarted one
+    # also forgets its switches (stalls, cut-overs …) is a side effect the journal
+    # records as the faults it cleared, not what the action answers.
+    return fault.target == "acquirer" and fault.kind == "process"
+
+
+def _keys_reach(fault: FaultRef, params: Mapping[str, Any]) -> bool:
+    # Fresh working keys for every terminal (of the scope): an expiry or rotation
+    # on the host no longer refuses them.
+    return (
+        fault.kind == "application"
+        and fault.target == "acquirer"
+        and "key" in fault.action
+        and not params.get("regions")
+    )
+
+
+def _agent_reach(fault: FaultRef, params: Mapping[str, Any]) -> bool:
+    return fault.kind == "network" and fault.target == "agent"
+
+
+def _software_reach(fault: FaultRef, params: Mapping[str, Any]) -> bool:
+    # Terminals on the latest version satisfy any minimum the host asks for, and
+    # undo an old version the fleet was set to.
+    if params.get("regions"):
+        return False
+    if fault.kind == "fleet":
+        return fault.action == "set_software"
+    return (
+        fault.kind == "application"
+        and fault.target == "acquirer"
+        and fault.action == "min_software"
+    )
+
+
+def _upstream_reach(fault: FaultRef, params: Mapping[str, Any]) -> bool:
+    return fault.target == "issuer" and fault.kind in ("network", "application")
+
 
 CATALOGUE: Mapping[str, Mitigation] = {
     m.name: m
     for m in (
         Mitigation(
-            "use_backup_path", "pin terminals to the backup host path", use_backup_path, _REGIONS
+            "use_backup_path",
+            "pin terminals to the backup host path",
+            use_backup_path,
+            _REGIONS,
+            _off_primary,
         ),
         Mitigation(
-            "restart_acquirer", "restart the acquirer (same ports, same ledger)", restart_acquirer
+            "restart_acquirer",
+            "restart the acquirer (same ports, same ledger)",
+            restart_acquirer,
+            reach=_restart_reach,
         ),
         Mitigation(
-            "resume_settlement", "release the settlement worker and run one tick", resume_settlement
+            "resume_settlement",
+            "release the settlement worker and run one tick",
+            resume_settlement,
+            reach=_app_reach("acquirer", "stall_settlement", "force_mismatch"),
         ),
         Mitigation(
             "force_sign_on",
             "make terminals sign on again (fresh working keys)",
             force_sign_on,
             _REGIONS,
+            _keys_reach,
         ),
-        Mitigation("use_backup_agent", "send merchants to the backup agent", use_backup_agent),
+        Mitigation(
+            "use_backup_agent",
+            "send merchants to the backup agent",
+            use_backup_agent,
+            reach=_agent_reach,
+        ),
         Mitigation(
             "push_software",
             "push a software version to terminals (remote TMS)",
             push_software,
             {**_REGIONS, "version": (_version, "6 digits (default: the latest)")},
+            _software_reach,
         ),
         Mitigation(
             "rollback_software",
             "stop requiring a minimum software version on the host",
             rollback_software,
+            reach=_app_reach("acquirer", "min_software"),
         ),
         Mitigation(
             "throttle",
@@ -248,10 +362,16 @@ CATALOGUE: Mapping[str, Mitigation] = {
             {"factor": (_factor, "share of the normal rate, (0, 1] (default 0.5)")},
         ),
         Mitigation(
-            "escalate_upstream", "call the issuer/switch team to fix their side", escalate_upstream
+            "escalate_upstream",
+            "call the issuer/switch team to fix their side",
+            escalate_upstream,
+            reach=_upstream_reach,
         ),
         Mitigation(
-            "end_cutover", "have the host's operators finish the day-end cut-over", end_cutover
+            "end_cutover",
+            "have the host's operators finish the day-end cut-over",
+            end_cutover,
+            reach=_app_reach("acquirer", "day_end_cut"),
         ),
     )
 }
@@ -262,6 +382,22 @@ def lookup(name: str) -> Mitigation:
         return CATALOGUE[name]
     except KeyError:
         raise ConfigError(f"unknown mitigation {name!r} (known: {', '.join(CATALOGUE)})") from None
+
+
+def neutralisers(fault: FaultRef) -> list[tuple[str, dict[str, Any]]]:
+    """The mitigations that neutralise ``fault``, each with the narrowest params that
+    do (``use_backup_path`` with ``regions=east`` for a fault on ``region-east``)."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for m in CATALOGUE.values():
+        if not m.neutralises(fault):
+            continue
+        params: dict[str, Any] = {}
+        if "regions" in m.params and fault.target.startswith(_REGION_PROXY):
+            narrow = {"regions": [fault.target.removeprefix(_REGION_PROXY)]}
+            if m.neutralises(fault, narrow):
+                params = narrow
+        out.append((m.name, params))
+    return out
 
 
 def parse_pairs(pairs: Sequence[str]) -> dict[str, str]:

@@ -26,6 +26,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from poslab.drill.mitigations import FaultRef, neutralisers
 from poslab.drill.playbook import DRILLABLE, FailureMode, mode_of
 from poslab.drill.session import FacilitatorFile
 from poslab.errors import ConfigError
@@ -102,6 +103,32 @@ class DrillPlan:
     def scenario_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.scenarios)
 
+    def answers(self) -> dict[str, list[str]]:
+        """For each held fault, the mitigations that neutralise it, with their narrowest
+        params (``use_backup_path regions=east``): held faults do not end by themselves,
+        so whatever the playbook says of the failure mode, these end the incident."""
+        out: dict[str, list[str]] = {}
+        for p in self.faults:
+            if not p.held:
+                continue
+            named = []
+            for name, params in neutralisers(FaultRef.of(p.fault)):
+                given = " ".join(
+                    f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in params.items()
+                )
+                named.append(f"{name} {given}".strip())
+            out[p.fault.id] = named
+        return out
+
+    def right_mitigations(self) -> list[str]:
+        """The playbook's right mitigations, and every one that neutralises a held fault
+        (unless the playbook calls it only acceptable: heavy-handed)."""
+        right = set().union(*(m.right for m in self.modes))
+        acceptable = set().union(*(m.acceptable for m in self.modes))
+        for named in self.answers().values():
+            right |= {n.split(" ", 1)[0] for n in named} - acceptable
+        return sorted(right)
+
     def summary(self) -> dict[str, object]:
         """The plan as the facilitator reads it (``lab drill reveal``, the report)."""
         return {
@@ -119,7 +146,8 @@ class DrillPlan:
                 }
                 for p in self.faults
             ],
-            "right_mitigations": sorted(set().union(*(m.right for m in self.modes))),
+            "right_mitigations": self.right_mitigations(),
+            "answers": self.answers(),
             "acceptable_mitigations": sorted(set().union(*(m.acceptable for m in self.modes))),
         }
 

@@ -86,7 +86,10 @@ def test_scripted_drill_detect_mitigate_end(lab: Lab) -> None:
     assert fault_at <= symptom < detect_t
     (m,) = report["mitigations"]
     assert m["verdict"] == "right" and m["ok"] and m["t"] == pytest.approx(mitigated_at)
-    assert m["effect"].startswith("recovery followed")
+    assert m["effect"].startswith(
+        "neutralised acquirer-killed (kill on acquirer); recovery followed"
+    )
+    assert m["credited"] and m["neutralised"] == ["acquirer-killed"]
     recovered = report["recovered_at"]
     assert mitigated_at < recovered < mitigated_at + 15 and not report["self_healed"]
     f = report["figures"]

@@ -54,7 +54,10 @@ def test_right_mitigation_then_recovery() -> None:
     }
     (m,) = inc.mitigations
     assert m.verdict == "right" and m.system_bad is True
-    assert m.effect == "recovery followed 1.8 s later" and m.recovery_after_s == 1.8
+    assert m.effect == (
+        "neutralised f1 (kill on acquirer); recovery followed 1.8 s later, credited to it"
+    )
+    assert m.recovery_after_s == 1.8 and m.credited and m.neutralised == ["f1"]
     assert inc.detect_named == ["crash"]
 
 
@@ -78,7 +81,11 @@ def test_a_wrong_mitigation_followed_by_the_right_one() -> None:
         wrong.verdict == "wrong"
         and wrong.effect == "no recovery followed before the next mitigation"
     )
-    assert right.verdict == "right" and right.effect == "recovery followed 1.5 s later"
+    assert right.verdict == "right"
+    assert (
+        right.effect
+        == "neutralised f1 (kill on acquirer); recovery followed 1.5 s later, credited to it"
+    )
     assert inc.figures()["mitigate_s"] == 13.5
 
 

@@ -74,7 +74,7 @@ def test_postmortem_of_a_finished_drill(tmp_path: Path) -> None:
     assert any("reconciliation not available" in n for n in money["notes"])
     md = paths["md"].read_text(encoding="utf-8")
     for text in (
-        "Detected after 4 s. Mitigated after 10 s. Recovered after 11 s.",
+        "Detected after 4 s. Mitigated after 10 s. Recovered after 11 s (after restart_acquirer).",
         "| use_backup_path | wrong |",
         "| restart_acquirer | right |",
         "¥20.00",

@@ -18,7 +18,15 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from poslab.drill.postmortem.model import Postmortem
-from poslab.drill.postmortem.wording import clock, headline, money_rows, params_text, seconds
+from poslab.drill.postmortem.wording import (
+    clock,
+    headline,
+    money_rows,
+    params_text,
+    right_for_failure,
+    seconds,
+    who,
+)
 from poslab.report.wording import utc, utc_date
 
 _CSS = """
@@ -207,14 +215,24 @@ def render_html(report: Postmortem) -> str:
     if inc.mitigations:
         parts.append(
             _table(
-                ["drill clock", "action", "verdict", "result", "what followed"],
+                [
+                    "drill clock",
+                    "by",
+                    "action",
+                    "verdict",
+                    "result",
+                    "what followed",
+                    "signals before → after",
+                ],
                 [
                     [
                         _e(clock(m.t, t0)),
+                        _e(who(m.by)),
                         f"<code>{_e(m.action)}</code>{_e(params_text(m.params))}",
                         f'<span class="{m.verdict}">{_e(m.verdict)}</span>',
                         _e(m.result if m.ok else "FAILED: " + m.result),
                         _e(m.effect),
+                        _e(f"{m.signals_before} → {m.signals_after}"),
                     ]
                     for m in inc.mitigations
                 ],
@@ -222,12 +240,7 @@ def render_html(report: Postmortem) -> str:
         )
     else:
         parts.append("<p>None was run.</p>")
-    right = sorted(set().union(*(m.right for m in plan.modes)))
-    parts.append(
-        "<p>Right for this failure: "
-        + (", ".join(f"<code>{_e(r)}</code>" for r in right) or "none needed")
-        + ".</p>"
-    )
+    parts.append(f"<p>Right for this failure: {_e(right_for_failure(report))}.</p>")
     parts.append("<h2>Money impact</h2>")
     parts.append(
         _table(
@@ -261,7 +274,9 @@ def render_html(report: Postmortem) -> str:
     if notes:
         parts.append("<h2>Notes from the team</h2><ul>")
         parts += [
-            f"<li>{_e(clock(float(n['t']), t0))}: {_e(n.get('text', ''))}</li>" for n in notes
+            f"<li>{_e(clock(float(n['t']), t0))} {_e(who(n.get('by')))}: "
+            f"{_e(n.get('text', ''))}</li>"
+            for n in notes
         ]
         parts.append("</ul>")
     return _page(report.name, "\n".join(parts))

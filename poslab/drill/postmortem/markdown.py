@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from poslab.drill.postmortem.model import Postmortem
-from poslab.drill.postmortem.wording import clock, headline, money_rows, params_text, seconds
+from poslab.drill.postmortem.wording import (
+    clock,
+    headline,
+    money_rows,
+    params_text,
+    right_for_failure,
+    seconds,
+    who,
+)
 from poslab.report.wording import utc, utc_date
 
 
@@ -78,22 +86,33 @@ def render_markdown(report: Postmortem) -> str:
     out += ["", "## Mitigations", ""]
     if inc.mitigations:
         out += table(
-            ["drill clock", "action", "verdict", "result", "what followed"],
+            [
+                "drill clock",
+                "by",
+                "action",
+                "verdict",
+                "result",
+                "what followed",
+                "signals before",
+                "signals after",
+            ],
             [
                 [
                     clock(m.t, t0),
+                    who(m.by),
                     m.action + params_text(m.params),
                     m.verdict,
                     m.result if m.ok else f"FAILED: {m.result}",
                     m.effect,
+                    m.signals_before,
+                    m.signals_after,
                 ]
                 for m in inc.mitigations
             ],
         )
     else:
         out.append("None was run.")
-    right = sorted(set().union(*(m.right for m in plan.modes)))
-    out += ["", f"Right for this failure: {', '.join(f'`{r}`' for r in right) or 'none needed'}."]
+    out += ["", f"Right for this failure: {right_for_failure(report)}."]
     out += ["", "## Money impact", ""]
     out += table(["what", "count", "value", "source"], money_rows(money))
     for note in money.notes:
@@ -117,5 +136,7 @@ def render_markdown(report: Postmortem) -> str:
     notes = [e for e in report.timeline if e.get("event") == "note"]
     if notes:
         out += ["", "## Notes from the team", ""]
-        out += [f"- {clock(float(n['t']), t0)}: {n.get('text', '')}" for n in notes]
+        out += [
+            f"- {clock(float(n['t']), t0)} {who(n.get('by'))}: {n.get('text', '')}" for n in notes
+        ]
     return "\n".join(out) + "\n"

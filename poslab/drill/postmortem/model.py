@@ -48,18 +48,27 @@ class Postmortem:
             out.append((inc.symptom_at, "first measurable symptom", inc.symptom))
         for e in self.timeline:
             kind = e.get("event")
+            by = _by(e.get("by"))
             if kind in ("note", "detect"):
                 out.append(
                     (
                         float(e["t"]),
                         "detection" if kind == "detect" else "note",
-                        str(e.get("text", "")),
+                        by + str(e.get("text", "")),
                     )
                 )
             elif kind == "check":
-                out.append((float(e["t"]), "check", f"{e.get('area')}: {e.get('verdict')}"))
+                out.append((float(e["t"]), "check", f"{by}{e.get('area')}: {e.get('verdict')}"))
+            elif kind in FACILITATOR_EVENTS:
+                out.append((float(e["t"]), FACILITATOR_EVENTS[kind], by + _facilitated(e)))
         for m in inc.mitigations:
-            out.append((m.t, f"mitigation ({m.verdict})", f"{m.action}: {m.result} — {m.effect}"))
+            out.append(
+                (
+                    m.t,
+                    f"mitigation ({m.verdict})",
+                    f"{_by(m.by)}{m.action}: {m.result} — {m.effect}",
+                )
+            )
         if inc.recovered_at is not None:
             out.append((inc.recovered_at, "recovered", "every watched signal good again"))
         out.append((inc.end_at, "drill ended", _end_reason(self.timeline)))
@@ -83,6 +92,7 @@ class Postmortem:
             },
             "recovered_at": inc.recovered_at,
             "self_healed": inc.self_healed,
+            "recovery_credited_to": inc.credited_to,
             "figures": inc.figures(),
             "mitigations": [asdict(m) for m in inc.mitigations],
             "money": self.money.to_dict(),
@@ -90,6 +100,27 @@ class Postmortem:
             "action_items": self.actions,
             "timeline": [{"t": t, "what": w, "detail": d} for t, w, d in self.moments()],
         }
+
+
+#: What the facilitator did, as the timeline names it.
+FACILITATOR_EVENTS = {
+    "reveal": "facilitator revealed the plan",
+    "inject": "facilitator injected a further fault",
+    "pause": "facilitator paused the clock",
+    "resume": "facilitator resumed the clock",
+}
+
+
+def _by(name: object) -> str:
+    return f"[{name}] " if name else ""
+
+
+def _facilitated(event: dict[str, Any]) -> str:
+    if event.get("event") == "inject":
+        return f"{event.get('scenario')} ({', '.join(event.get('faults') or [])})"
+    if event.get("event") == "resume":
+        return f"after {float(event.get('paused_s') or 0):.1f} s"
+    return ""
 
 
 def _end_reason(timeline: list[dict[str, Any]]) -> str:

@@ -37,8 +37,13 @@ def headline(report: Postmortem) -> str:
     if f["mitigate_s"] is not None:
         parts.append(f"Mitigated after {seconds(f['mitigate_s'])}.")
     if inc.recovered_at is not None:
-        healed = " (by itself)" if inc.self_healed else ""
-        parts.append(f"Recovered after {seconds(f['recover_s'])}{healed}.")
+        if inc.self_healed:
+            how = " (by itself)"
+        elif inc.credited_to:
+            how = f" (after {inc.credited_to})"
+        else:
+            how = ""
+        parts.append(f"Recovered after {seconds(f['recover_s'])}{how}.")
     elif inc.symptom_at is not None:
         parts.append("Not recovered when the drill ended.")
     return " ".join(parts)
@@ -47,7 +52,12 @@ def headline(report: Postmortem) -> str:
 def params_text(params: dict[str, object]) -> str:
     if not params:
         return ""
-    return " (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
+
+    def text(value: object) -> str:
+        # regions=east,north, as the CLI's --param takes it
+        return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+    return " (" + ", ".join(f"{k}={text(v)}" for k, v in params.items()) + ")"
 
 
 def money_rows(money: MoneyImpact) -> list[list[object]]:
@@ -77,3 +87,20 @@ def money_rows(money: MoneyImpact) -> list[list[object]]:
         else:
             rows.append([words, finding.count, yuan(finding.fen), "reconciliation"])
     return rows
+
+
+def right_for_failure(report: Postmortem) -> str:
+    """What would have ended this failure: the playbook's right mitigations and what
+    neutralises each fault held in place (``use_backup_path regions=east``)."""
+    plan = report.plan
+    right = plan.right_mitigations()
+    if not right:
+        return "none needed: the failure ends by itself"
+    answers = [f"{fault}: {' or '.join(named)}" for fault, named in plan.answers().items() if named]
+    text = ", ".join(right)
+    return text + (f" ({'; '.join(answers)})" if answers else "")
+
+
+def who(by: object) -> str:
+    """A participant's name as the report shows it (the CLI's actions carry none)."""
+    return str(by) if by else "CLI"
