@@ -4,7 +4,6 @@ aiohttp's test server on 127.0.0.1)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -85,7 +84,8 @@ async def _ok(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def test_fault_routes_and_errors_over_http() -> None:
+@pytest.mark.anyio
+async def test_fault_routes_and_errors_over_http() -> None:
     async def scenario() -> None:
         board = FaultBoard(ServiceFamily.ISSUER)
         seen: list[AppFault] = []
@@ -111,4 +111,4 @@ def test_fault_routes_and_errors_over_http() -> None:
             assert await (await client.post("/admin/reset", headers=auth)).json() == {"reset": True}
             assert board.active == {} and len(seen) == 1
 
-    asyncio.run(scenario())
+    await scenario()
