@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # slow tier waits on services, sleeps and Locust rather than on a core.
 TEST_WORKERS ?= 3
 
-.PHONY: setup test test-fast lint bench chaos load verify-gate browser docker postgres clean help
+.PHONY: setup test test-fast lint bench chaos load verify-gate browser docker images postgres clean help
 
 help:
 	@echo "make chaos   run the default suite (gate) on the embedded stack, print the scorecard"
@@ -36,9 +36,13 @@ browser:
 	@scripts/ensure-chromium || true
 
 # A Docker engine for the container tests (Debian's docker.io, dockerd started
-# by hand when none answers); best effort: they skip with a reason otherwise.
+# by hand when none answers) and the lab's images, rebuilt only when their
+# sources changed; best effort: the tests skip with a reason otherwise.
 docker:
-	@scripts/ensure-docker >/dev/null || true
+	@(scripts/ensure-docker >/dev/null && scripts/build-images --if-changed) || true
+
+images:
+	scripts/build-images
 
 # PostgreSQL for the ledger-source and foreign-host tests (Debian's packages, a
 # cluster of the lab's own on 127.0.0.1); best effort: they skip with a reason.

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from poslab.scenario.runner import StackFactory
     from poslab.scenario.spec.resolved import ResolvedScenario
     from poslab.stack import Stack
+    from poslab.stack.topology import Topology
 
 ENV = "LAB_CONTAINERS"
 
@@ -78,3 +79,28 @@ def container_stack_factory(plan: RunPlan) -> StackFactory:
         )
 
     return make
+
+
+def engine_stack(
+    topology: Topology,
+    world_file: Path,
+    run_dir: Path,
+    state_file: Path,
+    seed: int,
+    timeout: float,
+) -> Stack:
+    """``lab up --containers``: a container stack that outlives the command
+    (``lab down`` removes its containers); exit 2 first when the engine or an
+    image is missing."""
+    from poslab.stack.container_stack import ContainerStack
+
+    check_engine()
+    return ContainerStack(
+        topology,
+        world_file,
+        run_dir,
+        state_file=state_file,
+        seed=seed,
+        orphan_guard=False,
+        ready_timeout=timeout,
+    )

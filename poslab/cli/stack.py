@@ -105,12 +105,14 @@ _state_option = click.option(
 @click.option(
     "--containers",
     is_flag=True,
-    help="Run every service in containers (deploy/compose.yaml, official Toxiproxy image).",
+    help="Run every service and the real Toxiproxy in containers of the lab's images on a "
+    "Docker engine (scripts/build-images); through docker compose with --compose-file.",
 )
 @click.option(
     "--compose-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The compose file of --containers [default: deploy/compose.yaml of the lab].",
+    help="Run --containers as this compose project (deploy/compose.yaml: needs a Compose v2 "
+    "plugin).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the addresses as JSON.")
 def up(
@@ -131,6 +133,7 @@ def up(
         raise click.UsageError("give either --world or --seed/--terminals, not both")
     if containers and (topology_path or program_args):
         raise click.UsageError("--containers runs the compose file: no --topology or --program")
+    compose = compose_file is not None  # else the lab's images on the engine's API
     if containers:
         compose_file = compose_file or DEPLOY_DIR / "compose.yaml"
         if not compose_file.is_file():
@@ -144,9 +147,15 @@ def up(
     run_dir = run_dir or Path("runs") / time.strftime("%Y%m%dT%H%M%SZ-stack", time.gmtime())
     run_dir.mkdir(parents=True, exist_ok=True)
     world_file, regions, world_seed = _world(run_dir, world_path, seed, terminals)
-    if containers and compose_file is not None:  # set, and checked, above
+    if containers and compose and compose_file is not None:  # set, and checked, above
         stack = _container_stack(
             compose_file, world_file, regions, world_seed, run_dir, state_file, timeout
+        )
+    elif containers:
+        from poslab.cli.containers import engine_stack
+
+        stack = engine_stack(
+            _topology(topology_path, regions), world_file, run_dir, state_file, world_seed, timeout
         )
     else:
         stack = Stack(

@@ -22,8 +22,10 @@ What the engine does for the lab: kill (any signal) and restart act on the
 container; a restart makes a new container on the same ports and database.
 Every container carries the labels ``org.poslab.run`` (the run) and
 ``org.poslab.service``; :meth:`ContainerLauncher.stop` saves its output to
-``services/<name>.log`` and removes it, and :func:`remove_run_containers`
-removes whatever a run left (``lab down``, a lab that was SIGKILLed).
+``services/<name>.log`` and removes it; :func:`remove_run_containers`
+removes whatever a run left, and :func:`remove_orphans` the containers of a
+lab that died without stopping them (SIGKILL: their ``org.poslab.owner-pid``
+is gone; the next container stack's start calls it).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ from poslab.stack.wiring import bracket
 MODE = "container"
 LABEL_RUN = "org.poslab.run"
 LABEL_SERVICE = "org.poslab.service"
+# The lab process that owns a run's containers, unless the run is detached (lab up).
+LABEL_OWNER = "org.poslab.owner-pid"
 TOXIPROXY_LOCAL_IMAGE = "pos-lab/toxiproxy:2.12.0"
 
 #: service -> image (scripts/build-images builds them all)
@@ -100,6 +104,24 @@ def missing_images(client: Any, images: Mapping[ServiceName, str] = DEFAULT_IMAG
     return missing
 
 
+def remove_orphans(client: Any) -> list[str]:
+    """Remove the containers of runs whose lab died without stopping them (SIGKILL,
+    a crash): the owner pid they carry is gone. Detached runs carry none."""
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": LABEL_OWNER}):
+        try:
+            os.kill(int(container.labels[LABEL_OWNER]), 0)
+            continue  # its lab still runs
+        except ProcessLookupError:
+            pass
+        except (PermissionError, ValueError):
+            continue
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+            removed.append(container.name)
+    return removed
+
+
 def remove_run_containers(client: Any, label: str | None = None) -> list[str]:
     """Remove every lab container of one run (``label``) or of every run; their names."""
     selector = LABEL_RUN if label is None else f"{LABEL_RUN}={label}"
@@ -122,6 +144,8 @@ class ContainerSettings:
     images: Mapping[ServiceName, str] = field(default_factory=lambda: dict(DEFAULT_IMAGES))
     seed: int | None = None
     user: str = field(default_factory=lambda: f"{os.getuid()}:{os.getgid()}")
+    # None: the containers outlive the lab (lab up); else the lab's pid, for remove_orphans
+    owner_pid: int | None = field(default_factory=os.getpid)
 
     @classmethod
     def for_run(
@@ -158,6 +182,7 @@ class ContainerLauncher:
         self.container_name = f"poslab-{settings.label}-{service.name.value}"
         self.image = settings.images[service.name]
         self.exit_code: int | None = None
+        self._status: tuple[float, bool] | None = None  # (monotonic time, running)
 
     @property
     def name(self) -> str:
@@ -186,13 +211,20 @@ class ContainerLauncher:
         )
 
     def running(self) -> bool | None:
+        """Whether the container runs, as the engine said at most 0.5 s ago (the
+        stack's health asks for every service each time it probes)."""
         if self.container is None:
             return False
+        now = time.monotonic()
+        if self._status is not None and now - self._status[0] < 0.5:
+            return self._status[1]
         try:
             self.container.reload()
+            running = bool(self.container.status == "running")
         except Exception:
-            return False
-        return bool(self.container.status == "running")
+            running = False
+        self._status = (now, running)
+        return running
 
     # -- the protocol -----------------------------------------------------
 
@@ -211,10 +243,13 @@ class ContainerLauncher:
         spec, delay = self.spec, 0.02
         waiting_for = "its health check" if self.ports else "its ready file"
         while True:
+            self._status = None
             if not await asyncio.to_thread(self.running):
                 code = await self._exit_code()
-                await self._save_logs()
-                raise self._failure(f"its container exited with code {code} before it was ready")
+                output = await self._output()
+                raise self._failure(
+                    f"its container exited with code {code} before it was ready", output
+                )
             if not self.ports and spec.ready_file is not None:
                 info = read_ready_file(spec.ready_file)
                 if info is not None:
@@ -227,8 +262,8 @@ class ContainerLauncher:
                     return
                 waiting_for = f"its health check ({probe.detail})"
             if time.monotonic() >= deadline:
-                await self._save_logs()
-                raise self._failure(f"not ready in time: still waiting for {waiting_for}")
+                output = await self._output()
+                raise self._failure(f"not ready in time: still waiting for {waiting_for}", output)
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.2)
 
@@ -237,6 +272,7 @@ class ContainerLauncher:
         if self.container is None:
             raise StackError(f"{self.name} was never started")
         await asyncio.to_thread(self.container.kill, int(sig))
+        self._status = None
         if sig == signal.SIGKILL:
             end = time.monotonic() + self.grace
             while await asyncio.to_thread(self.running) and time.monotonic() < end:
@@ -252,6 +288,7 @@ class ContainerLauncher:
             if self.spec.ready_file is not None:
                 self.spec.ready_file.unlink(missing_ok=True)
             self.ports = {}  # read back from the new ready file
+        self._status = None
         try:
             await asyncio.to_thread(container.restart, timeout=max(1, round(self.grace)))
         except Exception as exc:
@@ -262,10 +299,8 @@ class ContainerLauncher:
         await self._remove(grace)
 
     async def logs(self, lines: int = 25) -> str:
-        if self.container is None:
-            return log_tail_text(_read(self.spec.log_file), lines)
-        text = await asyncio.to_thread(_container_output, self.container)
-        return log_tail_text(text, lines)
+        output = await self._output()
+        return log_tail_text(_read(self.spec.log_file) if output is None else output, lines)
 
     # -- the engine -------------------------------------------------------
 
@@ -302,7 +337,7 @@ class ContainerLauncher:
             "detach": True,
             "network_mode": "host",
             "init": not self.is_proxy,  # signals reach python; Toxiproxy is Go, PID 1 is fine
-            "labels": {LABEL_RUN: settings.label, LABEL_SERVICE: self.name},
+            "labels": self._labels(),
             "environment": dict(self.spec.env),
         }
         if entrypoint is not None:
@@ -320,6 +355,12 @@ class ContainerLauncher:
             raise self._failure(f"the engine would not run {self.image}: {exc}") from exc
         self.exit_code = None
 
+    def _labels(self) -> dict[str, str]:
+        labels = {LABEL_RUN: self.settings.label, LABEL_SERVICE: self.name}
+        if self.settings.owner_pid is not None:
+            labels[LABEL_OWNER] = str(self.settings.owner_pid)
+        return labels
+
     async def _exit_code(self) -> int | None:
         if self.container is None:
             return None
@@ -328,16 +369,24 @@ class ContainerLauncher:
             self.exit_code = int(result.get("StatusCode", -1))
         return self.exit_code
 
-    async def _save_logs(self) -> None:
-        """Append the container's output to ``services/<name>.log``."""
+    async def _output(self) -> str | None:
+        """Everything the container wrote (every start of it); None without one."""
         if self.container is None:
+            return None
+        try:
+            return await asyncio.to_thread(_container_output, self.container)
+        except Exception:
+            return None
+
+    async def _save_logs(self) -> None:
+        """Append the container's output to ``services/<name>.log`` (once, at removal)."""
+        text = await self._output()
+        if text is None:
             return
-        with contextlib.suppress(Exception):
-            text = await asyncio.to_thread(_container_output, self.container)
-            with self.spec.log_file.open("a", encoding="utf-8") as fh:
-                fh.write(f"--- container {self.container_name} ({self.image}) ---\n{text}")
-                if text and not text.endswith("\n"):
-                    fh.write("\n")
+        with contextlib.suppress(OSError), self.spec.log_file.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- container {self.container_name} ({self.image}) ---\n{text}")
+            if text and not text.endswith("\n"):
+                fh.write("\n")
 
     async def _remove(self, grace: float) -> None:
         container = self.container
@@ -351,8 +400,8 @@ class ContainerLauncher:
             await asyncio.to_thread(container.remove, force=True)
         self.container = None
 
-    def _failure(self, why: str) -> StackError:
-        tail = log_tail_text(_read(self.spec.log_file))
+    def _failure(self, why: str, output: str | None = None) -> StackError:
+        tail = log_tail_text(_read(self.spec.log_file) if output is None else output)
         return StackError(f"service {self.name} ({self.image}) {why}\n--- its log ---\n{tail}")
 
 

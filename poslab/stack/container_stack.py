@@ -9,6 +9,7 @@ from typing import Any
 from poslab.stack.container_launcher import (
     ContainerLauncher,
     ContainerSettings,
+    remove_orphans,
     remove_run_containers,
 )
 from poslab.stack.launcher import ServiceLauncher
@@ -20,7 +21,10 @@ class ContainerStack(Stack):
     """A :class:`Stack` whose lab services (and Toxiproxy) run as containers.
 
     The topology is the embedded one (services on 127.0.0.1, any free port);
-    services the topology marks external stay external.
+    services the topology marks external stay external. ``orphan_guard``
+    (the default) labels the containers with this process's pid: a lab that
+    dies without stopping them (SIGKILL) leaves them to the next container
+    stack's start, which removes them; ``lab up`` passes False.
     """
 
     def __init__(
@@ -30,6 +34,13 @@ class ContainerStack(Stack):
         self.containers = containers or ContainerSettings.for_run(
             self.run_dir, self.world_file, seed=self.seed
         )
+        if not self.orphan_guard:  # lab up: the containers outlive this process
+            self.containers.owner_pid = None
+
+    async def up(self) -> Stack:
+        # The containers of labs that died without stopping theirs (SIGKILL) go first.
+        await asyncio.to_thread(remove_orphans, self.containers.client)
+        return await super().up()
 
     def _launcher(self, service: Service) -> ServiceLauncher:
         if service.mode is Mode.EXTERNAL:
