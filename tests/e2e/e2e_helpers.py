@@ -72,7 +72,8 @@ class OwnedProxy:
 def only_run_dir(runs_dir: Path, timeout_s: float = 30) -> Path:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        found = [p for p in runs_dir.glob("*") if p.is_dir()]
+        # runs/latest is a symlink to the newest run, not a run of its own
+        found = [p for p in runs_dir.glob("*") if p.is_dir() and not p.is_symlink()]
         if len(found) == 1 and (found[0] / "journal.jsonl").exists():
             return found[0]
         time.sleep(0.05)
