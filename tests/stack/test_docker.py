@@ -1,11 +1,13 @@
-"""The stack with real containers: the official Toxiproxy image as the external
-proxy, and the whole compose project. Run where a Docker daemon answers;
-skipped elsewhere with the reason "no reachable Docker daemon"."""
+"""The stack with real containers: the real Toxiproxy image as the external
+proxy, and the whole compose project. Run where a Docker daemon answers (the
+compose project where a Compose v2 plugin exists too); skipped elsewhere with
+the reason. Container mode on the engine's API: tests/containers."""
 
 from __future__ import annotations
 
 import functools
 import secrets
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +17,6 @@ import pytest
 from poslab.stack import Stack, default_topology, with_external_proxy
 from poslab.stack.compose import (
     DEFAULT_PROJECT,
-    TOXIPROXY_IMAGE,
     ComposeProject,
     container_topology,
     proxy_upstreams,
@@ -50,21 +51,40 @@ def docker_daemon() -> None:
 
 @pytest.fixture
 def toxiproxy_url(docker_daemon: None) -> Iterator[str]:
-    """The official Toxiproxy image on the host network (it must reach 127.0.0.1)."""
+    """The real Toxiproxy image (official, or the 2.12.0 binary built here) on the
+    host network (it must reach 127.0.0.1)."""
     from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    from tests.containers.support import engine_or_skip, toxiproxy_image
 
     port = free_port()
     container = (
-        DockerContainer(TOXIPROXY_IMAGE)
+        DockerContainer(toxiproxy_image(engine_or_skip()))
         .with_kwargs(network_mode="host")
         .with_command(f"-host=127.0.0.1 -port={port}")
+        .waiting_for(LogMessageWaitStrategy("Starting Toxiproxy HTTP server"))
     )
     with container:
         yield f"http://127.0.0.1:{port}"
 
 
+@functools.cache
+def _no_compose_plugin() -> str | None:
+    try:
+        done = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return "no docker client"
+    if done.returncode != 0:
+        return "no Compose v2 plugin (Debian ships docker-compose 1.29 only)"
+    return None
+
+
 @pytest.fixture
 def compose_env(docker_daemon: None, tmp_path: Path) -> Iterator[dict[str, str]]:
+    reason = _no_compose_plugin()
+    if reason:
+        pytest.skip(reason)
     from testcontainers.compose import DockerCompose
 
     from poslab.world import generate, save
