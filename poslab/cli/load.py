@@ -29,6 +29,7 @@ from poslab.cli.stack import _state_option as state_option
 from poslab.errors import StackError
 from poslab.fleet import POLICIES, SHAPES, Fleet, FleetConfig, LocustOptions, ShapeSpec
 from poslab.stack import StackState, read_state
+from poslab.stack.state import loads_dir
 
 
 def _fleet_config(fleet: Fleet, state: StackState, **settings: Any) -> FleetConfig:
@@ -122,7 +123,11 @@ def load(
         headless = bool(os.environ.get("CI"))
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     run_dir = run_dir or Path("runs") / f"{stamp}-load-{shape}"
-    fleet = Fleet(run_dir, options=LocustOptions(headless=headless, web_port=web_port))
+    fleet = Fleet(
+        run_dir,
+        options=LocustOptions(headless=headless, web_port=web_port),
+        registry=loads_dir(state_file),  # lab down stops it, whatever becomes of this command
+    )
     params = {"duration_s": duration} if duration is not None else {}
     config = _fleet_config(
         fleet,

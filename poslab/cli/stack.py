@@ -28,7 +28,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from poslab.errors import ConfigError, LabError
+from poslab.errors import ConfigError, LabError, StackError
 from poslab.proxy.client import ProxyInfo, ToxicInfo
 from poslab.stack import (
     DEFAULT_READY_TIMEOUT_S,
@@ -48,6 +48,8 @@ from poslab.stack import (
     with_external_proxy,
     write_toxiproxy_config,
 )
+from poslab.stack.process import ProcessIdentity, stop_group
+from poslab.stack.state import StackLock, StackState, loads_dir, run_dir_in_use
 
 DEFAULT_STATE = Path("runs") / ".stack.json"
 DEFAULT_SEED = 42
@@ -145,6 +147,11 @@ def up(
             )
     programs = _programs(program_args)
     run_dir = run_dir or Path("runs") / time.strftime("%Y%m%dT%H%M%SZ-stack", time.gmtime())
+    # One `lab up` per state file and run dir at a time, from the first check to
+    # the last write of the state file (the kernel frees it on any exit).
+    lock = StackLock(state_file, run_dir).acquire()
+    click.get_current_context().call_on_close(lock.release)
+    _refuse_a_busy_start(state_file, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     world_file, regions, world_seed = _world(run_dir, world_path, seed, terminals)
     if containers and compose and compose_file is not None:  # set, and checked, above
@@ -182,6 +189,22 @@ def up(
     )
     console.print(_addresses_table(addresses))
     console.print("stop it with: lab down")
+
+
+def _refuse_a_busy_start(state_file: Path, run_dir: Path) -> None:
+    """A stack runs already with this state file or in this run dir: say which."""
+    previous = read_state(state_file)
+    if previous is not None and previous.anything_running():
+        raise StackError(
+            f"a stack is already up (state {state_file}, run dir {previous.run_dir}); "
+            "stop it first: lab down"
+        )
+    user = run_dir_in_use(run_dir)
+    if user is not None:
+        raise StackError(
+            f"run dir {run_dir} is in use by a running stack ({user}); "
+            "give another --run-dir, or stop that stack with lab down"
+        )
 
 
 async def _up_and_detach(stack: Stack) -> None:
@@ -320,6 +343,11 @@ def down(state_file: Path, grace: float) -> None:
     from poslab.scenario import OrphanedRun  # the runner's imports, only for down
 
     state = read_state(state_file)
+    # The loads first (a `lab load` or a run's Locust whose lab was killed), so
+    # none of them is left sending into a stack that goes away.
+    loads = asyncio.run(_stop_loads(state_file, state, grace))
+    for line in loads:
+        click.echo(line)
     if state is None:
         click.echo(f"no stack is up (no {state_file})")
         return
@@ -329,6 +357,24 @@ def down(state_file: Path, grace: float) -> None:
     # The stop phase of every run's end: a stack whose owner exited is an orphaned run.
     asyncio.run(OrphanedRun.of_stack(stack).stop())
     click.echo(f"stack down: stopped {', '.join(running) if running else 'nothing (already gone)'}")
+
+
+async def _stop_loads(state_file: Path, state: StackState | None, grace: float) -> list[str]:
+    """Stop every Locust recorded against this stack that still runs: the
+    registry beside the state file (``lab load``) and the run's own fleet."""
+    from poslab.fleet import PID_RECORD, read_load_records
+
+    records = read_load_records(loads_dir(state_file))
+    if state is not None:
+        records += read_load_records(Path(state.run_dir) / "fleet" / PID_RECORD)
+    done = []
+    for record in records:
+        if record.is_running():
+            await stop_group(ProcessIdentity(record.pid, record.create_time), grace)
+            done.append(f"stopped the load of {record.run_dir} (Locust pid {record.pid})")
+        if record.path.parent == loads_dir(state_file):
+            record.path.unlink(missing_ok=True)
+    return done
 
 
 def _addresses_table(addresses: StackAddresses) -> Table:

@@ -8,7 +8,9 @@ it to that), so every package — the pure ones included — may stand on it.
 - :func:`paused_gc`: build or parse many acyclic objects without the cyclic
   collector walking the growing heap again and again;
 - :func:`write_ready_file`: a started service's ``{"pid", "ports"}`` for its
-  launcher (the mocks and the proxy alike).
+  launcher (the mocks and the proxy alike);
+- :mod:`poslab.common.orphan_guard`: what the lab starts dies with it, even
+  on ``kill -9`` (the services, Locust and its workers).
 """
 
 from __future__ import annotations

@@ -7,11 +7,13 @@
     code = fleet.wait()
     for record in fleet.journal(): ...
 
-Standard library only, and never ``locust``/``gevent`` (they monkey-patch
-whatever imports them). The files between the two sides are contracts:
+The standard library (and psutil, for the load's identity) only, never
+``locust``/``gevent`` (they monkey-patch whatever imports them). The files
+between the two sides are contracts:
 ``fleet/config.json`` (:mod:`poslab.fleet.config`), ``fleet/control.jsonl``
 (:mod:`poslab.fleet.control`), ``fleet/load-started.json``
-(:mod:`poslab.fleet.load_marker`), ``fleet/<host>-<pid>.jsonl``
+(:mod:`poslab.fleet.load_marker`), ``fleet/locust.pid.json`` (:class:`LoadRecord`),
+``fleet/<host>-<pid>.jsonl``
 (docs/run-directory.md) and ``locust/locust_stats.csv``.
 """
 
@@ -21,7 +23,15 @@ from .config import CONFIG_ENV, FLEET_CONFIG_FORMAT, POLICIES, SHAPES, FleetConf
 from .control import FLEET_ACTIONS, INSTANT_ACTIONS, ControlWriter
 from .load_marker import LOAD_STARTED_FILE, read_load_started, write_load_started
 from .readers import iter_journal, journal_files, read_locust_stats
-from .runner import DEFAULT_LOCUSTFILE, Fleet, FleetError, LocustOptions
+from .runner import (
+    DEFAULT_LOCUSTFILE,
+    PID_RECORD,
+    Fleet,
+    FleetError,
+    LoadRecord,
+    LocustOptions,
+    read_load_records,
+)
 
 __all__ = [
     "CONFIG_ENV",
@@ -30,16 +40,19 @@ __all__ = [
     "FLEET_CONFIG_FORMAT",
     "INSTANT_ACTIONS",
     "LOAD_STARTED_FILE",
+    "PID_RECORD",
     "POLICIES",
     "SHAPES",
     "ControlWriter",
     "Fleet",
     "FleetConfig",
     "FleetError",
+    "LoadRecord",
     "LocustOptions",
     "ShapeSpec",
     "iter_journal",
     "journal_files",
+    "read_load_records",
     "read_load_started",
     "read_locust_stats",
     "write_load_started",

@@ -9,22 +9,39 @@ poslab/loadtests/locustfile.py`` in its own process group with the config path i
 Every start carries an outer timeout: a Locust that overstays it (a shape
 that never ends, a hung worker) has its whole process group killed, because
 a scenario runner that waits forever is worse than a run marked failed.
+
+Locust never outlives the lab process that started it, ``kill -9`` included
+(:mod:`poslab.common.orphan_guard`): the kernel kills it when its parent dies
+(``PR_SET_PDEATHSIG``, when started from the main thread), and a watchdog in
+every Locust process (``poslab/loadtests/locustfile.py``, parent pid in
+``LAB_PARENT_PID``) kills the whole Locust group — master and ``--processes``
+workers — once its parent is gone. Its identity (pid and start time) is
+written to ``fleet/locust.pid.json`` and, with ``registry``, into that folder
+too (``lab load`` uses the one beside the stack's state file), so ``lab down``
+finds and stops a load whatever became of the command that started it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import psutil
+
+from poslab.common import atomic_write
+from poslab.common.orphan_guard import PARENT_ENV, guarded_argv
 from poslab.errors import StackError
 
 from .config import CONFIG_ENV, FleetConfig
@@ -32,7 +49,15 @@ from .control import ControlWriter
 from .load_marker import LOAD_STARTED_FILE, read_load_started
 from .readers import iter_journal, read_locust_stats
 
-__all__ = ["DEFAULT_LOCUSTFILE", "Fleet", "FleetError", "LocustOptions"]
+__all__ = [
+    "DEFAULT_LOCUSTFILE",
+    "PID_RECORD",
+    "Fleet",
+    "FleetError",
+    "LoadRecord",
+    "LocustOptions",
+    "read_load_records",
+]
 
 DEFAULT_LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtests" / "locustfile.py"
 _POLL_S = 0.05
@@ -40,6 +65,52 @@ _POLL_S = 0.05
 
 #: FleetConfig fields that name files or folders.
 _PATH_FIELDS = ("world", "journal_dir", "control_file", "state_dir")
+
+#: The running Locust's identity, in the fleet directory (``fleet/locust.pid.json``).
+PID_RECORD = "locust.pid.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadRecord:
+    """A Locust the lab started: pid (its process group and session), start time,
+    the lab process that started it and the run directory it writes to."""
+
+    pid: int
+    create_time: float
+    parent_pid: int
+    run_dir: str
+    path: Path  # the record itself
+
+    def is_running(self) -> bool:
+        """That very Locust lives (not a zombie, not a pid reused by another process)."""
+        try:
+            proc = psutil.Process(self.pid)
+            same = abs(proc.create_time() - self.create_time) < 0.05
+            return bool(same and proc.status() != psutil.STATUS_ZOMBIE)
+        except psutil.Error:
+            return False
+
+
+def read_load_records(directory: Path) -> list[LoadRecord]:
+    """The load records in ``directory`` (a registry, or a fleet directory's
+    ``locust.pid.json``); unreadable or foreign files are skipped."""
+    paths = [directory] if directory.is_file() else sorted(directory.glob("*.json"))
+    records = []
+    for path in paths:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            records.append(
+                LoadRecord(
+                    pid=int(data["pid"]),
+                    create_time=float(data["create_time"]),
+                    parent_pid=int(data["parent_pid"]),
+                    run_dir=str(data["run_dir"]),
+                    path=path,
+                )
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not ours, or half of one: nothing to stop by it
+    return records
 
 
 class FleetError(StackError):
@@ -67,6 +138,7 @@ class Fleet:
         options: LocustOptions | None = None,
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
+        registry: Path | None = None,
     ) -> None:
         # Absolute: Locust runs in the directory that holds poslab/ (site-packages
         # once the lab is installed), not in the lab's working directory.
@@ -76,6 +148,7 @@ class Fleet:
         self.options = options or LocustOptions()
         self.python = python
         self.env = dict(env) if env is not None else None
+        self.registry = registry  # also record the running Locust here (lab down reads it)
         self.config: FleetConfig | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self._deadline = 0.0
@@ -135,12 +208,20 @@ class Fleet:
         env = dict(os.environ if self.env is None else self.env)
         env[CONFIG_ENV] = str(config_path)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # Locust's watchdog kills its whole group once its parent is not us any more.
+        env[PARENT_ENV] = str(os.getpid())
         self.config = config
         self._control = ControlWriter(Path(config.control_file))
+        argv = self.command(config_path, config)
+        argv[0] = shutil.which(argv[0]) or argv[0]
+        if threading.current_thread() is threading.main_thread():
+            # The kernel's death signal follows the forking *thread*: only the
+            # main thread lives as long as the lab (elsewhere the watchdog alone).
+            argv = guarded_argv(argv)
         with self.log_file.open("ab") as log:
             try:
                 self.process = subprocess.Popen(
-                    self.command(config_path, config),
+                    argv,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -151,6 +232,38 @@ class Fleet:
             except OSError as exc:
                 raise FleetError(f"cannot start Locust: {exc}") from exc
         self._deadline = time.monotonic() + timeout_s
+        self._record(self.process.pid)
+
+    def _record(self, pid: int) -> None:
+        """Write where ``lab down`` looks: fleet/locust.pid.json and the registry."""
+        try:
+            create_time = psutil.Process(pid).create_time()
+        except psutil.Error:
+            return  # already gone: nothing anyone must stop
+        record = {
+            "pid": pid,
+            "create_time": create_time,
+            "parent_pid": os.getpid(),
+            "run_dir": str(self.run_dir),
+        }
+        text = json.dumps(record) + "\n"
+        targets = [self.fleet_dir / PID_RECORD]
+        if self.registry is not None:
+            targets.append(self.registry / f"{pid}.json")
+        try:
+            for target in targets:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(target, text)
+        except OSError as exc:
+            # A load no one could find later must not run: stop it, say why.
+            self._kill_group(signal.SIGKILL)
+            self._require().wait()
+            raise FleetError(f"cannot record the load's process in {target}: {exc}") from exc
+
+    def _forget(self) -> None:
+        """The load is over: its registry entry goes (the fleet's own record stays)."""
+        if self.registry is not None and self.process is not None:
+            (self.registry / f"{self.process.pid}.json").unlink(missing_ok=True)
 
     @property
     def running(self) -> bool:
@@ -176,15 +289,18 @@ class Fleet:
         while time.monotonic() < limit:
             code = process.poll()
             if code is not None:
+                self._forget()
                 return code
             time.sleep(_POLL_S)
         code = process.poll()
         if code is not None:
+            self._forget()
             return code
         if time.monotonic() < self._deadline:
             return None
         self._kill_group(signal.SIGKILL)
         process.wait()
+        self._forget()
         raise FleetError(f"Locust overstayed its timeout and was killed; see {self.log_file}")
 
     def stop(self, grace_s: float = 15.0) -> int:
@@ -201,6 +317,7 @@ class Fleet:
                 process.wait()
         # workers of --processes may outlive a master that was killed
         self._kill_group(signal.SIGKILL)
+        self._forget()
         return process.returncode
 
     def _kill_group(self, sig: signal.Signals) -> None:

@@ -29,11 +29,13 @@ from typing import Any
 
 import gevent
 import gevent.event
+from gevent import monkey
 from locust import LoadTestShape, User, constant, events, task
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner
 
+from poslab.common.orphan_guard import PARENT_ENV, die_with_parent, watch_parent
 from poslab.fleet.config import CONFIG_ENV, FleetConfig
 from poslab.loadtests.fleet_faults import retire
 from poslab.loadtests.fleet_runtime import FleetRuntime
@@ -251,8 +253,37 @@ def _stop_gracefully(environment: Environment) -> None:
     gevent.spawn(runner.quit)
 
 
+# The process that imports the locustfile: Locust's main process, which forks
+# any --processes workers afterwards (they inherit this value).
+_MAIN_PID = os.getpid()
+
+
+def _die_with_the_lab() -> None:
+    """No Locust process outlives the lab that started it, ``kill -9`` included.
+
+    The main process follows the lab's pid (``LAB_PARENT_PID``), a worker its
+    main process (the fork cleared the kernel's death signal; it asks again):
+    a real thread (not a greenlet a busy hub could starve) kills the whole
+    Locust group once the parent is gone. Run by hand, Locust has no lab to follow.
+    """
+    lab = os.environ.get(PARENT_ENV)
+    if not lab:
+        return
+    if os.getpid() == _MAIN_PID:
+        parent = int(lab)
+    else:
+        parent = _MAIN_PID
+        die_with_parent(parent)
+    watch_parent(
+        parent,
+        start_thread=monkey.get_original("_thread", "start_new_thread"),
+        sleep=monkey.get_original("time", "sleep"),
+    )
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
+    _die_with_the_lab()
     gevent.signal_handler(signal.SIGTERM, _stop_gracefully, environment)
     if isinstance(environment.runner, MasterRunner):
         return  # the master runs no users: no terminals, no journal

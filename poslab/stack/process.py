@@ -13,41 +13,35 @@ Two ways to own a service:
   parent. The identity carries the process's start time so that a pid reused
   by an unrelated process after a reboot is never signalled.
 
-With ``orphan_guard`` the child asks the kernel (``PR_SET_PDEATHSIG``) to be
-killed when its parent dies, so even a ``kill -9`` of the lab leaves no
-service behind. ``lab up`` switches it off: there the services must outlive it.
+With ``orphan_guard`` the child asks the kernel (``PR_SET_PDEATHSIG``, through
+:mod:`poslab.common.orphan_guard`) to be killed when its parent dies, so even
+a ``kill -9`` of the lab leaves no service behind. ``lab up`` switches it
+off: there the services must outlive it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import psutil
 
+from poslab.common.orphan_guard import guarded_argv
 from poslab.errors import StackError
 from poslab.stack.probe import Prober
 from poslab.stack.service import ServiceSpec, free_port, log_tail, read_ready_file
 
-# Runs in the child between fork and the service's exec, in a bare interpreter
-# (-I -S: no site, ~15 ms): ask for SIGKILL when the parent dies, and bail out
-# if the parent already died before the request was in place.
-_GUARD = (
-    "import ctypes,os,sys\n"
-    "ctypes.CDLL(None).prctl(1, 9)\n"
-    "if os.getppid() != int(sys.argv[1]): sys.exit(70)\n"
-    "os.execv(sys.argv[2], sys.argv[2:])\n"
-)
-
 DEFAULT_GRACE_S = 5.0
+
+log = logging.getLogger("poslab.stack.process")
 
 
 @dataclass(frozen=True)
@@ -111,24 +105,38 @@ async def stop_group(
     identity: ProcessIdentity,
     grace: float = DEFAULT_GRACE_S,
     reap: subprocess.Popen[bytes] | None = None,
-) -> None:
-    """TERM the group, KILL it after ``grace`` seconds, return when none of it lives."""
+) -> bool:
+    """TERM the group, KILL it after ``grace`` seconds, return when none of it lives.
+
+    True when the leader had to be killed: it did not finish within ``grace``
+    (logged here; the caller says so where the service's own output goes).
+    """
     if not identity.signal_group(signal.SIGTERM):
         _poll(reap)
-        return
+        return False
     deadline = time.monotonic() + grace
+    overran = True
     while time.monotonic() < deadline:
         _poll(reap)
         if not identity.is_running():
+            overran = False
             break
         await asyncio.sleep(0.02)
+    if overran:
+        overran = identity.is_running()
+    if overran:
+        log.warning(
+            "process group %d did not exit within %.1f s of SIGTERM: killing it",
+            identity.pid,
+            grace,
+        )
     # The leader is gone (or would not go); sweep its group either way so a
     # grandchild that ignored TERM cannot outlive it.
     for _ in range(100):
         _poll(reap)
         leftovers = identity.members()
         if not leftovers:
-            return
+            return overran
         identity.signal_group(signal.SIGKILL)
         await asyncio.sleep(0.02)
     raise StackError(f"process group {identity.pid} survived SIGKILL: {leftovers}")
@@ -191,8 +199,8 @@ class ServiceProcess:
         self._wanted = wanted
         argv = spec.command(wanted)
         argv[0] = shutil.which(argv[0]) or argv[0]
-        if self.orphan_guard and sys.platform == "linux":
-            argv = [sys.executable, "-I", "-S", "-c", _GUARD, str(os.getpid()), *argv]
+        if self.orphan_guard:
+            argv = guarded_argv(argv)
         spec.log_file.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
         with spec.log_file.open("ab") as log:
@@ -276,7 +284,14 @@ class ServiceProcess:
         """Terminate the service and everything in its group; reap it."""
         if self.identity is None:
             return
-        await stop_group(self.identity, grace, reap=self._popen)
+        if await stop_group(self.identity, grace, reap=self._popen):
+            # what could not finish in time: said where the service's own output is
+            with contextlib.suppress(OSError), self.spec.log_file.open("ab") as out:
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+                out.write(
+                    f"--- lab: {stamp} {self.spec.name} did not exit within {grace:g} s "
+                    "of SIGTERM: killed (SIGKILL)\n".encode()
+                )
         if self._popen is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._popen.wait(timeout=1.0)

@@ -12,9 +12,16 @@ leaves enough behind for ``lab down`` to clean up.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
+import os
+import time
 from pathlib import Path
+from types import TracebackType
 
+import psutil
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from poslab.common import atomic_write
@@ -187,8 +194,13 @@ def read_state(path: Path) -> StackState | None:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as exc:
+        raise StackError(
+            f"{path}: not a stack state file (not UTF-8 text: byte {exc.start} is "
+            f"0x{exc.object[exc.start]:02x}); if no stack runs, remove it"
+        ) from None
     except OSError as exc:
-        raise StackError(f"cannot read stack state {path}: {exc}") from exc
+        raise StackError(f"cannot read stack state {path}: {exc.strerror or exc}") from exc
     try:
         data = json.loads(raw)
         if isinstance(data, dict) and data.get("format") != STATE_FORMAT:
@@ -199,3 +211,114 @@ def read_state(path: Path) -> StackState | None:
         return StackState.model_validate(data)
     except (json.JSONDecodeError, ValidationError) as exc:
         raise StackError(f"{path}: not a valid stack state file: {exc}") from exc
+
+
+# -- one `lab up` at a time per state file and per run directory ----------------
+
+
+def loads_dir(state_file: Path) -> Path:
+    """Where loads driven against this stack record their Locust (``lab load``),
+    so ``lab down`` stops them too: ``<state file>.loads/``."""
+    return state_file.with_name(state_file.name + ".loads")
+
+
+def _holder(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+    return text
+
+
+class StackLock:
+    """Exclusive locks (``fcntl.flock``) on ``<state file>.lock`` and on
+    ``<run dir>/.stack.lock`` while one ``lab up`` starts its stack.
+
+    A lock, not a check-then-write: between reading the state file ("nothing
+    runs") and writing it, a second ``lab up`` could start a second stack that
+    no ``lab down`` would ever find. The kernel drops the lock when the holder
+    exits, however it exits, so a killed ``lab up`` never leaves a stale one.
+    The holder's pid and run directory are written into the lock file so that
+    the one refused can say which stack is starting.
+    """
+
+    def __init__(self, state_file: Path, run_dir: Path) -> None:
+        self.state_file = state_file
+        self.run_dir = run_dir
+        self.paths = (
+            state_file.with_name(state_file.name + ".lock"),
+            run_dir / ".stack.lock",
+        )
+        self._fds: list[int] = []
+
+    def acquire(self) -> StackLock:
+        """Take both locks at once or raise :class:`StackError` naming the holder."""
+        who = f"pid {os.getpid()}, run dir {self.run_dir}, since {time.strftime('%H:%M:%S')}\n"
+        try:
+            for path, what in zip(self.paths, ("state file", "run dir"), strict=True):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as exc:
+                    os.close(fd)
+                    if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                        raise
+                    target = self.state_file if what == "state file" else self.run_dir
+                    holder = _holder(path) or "another lab process"
+                    raise StackError(
+                        f"a stack is already starting with the {what} {target} "
+                        f"(lab up {holder}); wait for it (lab status) or stop it (lab down)"
+                    ) from None
+                self._fds.append(fd)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, who.encode(), 0)
+        except OSError as exc:
+            self.release()
+            raise StackError(f"cannot lock {path}: {exc.strerror or exc}") from exc
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def release(self) -> None:
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> StackLock:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def run_dir_in_use(run_dir: Path) -> str | None:
+    """Which service of a running stack uses ``run_dir`` (its ready file names a
+    live process started on that file), or None.
+
+    Two stacks in one run directory would share ready files, logs and ledgers:
+    the second start fails far from its cause ("proxy … does not reach its
+    upstream"), so it is refused up front with the name of what runs there.
+    """
+    services = run_dir / "services"
+    for ready in sorted(services.glob("*.ready.json")):
+        try:
+            pid = int(json.loads(ready.read_text(encoding="utf-8"))["pid"])
+            proc = psutil.Process(pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            cmdline = proc.cmdline()
+        except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+            continue
+        if str(ready) in cmdline or str(ready.resolve()) in cmdline:
+            return f"{ready.name.removesuffix('.ready.json')} (pid {pid})"
+    return None
