@@ -1,7 +1,18 @@
-"""``lab world``: generate the deterministic payment world, and look inside one."""
+"""``lab world``: generate the deterministic payment world, import a team's own, look inside one.
+
+    lab world import terminals.csv --cards cards.csv --out team-world.json
+    lab world import team.yaml --out team-world.json     # terminals: and cards: lists
+    lab run --suite gate --topology ext.yaml --world team-world.json
+
+CSV files have a header row: terminals ``tid,mid,tmk[,region,software_version]``,
+cards ``pan,pin,expect[,kind,expiry]`` (``expect``: approve, decline-lost,
+decline-funds, decline-expired, or 00/41/51/54). A bad line is refused by its
+file and line number (PANs masked, keys never shown).
+"""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from dataclasses import fields
 from pathlib import Path
@@ -11,6 +22,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from poslab.errors import ConfigError
 from poslab.world import MAX_TERMINALS, FeeSchedule, Params, generate, load, save
 from poslab.world.amounts import MCC_PROFILES
 from poslab.world.summary import WorldSummary, summarize
@@ -158,3 +170,79 @@ def show_command(path: Path) -> None:
     """Summarise a world file: counts by region and card kind, and the shares of
     outdated terminals and expired cards."""
     _render(summarize(load(path)), path, Console())
+
+
+def _csv_rows(path: Path) -> list[tuple[str, dict[str, str]]]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = []
+            for row in reader:
+                # the reader's line number is the row's last line: a quoted field may span lines
+                clean = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
+                rows.append((f"{path.name}:{reader.line_num}", clean))
+            return rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+
+
+def _yaml_rows(path: Path) -> dict[str, list[tuple[str, dict[str, str]]]]:
+    """``terminals:`` and ``cards:`` lists of mappings, each item with its line."""
+    import yaml
+
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{path}: expected a mapping with terminals: and cards:")
+    out: dict[str, list[tuple[str, dict[str, str]]]] = {"terminals": [], "cards": []}
+    for key, value in root.value:
+        if key.value not in out:
+            raise ConfigError(f"{path}:{key.start_mark.line + 1}: unknown section {key.value!r}")
+        if not isinstance(value, yaml.SequenceNode):
+            raise ConfigError(f"{path}:{value.start_mark.line + 1}: {key.value} must be a list")
+        for item in value.value:
+            where = f"{path.name}:{item.start_mark.line + 1}"
+            if not isinstance(item, yaml.MappingNode) or not all(
+                isinstance(v, yaml.ScalarNode) for _, v in item.value
+            ):
+                raise ConfigError(f"{where}: expected a mapping of plain values")
+            out[key.value].append((where, {k.value.lower(): v.value for k, v in item.value}))
+    return out
+
+
+@world.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--cards",
+    "cards_csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the test cards (CSV), when SOURCE is the terminals' CSV",
+)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="world file"
+)
+def import_command(source: Path, cards_csv: Path | None, out: Path) -> None:
+    """Make a world of your own test terminals (TID, MID, TMK) and cards (PAN, PIN,
+    expected outcome), from CSV or YAML: the fleet then uses only those."""
+    from poslab.world.team import team_world
+
+    if source.suffix.lower() in (".yaml", ".yml"):
+        if cards_csv is not None:
+            raise click.UsageError("a YAML file holds its cards: no --cards")
+        sections = _yaml_rows(source)
+        terminals, cards = sections["terminals"], sections["cards"]
+    else:
+        if cards_csv is None:
+            raise click.UsageError("the cards are needed too: --cards cards.csv")
+        terminals, cards = _csv_rows(source), _csv_rows(cards_csv)
+    imported = team_world(terminals, cards)
+    save(imported.world, out)
+    w = imported.world
+    for note in imported.notes:
+        click.echo(f"note: {note}")
+    click.echo(
+        f"world of {len(w.terminals)} terminals, {len(w.merchants)} merchants, "
+        f"{len(w.cards)} cards in {len(w.regions)} region(s) ({', '.join(w.regions)}) → {out}"
+    )

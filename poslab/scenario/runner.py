@@ -33,11 +33,14 @@ A scenario the topology cannot serve (an essential need an external service
 cannot meet: :attr:`ResolvedScenario.skip`) is not started: it is journaled
 ``skipped`` with the reason and scored could-not-run.
 
-Against an external acquirer the terminals' flash (STAN, batch, pending
+An external acquirer with a ``reset`` hook starts every scenario clean, as the
+lab's own does. Without one, the terminals' flash (STAN, batch, pending
 reversals) lives at run level, shared by every scenario: the host keeps its
 books across scenarios, and terminals that started again at STAN 1 would be
-the same requests again to it. A topology ``ledger:`` source replaces the
-acquirer's export after the drain (:mod:`poslab.ledger_sources`).
+the same requests again to it (each scenario's ledger is then the rows booked
+in its window: docs/external.md says what that cannot see). A topology
+``ledger:`` source replaces the acquirer's export after the drain
+(:mod:`poslab.ledger_sources`).
 
 A stack that will not start, or a ledger source that cannot be read, ends the
 whole run (:attr:`RunOutcome.stack_failure` holds the error — the service's
@@ -316,7 +319,8 @@ class ScenarioRun(RunLifecycle[StackLike, LoadLike]):
             **topology.terminal.fleet_settings(),
             **run_wide.pop("terminal", {}),
         }
-        if topology.service(ServiceName.ACQUIRER).mode is Mode.EXTERNAL:
+        acquirer = topology.service(ServiceName.ACQUIRER)
+        if acquirer.mode is Mode.EXTERNAL and (acquirer.hooks is None or not acquirer.hooks.reset):
             # One fleet of test terminals for the whole run (see the module docstring).
             fields["state_dir"] = str(self.runner.rundir.path / "terminals" / "state")
         fields.update(run_wide)

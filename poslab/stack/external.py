@@ -107,7 +107,11 @@ class ExternalLauncher:
         return None  # not a process of the lab's: only its probe can tell
 
     async def start(self, deadline: float) -> None:
-        """Nothing to start: it runs already (:meth:`ready` waits for it to answer)."""
+        """Nothing to start: it runs already (:meth:`ready` waits for it to answer).
+        A ``reset`` hook brings it back to a clean state first (a fresh stack)."""
+        hooks = self.service.hooks
+        if hooks is not None and hooks.reset is not None:
+            await self._run(hooks.reset, "reset")
 
     async def ready(self, deadline: float) -> None:
         state = self.state()

@@ -12,6 +12,7 @@ exits 0 within ``timeout_s`` / the call answers one of ``expect`` in time::
           kill:    {command: [./hostctl, kill], timeout_s: 10}
           start:   {command: [./hostctl, start], timeout_s: 60}
           restart: {command: [./hostctl, restart], timeout_s: 60}
+          reset:   {command: [./hostctl, reset], timeout_s: 60}   # before each scenario
           faults:
             expire_keys:
               do:   {http: {url: "http://10.0.0.5:9000/ops/keys/expire"}}
@@ -98,6 +99,11 @@ class ServiceHooks(_Model):
     kill: Hook | None = None
     start: Hook | None = None
     restart: Hook | None = None
+    # Run when a stack starts, so before every scenario: the service back to a
+    # clean state (a fresh test database), as the lab's own services start
+    # fresh for each scenario. Without it the service keeps its books across
+    # the run's scenarios (poslab.scenario.runner says what follows).
+    reset: Hook | None = None
     faults: dict[FaultName, FaultHook] = Field(default_factory=dict)
 
     @property
