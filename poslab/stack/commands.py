@@ -7,8 +7,16 @@
                                        --db FILE --issuer HOST:PORT [--config FILE]
                                        --ready-file F
     agent-*   python -m poslab.mocks.agent    --world W --host H --port P --db FILE
-                                       --name primary|backup --acquirer-admin URL
+                                       --name primary|backup [--acquirer-admin URL]
                                        [--seed N] --ready-file F
+
+(no ``--acquirer-admin`` when the acquirer is external without an admin API).
+``lab up --program SERVICE=COMMAND`` runs COMMAND instead of the default
+``python -m …``, with the options above appended: a build of your own that
+takes them, listens where ``--host``/``--port`` say (port 0: any free port)
+and writes the ready file ``{"pid": …, "ports": {"main": …, "admin": …}}``
+once it listens (:mod:`poslab.common.ready_file`) is started, probed, killed
+and restarted by the lab like its own mock (docs/external.md).
 
 Files of a service live under ``<run dir>/services/``: ``<name>.log`` (stdout
 and stderr), ``<name>.sqlite`` (its database; a restart reuses it),

@@ -79,8 +79,8 @@ def foreign_setup(
     broken: tuple[str, ...] = (),
     hanging: tuple[str, ...] = (),
     hook_timeout_s: float = 40.0,
-    ledger: dict[str, Any] | None = None,
-    topology_extra: dict[str, Any] | None = None,
+    ledger_columns: dict[str, str] | None = None,
+    reset: bool = True,
     start: bool = True,
 ) -> ForeignSetup:
     """The host's state folder and topology file; the host started (as its start hook does)."""
@@ -105,6 +105,7 @@ def foreign_setup(
 
     source = dict(LEDGER_SOURCE) | {"url": db}
     source["query"] = f"SELECT * FROM acq_journal WHERE {_WINDOW} ORDER BY seq"
+    source["columns"] = dict(source["columns"]) | (ledger_columns or {})
     acquirer: dict[str, Any] = {
         "mode": "external",
         "address": f"127.0.0.1:{port}",
@@ -112,19 +113,19 @@ def foreign_setup(
             "kill": hook("kill"),
             "start": hook("start"),
             "restart": hook("restart"),
-            "reset": hook("reset"),
             "faults": {"expire_keys": {"do": hook("restart")}},
         },
     }
+    if reset:
+        acquirer["hooks"]["reset"] = hook("reset")
     if day_seconds is not None:
         acquirer["settings"] = {"day_seconds": day_seconds}
     doc: dict[str, Any] = {
         "services": {"acquirer": acquirer},
-        "ledger": source if ledger is None else ledger,
+        "ledger": source,
         "require": ["integrity"],
         "terminal": {"mac_algorithm": mac},
     }
-    doc.update(topology_extra or {})
     topology = folder / "ext.yaml"
     topology.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     if start:
