@@ -33,6 +33,7 @@ _MEANINGS = {
 ENVIRONMENT: dict[str, str] = {
     "LAB_SCENARIOS": "scenario directory, as --catalogue (in every command)",
     "LAB_RUNS_DIR": "where run directories go, as --runs-dir",
+    "LAB_PLUGINS": "plugin modules (space-separated), as --plugin",
     "LAB_PUSHGATEWAY": "push the run's metrics to this Prometheus Pushgateway, as --pushgateway",
     "TOXIPROXY_URL": "use this Toxiproxy instead of the embedded proxy",
     "LAB_EVENT_LOOP": "the servers' event loop: auto, uvloop or asyncio",

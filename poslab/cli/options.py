@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["catalogue_option"]
+__all__ = ["catalogue_option", "plugin_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,4 +26,27 @@ def catalogue_option() -> Callable[[F], F]:
         envvar="LAB_SCENARIOS",
         help="Scenario directory (suites in its suites/) instead of the lab's own "
         "catalogue; env LAB_SCENARIOS.",
+    )
+
+
+def _load_plugins(_ctx: click.Context, _param: click.Parameter, modules: tuple[str, ...]) -> None:
+    from poslab.plugins import load_plugins  # only when a command runs: --help stays fast
+
+    load_plugins(modules)  # a module that is not there: PluginError, exit 2 naming it
+
+
+def plugin_option() -> Callable[[F], F]:
+    """``--plugin MODULE`` (repeatable) / ``LAB_PLUGINS`` (space-separated): modules
+    whose probe types, fault actions and expectation kinds scenarios may use
+    (docs/plugins.md); installed plugins' entry points are found without it."""
+    return click.option(
+        "--plugin",
+        "plugins",
+        multiple=True,
+        metavar="MODULE",
+        envvar="LAB_PLUGINS",
+        expose_value=False,
+        callback=_load_plugins,
+        help="Import MODULE's probes, fault actions and expectation kinds (repeatable); "
+        "env LAB_PLUGINS.",
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from poslab.cli.options import plugin_option
 from poslab.report import finish_run
 from poslab.report.console import comparison_table
 from poslab.scoring import DEFAULT_MARGIN, baseline_scores
@@ -51,6 +52,7 @@ _MARGIN = click.option(
 @_MARGIN
 @click.option("--no-html", is_flag=True, help="skip report.html (the slowest file to write)")
 @click.option("--quiet", "-q", is_flag=True, help="print only the gate line")
+@plugin_option()
 def report(
     run_dir: Path,
     min_score: float | None,
@@ -60,6 +62,11 @@ def report(
     quiet: bool,
 ) -> int:
     """Score RUN_DIR again, write its reports and exit with the gate's verdict."""
+    from poslab.plugins import load_expectation_entry_points
+
+    # installed plugins' expectation kinds, for a run whose scenarios used them
+    for problem in load_expectation_entry_points():
+        click.echo(f"lab: warning: {problem}", err=True)
     # CI logs are not terminals: give the scorecard room instead of Rich's 80 columns
     console = Console(quiet=quiet, width=None if sys.stdout.isatty() else 140)
     result = finish_run(

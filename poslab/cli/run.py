@@ -33,7 +33,7 @@ from rich.console import Console
 
 from poslab.cli.containers import container_stack_factory, containers_option, wanted
 from poslab.cli.exit_codes import HELP_EPILOG, ExitCode
-from poslab.cli.options import catalogue_option
+from poslab.cli.options import catalogue_option, plugin_option
 from poslab.errors import ConfigError
 from poslab.scenario import (
     Catalogue,
@@ -360,6 +360,7 @@ def _common(func: F) -> F:
                      help="Use the (real) Toxiproxy at URL instead of starting the embedded "
                           "proxy; the same as TOXIPROXY_URL=URL."),
         catalogue_option(),
+        plugin_option(),
         containers_option(),
     ]  # fmt: skip
     for option in reversed(options):

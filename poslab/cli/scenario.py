@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from poslab.cli.options import catalogue_option
+from poslab.cli.options import catalogue_option, plugin_option
 from poslab.errors import ConfigError
 from poslab.scenario import (
     Catalogue,
@@ -44,6 +44,7 @@ def _context_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(
         [
             catalogue_option(),
+            plugin_option(),
             click.option(
                 "--topology",
                 "topology_file",

@@ -43,6 +43,7 @@ from poslab.scenario.spec.resolved import (
     Fault,
     FleetFault,
     NetworkFault,
+    PluginFault,
     ProcessFault,
 )
 from poslab.stack.hook_model import ServiceHooks
@@ -107,8 +108,19 @@ def fault_params(fault: Fault) -> dict[str, Any]:
     return fault.params.model_dump(mode="json", exclude_none=True)
 
 
+class PluginActions(Protocol):
+    """A scenario's plugin fault actions (``poslab.scenario.extensions.PluginActions``)."""
+
+    async def inject(self, fault: PluginFault) -> None: ...
+
+    async def clear(self, fault: PluginFault) -> None: ...
+
+
 class FaultInjector:
     """Applies one scenario's faults and remembers which are active."""
+
+    #: ``kind: plugin`` faults go here (the runner sets it; a drill has none)
+    plugins: PluginActions | None = None
 
     def __init__(
         self,
@@ -229,6 +241,8 @@ class FaultInjector:
                     await self._admin_call("POST", fault, fault_params(fault))
             elif isinstance(fault, ProcessFault):
                 await self._process(fault, on=True)
+            elif isinstance(fault, PluginFault):
+                await self._plugin_actions(fault).inject(fault)
             else:
                 return self._fleet_send(fault)
         except HookFailed as exc:
@@ -247,10 +261,17 @@ class FaultInjector:
                     await self._admin_call("DELETE", fault, None)
             elif isinstance(fault, ProcessFault):
                 await self._process(fault, on=False)
+            elif isinstance(fault, PluginFault):
+                await self._plugin_actions(fault).clear(fault)
             elif active.fleet_seq is not None and self.fleet is not None:
                 self.fleet.control("clear", {"seq": active.fleet_seq})
         except LabError as exc:
             raise FaultError(f"fault {fault.id}: could not clear: {exc}") from exc
+
+    def _plugin_actions(self, fault: PluginFault) -> PluginActions:
+        if self.plugins is None:
+            raise FaultError(f"fault {fault.id}: this run has no plugin fault actions")
+        return self.plugins
 
     async def _network(self, fault: NetworkFault, *, on: bool) -> None:
         if fault.toxic is None:

@@ -61,6 +61,7 @@ from typing import Any
 from poslab.errors import ConfigError, LabError, StackError
 from poslab.fleet import Fleet, FleetConfig, ShapeSpec, read_load_started
 from poslab.ledger_sources import Window, write_ledger_export
+from poslab.scenario.extensions import ScenarioExtensions
 from poslab.scenario.faults import FaultInjector, FaultNotInjected
 from poslab.scenario.journal import RunEvents
 from poslab.scenario.lifecycle import (
@@ -273,12 +274,19 @@ class ScenarioRun(RunLifecycle[StackLike, LoadLike]):
         topology = self.runner.plan.topology
         hooks = {s.name.value: s.hooks for s in topology.external() if s.hooks is not None}
         injector = self.make_injector(addresses, draws, hooks)
+        # the scenario's own probes and plugin fault actions (poslab.plugins)
+        self.extensions = ScenarioExtensions(
+            self.scenario, self.events, clock, addresses, self.scenario_dir,
+            faults_active=lambda: bool(injector.active),
+        )  # fmt: skip
+        injector.plugins = self.extensions.actions
         status, detail = await self._method(clock, probe, tail, injector)
         await self.rollback()
         if status == "aborted":  # the load stops now; the drain still runs its course
             await asyncio.to_thread(load.stop, STOP_GRACE_S)
         self.events.load_stopped.fire(scenario=self.name, shape=shape, users=config.terminals)
         await self._drain(clock, probe, tail)
+        await self.extensions.end()
         return status, detail
 
     @property
@@ -369,6 +377,7 @@ class ScenarioRun(RunLifecycle[StackLike, LoadLike]):
         tasks = [
             asyncio.create_task(self._monitor(clock, probe, tail, stop)),
             asyncio.create_task(self._steady_then_faults(clock, probe, schedule, stop)),
+            asyncio.create_task(self.extensions.watch()),  # never raises: a failed probe
         ]
         ends = asyncio.create_task(clock.sleep_until(self.scenario.duration_s))
         aborted = asyncio.create_task(abort.wait())

@@ -18,11 +18,11 @@ Windows (the ``window`` param) are measured on the scenario clock:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from poslab.errors import ScenarioError
+from poslab.errors import ConfigError, ScenarioError
 
 ParamType = Literal["number", "integer", "bool", "string", "string_list", "window"]
 
@@ -154,8 +154,26 @@ _KINDS: tuple[ExpectationKind, ...] = (
     ),
 )
 
-EXPECTATION_KINDS: Mapping[str, ExpectationKind] = {k.name: k for k in _KINDS}
-"""Every expectation kind a scenario may use, by name."""
+_BY_NAME: dict[str, ExpectationKind] = {k.name: k for k in _KINDS}
+EXPECTATION_KINDS: Mapping[str, ExpectationKind] = _BY_NAME
+"""Every expectation kind a scenario may use, by name (plugins' kinds included)."""
+
+#: (the scoring context, validated params) -> (held, measured, detail)
+PluginEvaluator = Callable[[Any, dict[str, Any]], tuple[bool, str, str]]
+
+#: The evaluators of the kinds plugins registered (the built-in ones live in
+#: poslab.scoring.expectations, which reads this table for the others).
+PLUGIN_EVALUATORS: dict[str, PluginEvaluator] = {}
+
+
+def register_expectation_kind(kind: ExpectationKind, evaluator: PluginEvaluator) -> None:
+    """Add a plugin's kind (poslab.plugins calls this): validated like the built-in
+    ones, evaluated by ``evaluator``. A name already taken is a :class:`ConfigError`
+    (the same plugin registering twice is not)."""
+    if kind.name in _BY_NAME and PLUGIN_EVALUATORS.get(kind.name) is not evaluator:
+        raise ConfigError(f"expectation kind {kind.name!r} is already registered")
+    _BY_NAME[kind.name] = kind
+    PLUGIN_EVALUATORS[kind.name] = evaluator
 
 
 def _bad(kind: str, message: str) -> ScenarioError:

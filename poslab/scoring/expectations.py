@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from poslab.errors import ScenarioError
-from poslab.scoring.expectation_kinds import EXPECTATION_KINDS, validate_expectation
+from poslab.scoring.expectation_kinds import (
+    EXPECTATION_KINDS,
+    PLUGIN_EVALUATORS,
+    validate_expectation,
+)
 from poslab.scoring.fleet_scan import FleetScan
 from poslab.scoring.result import ExpectationResult, Recovery
 from poslab.scoring.run_dir import ExpectationSpec
@@ -272,6 +276,12 @@ def evaluate(ctx: Context, specs: Sequence[ExpectationSpec]) -> list[Expectation
         except ScenarioError as exc:
             out.append(ExpectationResult(spec.name, spec.kind, raw, False, "-", str(exc)))
             continue
-        held, measured, detail = EVALUATORS[spec.kind](ctx, params)
+        evaluator = EVALUATORS.get(spec.kind) or PLUGIN_EVALUATORS[spec.kind]
+        try:
+            held, measured, detail = evaluator(ctx, params)
+        except Exception as exc:  # a plugin's bug is a check not shown to hold, not a crash
+            if spec.kind in EVALUATORS:
+                raise
+            held, measured, detail = False, "-", f"the evaluator failed: {exc!r}"
         out.append(ExpectationResult(spec.name, spec.kind, params, held, measured, detail))
     return out

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from poslab.app_faults import FaultParams, problems
+from poslab.plugins import PluginError, fault_action_class
 from poslab.scenario.fault_actions import (
     APPLICATION_FAULTS,
     FLEET_ACTIONS,
@@ -26,6 +27,7 @@ from poslab.scenario.spec.model import (
     ApplicationFaultDoc,
     FleetFaultDoc,
     NetworkFaultDoc,
+    PluginFaultDoc,
     ProcessFaultDoc,
     ScenarioDoc,
 )
@@ -34,6 +36,7 @@ from poslab.scenario.spec.resolved import (
     Fault,
     FleetFault,
     NetworkFault,
+    PluginFault,
     ProcessFault,
     Toxic,
 )
@@ -41,7 +44,7 @@ from poslab.scenario.spec.source import Loc
 from poslab.scenario.spec.toxic_table import TOXICS, default_toxic_name
 from poslab.stack.topology import Mode, ServiceName, Topology, region_proxy_name
 
-FaultDoc = NetworkFaultDoc | ApplicationFaultDoc | ProcessFaultDoc | FleetFaultDoc
+FaultDoc = NetworkFaultDoc | ApplicationFaultDoc | ProcessFaultDoc | FleetFaultDoc | PluginFaultDoc
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ class FaultResolver:
         loc: Loc = ("faults", i)
         if isinstance(doc, NetworkFaultDoc):
             return self.network(i, group, doc)
+        if isinstance(doc, PluginFaultDoc):
+            return self.plugin_fault(i, group, doc)
         spec = self.action_spec(loc, doc)
         if spec is None:
             return []
@@ -141,6 +146,34 @@ class FaultResolver:
         if isinstance(doc, ProcessFaultDoc):
             return [ProcessFault.model_validate({**common, "target": doc.target})]
         return [FleetFault.model_validate(common)]
+
+    def plugin_fault(self, i: int, group: str, doc: PluginFaultDoc) -> list[Fault]:
+        """A plugin's fault action (poslab.plugins): its name, its window, its typed params."""
+        loc: Loc = ("faults", i)
+        try:
+            action = fault_action_class(doc.action)
+        except PluginError as exc:
+            self.found.add((*loc, "action"), str(exc))
+            return []
+        spec = ActionSpec(action.name, action.Params, action.summary, action.windowed)
+        timing = self.timing(loc, doc, windowed=spec.windowed, name=spec.name)
+        params = self.params(loc, spec, doc.params)
+        if timing is None or params is None:
+            return []
+        return [
+            PluginFault(
+                id=group,
+                group=group,
+                description=doc.description,
+                index=i,
+                at_s=timing.at_s,
+                for_s=timing.for_s,
+                unavoidable=timing.unavoidable,
+                target=doc.target or doc.action,
+                action=spec.name,
+                params=params,
+            )
+        ]
 
     def action_spec(
         self, loc: Loc, doc: ApplicationFaultDoc | ProcessFaultDoc | FleetFaultDoc
@@ -321,6 +354,8 @@ def _auto_id(doc: FaultDoc) -> str:
         base = f"{doc.target or 'regions'}-{what}"
     elif isinstance(doc, ApplicationFaultDoc):
         base = f"{doc.target}-{doc.fault}"
+    elif isinstance(doc, PluginFaultDoc):
+        base = f"{doc.target or 'plugin'}-{doc.action}"
     else:
         base = f"{doc.target}-{doc.action}"
     return re.sub(r"[^a-z0-9-]+", "-", base.lower()).strip("-") or "fault"

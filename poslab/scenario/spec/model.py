@@ -151,8 +151,18 @@ class FleetFaultDoc(_FaultDoc):
     params: Params = Field(default_factory=dict)
 
 
+class PluginFaultDoc(_FaultDoc):
+    """A fault action a plugin provides (docs/plugins.md): ``action`` names it,
+    ``target`` is handed to it as written."""
+
+    kind: Literal["plugin"]
+    action: str
+    target: str | None = None
+    params: Params = Field(default_factory=dict)
+
+
 FaultDoc = Annotated[
-    NetworkFaultDoc | ApplicationFaultDoc | ProcessFaultDoc | FleetFaultDoc,
+    NetworkFaultDoc | ApplicationFaultDoc | ProcessFaultDoc | FleetFaultDoc | PluginFaultDoc,
     Field(discriminator="kind"),
 ]
 
@@ -169,6 +179,35 @@ class RecoveryDoc(_Doc):
 
     target: PositiveDuration
     good_seconds: int = Field(default=5, ge=1)
+
+
+class ProbeMode(StrEnum):
+    """When a probe looks (Litmus's probe modes)."""
+
+    START = "start"  # once, when the scenario clock starts
+    END = "end"  # once, after the drain (before the stack stops)
+    EDGE = "edge"  # at the start and at the end
+    CONTINUOUS = "continuous"  # every `interval`, from the start to the load's end
+    DURING_FAULT = "during_fault"  # every `interval` while a fault is in place
+
+
+class ProbeDoc(_Doc):
+    """A probe of the scenario's own: a built-in type (``http``, ``command``,
+    ``prometheus``) or a plugin's, with the type's ``params`` (docs/plugins.md).
+
+    Every answer is journaled as a ``probe`` event; with ``expect`` (the
+    default) the scenario also holds a ``probe_ok`` check on it, so a failed
+    probe counts in E and shows in every report.
+    """
+
+    name: Slug
+    type: StrictStr
+    mode: ProbeMode = ProbeMode.CONTINUOUS
+    interval: PositiveDuration = 2.0
+    # not scaled by --time-scale: a network or a program takes the time it takes
+    timeout: PositiveDuration = 2.0
+    expect: bool = True
+    params: Params = Field(default_factory=dict)
 
 
 class ExpectationDoc(_Doc):
@@ -290,6 +329,7 @@ class ScenarioDoc(_Doc):
     slo: SloDoc
     recovery: RecoveryDoc
     expectations: list[ExpectationDoc] = Field(default_factory=list)
+    probes: list[ProbeDoc] = Field(default_factory=list)
     unavoidable: list[WindowDoc] = Field(default_factory=list)
     abort: list[AbortDoc] = Field(default_factory=list)
     steady_state: SteadyStateDoc | None = Field(default_factory=SteadyStateDoc)

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pydantic import JsonValue
 
 from poslab.errors import ConfigError, ScenarioError
+from poslab.plugins import PluginError, ensure_expectation_kind
 from poslab.scenario.fault_actions import APPLICATION_FAULTS, SERVICE_FAMILY
 from poslab.scenario.spec.durations import format_duration, scale_count
-from poslab.scenario.spec.fault_resolution import FaultResolver, unique_name
+from poslab.scenario.spec.fault_resolution import unique_name
 from poslab.scenario.spec.model import (
     AcquirerDoc,
     Essential,
@@ -35,6 +36,7 @@ from poslab.scenario.spec.model import (
     ServiceNeedsDoc,
     SuccessRatioBelowDoc,
 )
+from poslab.scenario.spec.probe_resolution import ProbeResolver
 from poslab.scenario.spec.resolved import (
     AbortCondition,
     Expectation,
@@ -50,7 +52,7 @@ from poslab.scenario.spec.resolved import (
     Window,
 )
 from poslab.scenario.spec.source import Loc
-from poslab.scoring import EXPECTATION_KINDS, validate_expectation
+from poslab.scoring import validate_expectation
 from poslab.stack.topology import Mode, ServiceName, Topology
 
 #: Expectation params that name regions (checked against the world).
@@ -72,7 +74,7 @@ class RunOptions:
             raise ConfigError("--terminals must be at least 1")
 
 
-class _Resolver(FaultResolver):
+class _Resolver(ProbeResolver):
     """The whole scenario: faults (from :class:`FaultResolver`) and everything else."""
 
     def __init__(self, doc: ScenarioDoc, topology: Topology, options: RunOptions) -> None:
@@ -111,12 +113,10 @@ class _Resolver(FaultResolver):
             name = exp.name or unique_name(exp.kind.replace("_", "-"), taken)
             seen.add(name)
             taken.add(name)
-            kind = EXPECTATION_KINDS.get(exp.kind)
-            if kind is None:
-                known = ", ".join(sorted(EXPECTATION_KINDS))
-                self.found.add(
-                    (*loc, "kind"), f"unknown expectation kind {exp.kind!r} (known: {known})"
-                )
+            try:  # a plugin's kind is loaded (and registered with scoring) on first use
+                ensure_expectation_kind(exp.kind)
+            except PluginError as exc:
+                self.found.add((*loc, "kind"), str(exc))
                 continue
             try:
                 params = validate_expectation(exp.kind, exp.params)
@@ -286,7 +286,8 @@ def resolve_scenario(
     r.recovery_room(faults, recovery)
     scenario = dict(
         unavoidable=tuple(r.unavoidable(faults)),
-        expectations=tuple(r.expectations()),
+        expectations=tuple(r.probe_checks(checks := r.expectations()) + checks),
+        probes=tuple(r.probes()),
         abort=tuple(r.abort()),
         steady_state=r.steady_state(faults),
         acquirer=r.acquirer(),

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, SerializeAsAny
 
 from poslab.app_faults import FaultParams
-from poslab.scenario.spec.model import LoadShape, Policy
+from poslab.scenario.spec.model import LoadShape, Policy, ProbeMode
 from poslab.scenario.spec.toxic_table import AttributeValue, Stream
 
 
@@ -54,6 +54,17 @@ class Expectation(_Resolved):
     name: str
     kind: str
     # As poslab.scoring.validate_expectation returns them: defaults filled in.
+    params: dict[str, JsonValue]
+
+
+class Probe(_Resolved):
+    """A probe of the scenario's own, its params as its type's model gave them back."""
+
+    name: str
+    type: str
+    mode: ProbeMode
+    interval_s: float  # scaled like the timeline
+    timeout_s: float  # not scaled
     params: dict[str, JsonValue]
 
 
@@ -121,8 +132,16 @@ class FleetFault(_Fault):
     params: SerializeAsAny[FaultParams]
 
 
+class PluginFault(_Fault):
+    kind: Literal["plugin"] = "plugin"
+    target: str  # as the file wrote it (the action's name when it gave none)
+    action: str  # the plugin's fault action (poslab.plugins)
+    params: SerializeAsAny[FaultParams]
+
+
 Fault = Annotated[
-    NetworkFault | ApplicationFault | ProcessFault | FleetFault, Field(discriminator="kind")
+    NetworkFault | ApplicationFault | ProcessFault | FleetFault | PluginFault,
+    Field(discriminator="kind"),
 ]
 
 
@@ -173,6 +192,7 @@ class ResolvedScenario(_Resolved):
     faults: tuple[Fault, ...]
     unavoidable: tuple[Window, ...]  # merged, sorted; from `unavoidable` and faults
     expectations: tuple[Expectation, ...]
+    probes: tuple[Probe, ...] = ()
     abort: tuple[AbortCondition, ...]
     # AcquirerConfig overrides the acquirer starts with (``--config``), durations
     # scaled like the timeline; empty: the host's defaults.

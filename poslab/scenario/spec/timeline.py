@@ -21,6 +21,7 @@ from poslab.scenario.spec.resolved import (
     IntegrityBreach,
     NetworkFault,
     P99Above,
+    PluginFault,
     ProcessFault,
     ResolvedScenario,
     ResolvedSuite,
@@ -71,6 +72,8 @@ def describe_fault(fault: Fault) -> str:
         return f"{fault.target} fault {fault.action} {params}".rstrip()
     if isinstance(fault, ProcessFault):
         return f"{fault.action} {fault.target} {params}".rstrip()
+    if isinstance(fault, PluginFault):
+        return f"plugin {fault.action} on {fault.target} {params}".rstrip()
     assert isinstance(fault, FleetFault)
     return f"fleet {fault.action} {params}".rstrip()
 
