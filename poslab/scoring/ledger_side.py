@@ -62,6 +62,21 @@ def contract_note(ledger_dir: Path) -> str | None:
     return f"ledger read from the team's system ({what or 'external source'})"
 
 
+def _refuse_unreadable(tx: Path, index: LedgerIndex) -> None:
+    """A ledger that is mostly not JSON rows (random bytes, a binary file, the
+    wrong file) is unreadable, not empty: read as empty it would blame the
+    system for every approval it "lost" and fail the gate. A few bad lines
+    among good ones stay data-quality notes (docs/run-directory.md)."""
+    stats = index.stats
+    bad = stats.malformed_lines + stats.not_objects
+    if bad > stats.records or (stats.records == 0 and stats.torn_lines):
+        where = f" (first at {stats.locations[0]})" if stats.locations else ""
+        raise RunDirError(
+            f"{tx}: unreadable — {bad + stats.torn_lines} line(s) that are not ledger rows "
+            f"against {stats.records} that are{where}; the money cannot be judged from it"
+        )
+
+
 def read_ledger_side(
     ledger_dir: Path, fees: Fees | None, fees_note: str, example_limit: int
 ) -> LedgerSide | None:
@@ -72,6 +87,7 @@ def read_ledger_side(
     source_note = contract_note(ledger_dir)
     with paused_gc():
         index = load_ledger(tx, fees)
+    _refuse_unreadable(tx, index)
     checks = {
         kind: Check(kind, "", example_limit=example_limit)
         for kind in ("unbalanced_batches", "wrong_payouts", "issuer_holds_without_sale")

@@ -21,7 +21,6 @@ What a caller can get back (docs/issuer-protocol.md):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Callable
@@ -199,6 +198,7 @@ class IssuerLink:
         self._trace = itertools.count(1)
         self.connects = 0
         self.late_replies = 0
+        self._closing = False
 
     @property
     def connected(self) -> int:
@@ -208,12 +208,27 @@ class IssuerLink:
         for slot in range(self.pool_size):
             self._tasks.append(asyncio.create_task(self._keep_up(slot), name=f"issuer-link-{slot}"))
 
-    async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def close(self, timeout: float = 1.0) -> None:
+        """Stop every link's upkeep and drop its connection, within ``timeout`` s.
+
+        A cancellation alone is not enough on 3.11: ``asyncio.wait_for`` returns
+        the inner result instead of raising when the cancel arrives just as a
+        dial or echo completes, and the loop would reconnect for ever. So the
+        loops also check :attr:`_closing`, and a task is cancelled again until
+        it ends; what still runs after ``timeout`` is logged and left behind.
+        """
+        self._closing = True
+        deadline = asyncio.get_running_loop().time() + timeout
+        pending = {task for task in self._tasks if not task.done()}
+        while pending:
+            for task in pending:
+                task.cancel()
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                log.warning("issuer links still running at shutdown: %s", sorted(
+                    task.get_name() for task in pending))  # fmt: skip
+                break
+            _, pending = await asyncio.wait(pending, timeout=min(left, 0.1))
         for conn in list(self._ready):
             conn.abort()
         self._ready.clear()
@@ -268,7 +283,7 @@ class IssuerLink:
 
     async def _keep_up(self, slot: int) -> None:
         backoff = 0.02
-        while True:
+        while not self._closing:  # see close(): a swallowed cancel ends here
             try:
                 conn = await self._dial()
             except (OSError, TimeoutError) as exc:
@@ -276,6 +291,9 @@ class IssuerLink:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.reconnect_max_s)
                 continue
+            if self._closing:
+                conn.abort()
+                return
             backoff = 0.02
             self.connects += 1
             self._ready.append(conn)
@@ -290,7 +308,7 @@ class IssuerLink:
 
     async def _watch(self, conn: _Upstream) -> None:
         """Return when ``conn`` closes or stops answering its keep-alive echo."""
-        while True:
+        while not self._closing:
             try:
                 await asyncio.wait_for(asyncio.shield(conn.closed), self.echo_interval_s)
                 return

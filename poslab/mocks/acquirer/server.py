@@ -13,7 +13,6 @@ nothing acknowledged: no reply leaves before its booking is committed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -26,6 +25,7 @@ from aiohttp import web
 
 from poslab import server_runtime
 from poslab.common import write_ready_file
+from poslab.common.shutdown import DRAIN_LIMIT_S, exit_backstop, pending_tasks
 from poslab.mocks.kit import admin_token_for
 from poslab.world import load
 
@@ -137,7 +137,10 @@ async def run(options: Options) -> int:
     issuer.start()
     iso = IsoServer(host)
     main_port = await iso.start(options.host, options.port)
-    runner = web.AppRunner(build_app(host, iso, worker, token), access_log=None)
+    # shutdown_timeout: an admin request still running at stop gets 0.5 s, not 60
+    runner = web.AppRunner(
+        build_app(host, iso, worker, token), access_log=None, shutdown_timeout=0.5
+    )
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.admin_port)
     await site.start()
@@ -181,15 +184,21 @@ async def run(options: Options) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("stopping: finishing in-flight requests")
-    await iso.stop(config.drain_timeout_s)
+    # Out within 5 s of SIGTERM whatever the faults (poslab.common.shutdown):
+    # each step below is bounded, and the backstop ends a stop that hangs.
+    disarm = exit_backstop(log, still_running=lambda: pending_tasks(loop))
+    drain = min(config.drain_timeout_s, DRAIN_LIMIT_S)
+    log.info("stopping: finishing in-flight requests (up to %.1f s)", drain)
+    await iso.stop(drain)
     for task in background:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    _, late = await asyncio.wait(background, timeout=0.5)
+    if late:
+        log.warning("stopping: %s did not stop", ", ".join(t.get_name() for t in late))
     await runner.cleanup()
-    await issuer.close()
+    await issuer.close(timeout=0.5)
     await committer.close()
     conn.close()
+    disarm()
     log.info("acquirer stopped")
     return 0

@@ -18,12 +18,15 @@ import gc
 import logging
 import os
 import socket
+import sqlite3
 import sys
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
 from poslab.common import write_ready_file
+from poslab.common.shutdown import DRAIN_LIMIT_S, exit_backstop, pending_tasks
 from poslab.errors import LabError
 from poslab.mocks.agent.app import build_state, create_app
 from poslab.mocks.agent.config import INSTANCE_NAMES, AgentConfig
@@ -67,7 +70,39 @@ def _conventional_peer_ready(ready: Path | None, name: str) -> Path | None:
     return ready.with_name(ready.name.replace(f"agent-{name}.", f"agent-{peer}.", 1))
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server with a limit on its stop (poslab.common.shutdown): in-flight
+    requests get DRAIN_LIMIT_S (``timeout_graceful_shutdown``; uvicorn's own has
+    none, and a request under the ``slow`` fault sleeps up to 600 s), and a
+    backstop armed at the first SIGTERM ends a stop that hangs all the same."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:
+            loop = self.loop
+            exit_backstop(log, still_running=lambda: pending_tasks(loop))
+        super().handle_exit(sig, frame)
+
+
+class _QuietCancelAtStop(logging.Filter):
+    """Requests cut off at the drain limit are cancelled by uvicorn, which logs
+    each as "Exception in ASGI application" with a traceback; its own line
+    "Cancel N running task(s), timeout graceful shutdown exceeded" already says
+    what could not finish, so those tracebacks are dropped."""
+
+    def __init__(self, server: uvicorn.Server) -> None:
+        super().__init__()
+        self.server = server
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (self.server.should_exit and isinstance(exc, asyncio.CancelledError))
+
+
 async def _serve(server: uvicorn.Server, sock: socket.socket, ready: Path | None) -> None:
+    if isinstance(server, _Server):
+        server.loop = asyncio.get_running_loop()
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
@@ -102,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     except LabError as exc:
         print(f"poslab.mocks.agent: {exc}", file=sys.stderr)
         return 2
-    state = build_state(config, world, seed=args.seed)
+    try:
+        state = build_state(config, world, seed=args.seed)
+    except (sqlite3.DatabaseError, OSError) as exc:  # corrupt, unreadable, not a database
+        print(f"poslab.mocks.agent: cannot open the database {args.db}: {exc}", file=sys.stderr)
+        return 2
     app = create_app(state, admin_token=token)
     # The world (hundreds of thousands of records) lives as long as the
     # process: out of the collector's sight, full collections stay short and
@@ -120,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"poslab.mocks.agent: cannot bind {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             app,
             http=args.http,
@@ -128,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             access_log=False,
             lifespan="on",
             backlog=2048,
+            timeout_graceful_shutdown=int(DRAIN_LIMIT_S),
         )
     )
+    logging.getLogger("uvicorn.error").addFilter(_QuietCancelAtStop(server))
     asyncio.run(_serve(server, sock, args.ready_file))
     return 0
 

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from poslab import server_runtime
 from poslab.common import atomic_output, write_ready_file
+from poslab.common.shutdown import DRAIN_LIMIT_S, exit_backstop, pending_tasks
 from poslab.errors import ConfigError, LabError
 from poslab.iso8583 import use_codec
 from poslab.mocks.kit import admin_token_for
@@ -81,7 +82,8 @@ async def _run(args: argparse.Namespace) -> int:
     accounts.restore(auths, tombstones)
     server = AuthServer(accounts, store, IssuerFaults(args.seed))
     main_port = await server.start(args.host, args.port)
-    runner = web.AppRunner(build_app(server, token), access_log=None)
+    # shutdown_timeout: an admin request still running at stop gets 0.5 s, not 60
+    runner = web.AppRunner(build_app(server, token), access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     await web.TCPSite(runner, args.host, args.admin_port).start()
     admin_port = int(runner.addresses[0][1])
@@ -100,9 +102,12 @@ async def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await server.stop(5.0)
+    # Out within 5 s of SIGTERM whatever the faults (poslab.common.shutdown).
+    disarm = exit_backstop(log, still_running=lambda: pending_tasks(loop))
+    await server.stop(DRAIN_LIMIT_S)
     await runner.cleanup()
     store.close()
+    disarm()
     log.info("issuer stopped")
     return 0
 
