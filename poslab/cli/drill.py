@@ -1,18 +1,28 @@
 """``lab drill``: rehearse an incident (应急演练) on a running payment world.
 
     lab drill start --random                   # stack + steady load + a hidden fault
-    lab drill dashboard                        # the live dashboard's URL (127.0.0.1)
+    lab drill start --host 0.0.0.0 --cert c.pem --key k.pem   # a team on their own machines
+    lab drill dashboard                        # the participants' link (token included)
+    lab drill dashboard --facilitator          # the facilitator's link
     lab drill watch                            # the same figures in the terminal
     lab drill check host                       # a diagnosis step (network, device, …)
     lab drill note "north slow since 10:02"
     lab drill detect "primary host path down"
     lab drill mitigate use_backup_path --param regions=north
     lab drill end                              # rollback; postmortem.md / .html
-    lab drill reveal                           # facilitators: what was hidden, and when
+    lab drill reveal [--everyone]              # facilitators: what was hidden, and when
+    lab drill inject issuer-slow               # facilitators: a further fault from the catalogue
+    lab drill pause | resume                   # facilitators: stop / restart the drill clock
+
+Everything the dashboard's pages can do is a command here too. Actions carry
+the participant's name (``--as NAME``, ``$LAB_DRILL_NAME``, else the login
+name): the timeline and the report say who did what.
 
 The hidden plan lives in a 0600 file of the drill's run directory, and the
 participants' commands never show it. That is a rehearsal aid, not a security
-boundary: anyone logged in as the same user can read it.
+boundary for people logged in as the same user; participants on other machines
+(``--host``) hold only their own token, and the facilitator's view needs the
+facilitator's.
 
 Exit codes: 0 done, 2 the drill could not do it (no drill running, a bad
 name, a mitigation that failed on the stack).
@@ -34,7 +44,7 @@ from rich.table import Table
 from poslab.drill.checks import AREAS
 from poslab.drill.mitigations import CATALOGUE, parse_pairs
 from poslab.drill.playbook import DRILLABLE
-from poslab.drill.session import DrillFiles, current_drill, read_jsonl
+from poslab.drill.session import DrillFiles, current_drill
 
 DEFAULT_RUNS_DIR = Path("runs")
 DEFAULT_STATE = DEFAULT_RUNS_DIR / ".stack.json"
@@ -62,10 +72,21 @@ def _files(runs_dir: Path, drill_dir: Path | None) -> DrillFiles:
     return current_drill(runs_dir, drill_dir)
 
 
-def _client(runs_dir: Path, drill_dir: Path | None) -> Any:
+def _client(
+    runs_dir: Path, drill_dir: Path | None, name: str | None = None, facilitator: bool = False
+) -> Any:
     from poslab.drill.client import DrillClient
 
-    return DrillClient(_files(runs_dir, drill_dir))
+    return DrillClient(_files(runs_dir, drill_dir), name=name, facilitator=facilitator)
+
+
+def _who(func: F) -> F:
+    return click.option(
+        "--as",
+        "name",
+        metavar="NAME",
+        help="Your name on the timeline [default: $LAB_DRILL_NAME, else your login name].",
+    )(func)
 
 
 @click.group()
@@ -119,7 +140,27 @@ def drill() -> None:
     type=click.IntRange(0, 65535),
     default=0,
     show_default=True,
-    help="Dashboard port on 127.0.0.1 (0: a free one).",
+    help="Dashboard port (0: a free one).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDR",
+    help="Serve the dashboard on this address (0.0.0.0: every interface) so a team joins "
+    "from their own machines with the link `lab drill dashboard` prints.",
+)
+@click.option(
+    "--cert",
+    "tls_cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Serve over TLS with this PEM certificate (and its key, unless --key).",
+)
+@click.option(
+    "--key",
+    "tls_key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The certificate's PEM private key.",
 )
 @click.option(
     "--runs-dir",
@@ -155,6 +196,9 @@ def start(
     drain: float,
     world_seed: int,
     port: int,
+    host: str,
+    tls_cert: Path | None,
+    tls_key: Path | None,
     runs_dir: Path,
     stack_state: Path,
     timeout: float,
@@ -177,13 +221,20 @@ def start(
         port=port,
         runs_dir=runs_dir,
         stack_state=stack_state,
+        host=host,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
     files, _ = prepare(request)
     console = Console()
     console.print(f"drill {files.run_dir.name}: starting the payment world and its load…")
     state = spawn(files, runs_dir, timeout)
     console.print(f"run directory  {files.run_dir}")
-    console.print(f"dashboard      {state.dashboard_url}")
+    console.print(f"dashboard      {state.dashboard_url}", soft_wrap=True)
+    facilitator = files.read_facilitator().facilitator_url(state)
+    console.print(f"facilitator    {facilitator}  (keep this one to yourself)", soft_wrap=True)
+    if state.public_url is None:
+        console.print("served on this machine only (loopback); --host ADDR lets a team join")
     console.print(
         f"{terminals} terminals under steady load; the drill ends by itself after "
         f"{max_minutes:g} min."
@@ -196,21 +247,23 @@ def start(
 
 @drill.command()
 @_which_drill
+@_who
 @click.option("--json", "as_json", is_flag=True)
-def reveal(runs_dir: Path, drill_dir: Path | None, as_json: bool) -> None:
+@click.option("--everyone", is_flag=True, help="Show the plan on every participant's page too.")
+def reveal(
+    runs_dir: Path, drill_dir: Path | None, name: str | None, as_json: bool, everyone: bool
+) -> None:
     """Facilitators only: the hidden plan and when each fault really went in."""
-    from poslab.drill.plan import plan_of
+    from poslab.drill.plan import plan_of, reveal_view
 
     files = _files(runs_dir, drill_dir)
     secret = files.read_facilitator()
     plan = plan_of(secret)
-    journal = read_jsonl(files.journal)
-    went_in = {e["fault_id"]: e["t"] for e in journal if e.get("event") == "fault_injected"}
-    t0 = files.read_state().t0
-    summary: dict[str, Any] = {"seed": secret.seed, **plan.summary()}
-    for fault in summary["faults"]:
-        t = went_in.get(fault["id"])
-        fault["went_in_s"] = None if t is None or t0 is None else round(t - t0, 1)
+    if everyone:
+        _client(runs_dir, drill_dir, name, facilitator=True).post(
+            "/api/facilitator/reveal", {"everyone": True}
+        )
+    summary = reveal_view(files, secret.seed, plan)
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
@@ -239,28 +292,61 @@ def reveal(runs_dir: Path, drill_dir: Path | None, as_json: bool) -> None:
 
 @drill.command()
 @_which_drill
+@_who
+@click.argument("scenario", type=click.Choice(DRILLABLE))
+def inject(runs_dir: Path, drill_dir: Path | None, name: str | None, scenario: str) -> None:
+    """Facilitators only: inject a further fault from the catalogue, from now on."""
+    answer = _client(runs_dir, drill_dir, name, facilitator=True).post(
+        "/api/facilitator/inject", {"scenario": scenario}
+    )
+    click.echo(f"injected {scenario}: {', '.join(answer['faults'])}")
+
+
+@drill.command()
+@_which_drill
+@_who
+def pause(runs_dir: Path, drill_dir: Path | None, name: str | None) -> None:
+    """Facilitators only: stop the drill clock (hidden faults wait; the world runs on)."""
+    _client(runs_dir, drill_dir, name, facilitator=True).post("/api/facilitator/pause", {})
+    click.echo(f"drill clock paused at {time.strftime('%H:%M:%S')}")
+
+
+@drill.command()
+@_which_drill
+@_who
+def resume(runs_dir: Path, drill_dir: Path | None, name: str | None) -> None:
+    """Facilitators only: let the drill clock run again."""
+    event = _client(runs_dir, drill_dir, name, facilitator=True).post("/api/facilitator/resume", {})
+    click.echo(f"drill clock running again after {event.get('paused_s', 0):g} s")
+
+
+@drill.command()
+@_which_drill
+@_who
 @click.argument("text")
-def note(runs_dir: Path, drill_dir: Path | None, text: str) -> None:
+def note(runs_dir: Path, drill_dir: Path | None, name: str | None, text: str) -> None:
     """Put a note on the drill's timeline."""
-    _client(runs_dir, drill_dir).post("/api/note", {"text": text})
+    _client(runs_dir, drill_dir, name).post("/api/note", {"text": text})
     click.echo(f"noted at {time.strftime('%H:%M:%S')}")
 
 
 @drill.command()
 @_which_drill
+@_who
 @click.argument("text")
-def detect(runs_dir: Path, drill_dir: Path | None, text: str) -> None:
+def detect(runs_dir: Path, drill_dir: Path | None, name: str | None, text: str) -> None:
     """Declare what you think is wrong (stops the time-to-detect clock)."""
-    _client(runs_dir, drill_dir).post("/api/detect", {"text": text})
+    _client(runs_dir, drill_dir, name).post("/api/detect", {"text": text})
     click.echo(f"detection recorded at {time.strftime('%H:%M:%S')}")
 
 
 @drill.command()
 @_which_drill
+@_who
 @click.argument("area", type=click.Choice(AREAS))
-def check(runs_dir: Path, drill_dir: Path | None, area: str) -> None:
+def check(runs_dir: Path, drill_dir: Path | None, name: str | None, area: str) -> None:
     """Run a diagnosis check: network, device, software, host, agent or settlement."""
-    report = _client(runs_dir, drill_dir).post("/api/check", {"area": area})
+    report = _client(runs_dir, drill_dir, name).post("/api/check", {"area": area})
     table = Table(title=f"check {area}: {report['verdict']}", header_style="bold")
     for column in ("what", "value", ""):
         table.add_column(column)
@@ -272,6 +358,7 @@ def check(runs_dir: Path, drill_dir: Path | None, area: str) -> None:
 
 @drill.command()
 @_which_drill
+@_who
 @click.argument("action", required=False)
 @click.option(
     "--param",
@@ -284,6 +371,7 @@ def check(runs_dir: Path, drill_dir: Path | None, area: str) -> None:
 def mitigate(
     runs_dir: Path,
     drill_dir: Path | None,
+    name: str | None,
     action: str | None,
     pairs: tuple[str, ...],
     listing: bool,
@@ -301,7 +389,7 @@ def mitigate(
         if action is None and not listing:
             raise click.UsageError("name an ACTION (the table above lists them)")
         return
-    event = _client(runs_dir, drill_dir).post(
+    event = _client(runs_dir, drill_dir, name).post(
         "/api/mitigate", {"action": action, "params": parse_pairs(pairs)}
     )
     click.echo(f"{action}: {event['result']} ({event['seconds']:.1f} s)")
@@ -309,12 +397,19 @@ def mitigate(
 
 @drill.command()
 @_which_drill
-def dashboard(runs_dir: Path, drill_dir: Path | None) -> None:
-    """Print the live dashboard's URL."""
-    state = _files(runs_dir, drill_dir).read_state()
+@click.option(
+    "--facilitator", "as_facilitator", is_flag=True, help="The facilitator's view instead."
+)
+def dashboard(runs_dir: Path, drill_dir: Path | None, as_facilitator: bool) -> None:
+    """Print the live dashboard's link (the participants' token in it: share it with
+    the team), or the facilitator's."""
+    files = _files(runs_dir, drill_dir)
+    state = files.read_state()
     if state.dashboard_url is None or state.status != "running":
         raise click.ClickException(f"the drill is {state.status}: no dashboard")
-    click.echo(state.dashboard_url)
+    click.echo(
+        files.read_facilitator().facilitator_url(state) if as_facilitator else state.dashboard_url
+    )
 
 
 @drill.command()
@@ -372,15 +467,18 @@ def status(runs_dir: Path, drill_dir: Path | None, as_json: bool) -> None:
 
 @drill.command()
 @_which_drill
+@_who
 @click.option("--keep", is_flag=True, help="Leave the stack running (stop it with lab down).")
 @click.option("--timeout", type=click.FloatRange(min=5), default=180.0, show_default=True)
-def end(runs_dir: Path, drill_dir: Path | None, keep: bool, timeout: float) -> None:
+def end(
+    runs_dir: Path, drill_dir: Path | None, name: str | None, keep: bool, timeout: float
+) -> None:
     """End the drill: roll every fault back, stop the load (and stack), write the report."""
     from poslab.drill.launch import end as end_drill
 
     files = _files(runs_dir, drill_dir)
     click.echo("ending: rolling back, draining the load, exporting the ledger…")
-    state, steps = end_drill(files, keep=keep, timeout_s=timeout)
+    state, steps = end_drill(files, keep=keep, timeout_s=timeout, name=name)
     for step in steps:
         click.echo(f"  {step}")
     _print_summary(files)

@@ -1,6 +1,12 @@
-"""The participants' side of the drill API: what ``lab drill note|detect|mitigate|…`` call.
+"""The CLI's side of the drill API: what ``lab drill note|detect|mitigate|…`` call.
 
-Reads the controller's address and token from ``drill.json``; turns the API's
+Reads the controller's address and the participants' token from ``drill.json``
+(the facilitator's commands — ``inject``, ``pause``, ``resume``, ``reveal
+--everyone`` — the facilitator's token from ``facilitator.json``); every action
+carries the participant's name (``--as``, ``$LAB_DRILL_NAME``, else the login
+name) so the timeline says who did it. Over TLS the drill's own certificate is
+the only one trusted (its name is not checked: the CLI may reach the dashboard
+by 127.0.0.1 while the certificate names the machine). Turns the API's
 errors back into the lab's (400 → :class:`~poslab.errors.ConfigError`, 502 →
 :class:`~poslab.drill.errors.MitigationFailed`, anything else →
 :class:`~poslab.drill.errors.DrillError`) and a controller that does not answer
@@ -9,6 +15,9 @@ into :class:`~poslab.drill.errors.ControllerUnreachable`.
 
 from __future__ import annotations
 
+import getpass
+import os
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,8 +33,26 @@ ACTION_TIMEOUT_S = 90.0
 READ_TIMEOUT_S = 5.0
 
 
+def default_name() -> str:
+    """Who is acting at this terminal: ``$LAB_DRILL_NAME``, else the login name."""
+    name = os.environ.get("LAB_DRILL_NAME", "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container's uid)
+        return ""
+
+
 class DrillClient:
-    def __init__(self, files: DrillFiles, state: DrillState | None = None) -> None:
+    def __init__(
+        self,
+        files: DrillFiles,
+        state: DrillState | None = None,
+        *,
+        name: str | None = None,
+        facilitator: bool = False,
+    ) -> None:
         self.files = files
         self.state = state or files.read_state()
         if self.state.api_url is None or self.state.token is None:
@@ -34,8 +61,18 @@ class DrillClient:
             )
         self.base = self.state.api_url
         self.token = self.state.token
+        if facilitator:
+            self.token = files.read_facilitator().facilitator_token
+        self.name = default_name() if name is None else name
+        self.verify: ssl.SSLContext | bool = True
+        if self.state.tls_cert:
+            context = ssl.create_default_context(cafile=self.state.tls_cert)
+            context.check_hostname = False
+            self.verify = context
 
     def _call(self, method: str, path: str, body: Mapping[str, Any] | None, timeout: float) -> Any:
+        if body is not None and self.name and "by" not in body:
+            body = {**body, "by": self.name}
         try:
             response = httpx.request(
                 method,
@@ -43,6 +80,7 @@ class DrillClient:
                 json=dict(body) if body is not None else None,
                 headers={TOKEN_HEADER: self.token},
                 timeout=timeout,
+                verify=self.verify,
             )
         except httpx.HTTPError as exc:
             raise ControllerUnreachable(

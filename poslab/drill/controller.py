@@ -10,8 +10,12 @@ session and returns once it reports ``running``; the controller then:
    hidden faults at their planned times (the scenario engine's
    :class:`~poslab.scenario.faults.FaultInjector` and schedule), journaling them
    only to the facilitator's ``journal.jsonl``;
-3. publishes one metrics sample per second and serves the dashboard and the
-   participants' API (:mod:`poslab.drill.dashboard.server`);
+3. publishes one metrics sample per second and serves the dashboard, the
+   facilitator's view and their API (:mod:`poslab.drill.dashboard.server`) through
+   the drill room (:mod:`poslab.drill.room`: who may do what, under which name);
+   it is the room's :class:`~poslab.drill.room.Stage`: checks and mitigations on
+   the live stack, a further fault injected from the catalogue, the drill clock
+   paused (:mod:`poslab.drill.clock`);
 4. ends on ``lab drill end``, at the maximum duration, when the load dies,
    or on SIGTERM/SIGINT — and then **always** rolls back: every fault and
    every fleet mitigation cleared, the proxy verified clean, the load
@@ -23,24 +27,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
-from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from poslab.drill import mitigations
 from poslab.drill.checks import run_check
-from poslab.drill.dashboard.server import DashboardServer
-from poslab.drill.errors import DrillError, MitigationFailed
+from poslab.drill.clock import PausableClock
+from poslab.drill.dashboard.server import DashboardServer, tls_context
+from poslab.drill.errors import DrillError
 from poslab.drill.metrics import FleetSeconds, MetricsBoard, StackProbe, sample_every_second
-from poslab.drill.plan import DrillPlan, fault_steps, plan_of
+from poslab.drill.mitigations import DrillStack
+from poslab.drill.plan import DrillPlan, PlannedFault, fault_steps, plan_of, reveal_view
+from poslab.drill.playbook import DRILLABLE
+from poslab.drill.room import DrillRoom
 from poslab.drill.session import (
     ENDED,
     ENDING,
@@ -54,9 +63,9 @@ from poslab.drill.session import (
 )
 from poslab.drill.steady_load import first_transaction, start_load
 from poslab.drill.teardown import write_run_json
-from poslab.errors import LabError
+from poslab.errors import ConfigError, LabError
 from poslab.fleet import Fleet
-from poslab.scenario import RunEvents, RunJournal, RunLifecycle, ScenarioClock
+from poslab.scenario import FaultSchedule, RunEvents, RunJournal, RunLifecycle
 from poslab.stack import Stack
 
 if TYPE_CHECKING:  # imported when the drill starts
@@ -64,12 +73,13 @@ if TYPE_CHECKING:  # imported when the drill starts
 
 log = logging.getLogger("poslab.drill.controller")
 
-#: Events of the participants' timeline that the dashboard lists.
-PUBLIC_EVENTS = frozenset({"drill_started", "note", "detect", "check", "mitigation", "end"})
+#: An injected fault must leave this much of the drill to work on it.
+_INJECT_MARGIN_S = 10.0
+_WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 
 
 class Controller(RunLifecycle[Stack, Fleet]):
-    """The drill's variant of the run lifecycle, and the participants' API."""
+    """The drill's variant of the run lifecycle, and the stage of the drill room."""
 
     def __init__(self, files: DrillFiles) -> None:
         super().__init__(
@@ -80,7 +90,20 @@ class Controller(RunLifecycle[Stack, Fleet]):
         self.state = files.read_state()
         self.timeline = Timeline(files.timeline)
         self.token = self.state.token or secrets.token_urlsafe(24)
+        if not self.secret.facilitator_token:  # a drill prepared before team drills
+            self.secret = self.secret.model_copy(
+                update={"facilitator_token": secrets.token_urlsafe(24)}
+            )
+            files.write_facilitator(self.secret)
         self.board = MetricsBoard(files.metrics)
+        self.room = DrillRoom(
+            self,
+            self.timeline,
+            self.board,
+            token=self.token,
+            facilitator_token=self.secret.facilitator_token,
+        )
+        self.fault_clock: PausableClock | None = None
         self.journal: RunJournal | None = None
         self.plan: DrillPlan | None = None
         self.runtime: DrillRuntime | None = None
@@ -91,71 +114,106 @@ class Controller(RunLifecycle[Stack, Fleet]):
         self.keep = self.state.keep_stack
         self.error: str | None = None  # why the drill failed, once it has
         self._end = asyncio.Event()
-        self._mitigating = asyncio.Lock()
         self._tasks: list[asyncio.Task[Any]] = []
         self._starting: asyncio.Task[None] | None = None
+        self._scheduled: set[str] = set()
 
-    # -- the participants' API (poslab.drill.dashboard.server.DrillActions) -------------
+    # -- the drill room's stage (poslab.drill.room.Stage) -----------------------------------
 
-    def public_status(self) -> dict[str, Any]:
-        events = [e for e in self.timeline.read() if e.get("event") in PUBLIC_EVENTS]
+    @property
+    def status(self) -> str:
+        if self.state.status == RUNNING and self._end.is_set():
+            return ENDING  # asked to end; the rollback is on its way
+        return self.state.status
+
+    @property
+    def t0(self) -> float | None:
+        return None if self.clock is None else self.clock.t0
+
+    @property
+    def max_end_at(self) -> float | None:
+        return self.state.max_end_at
+
+    @property
+    def info(self) -> dict[str, Any]:
         return {
-            "status": self.state.status,
-            "now": time.time(),
-            "t0": None if self.clock is None else self.clock.t0,
-            "max_end_at": self.state.max_end_at,
             "regions": self.state.regions,
             "terminals": self.state.terminals,
             "policy": self.state.policy,
-            "events": events,
         }
 
-    def _require_running(self) -> None:
-        if self.state.status != RUNNING or self._end.is_set():
-            raise DrillError(f"the drill is {self.state.status}, not running")
+    def clock_s(self) -> float | None:
+        return None if self.fault_clock is None else round(self.fault_clock.offset_now(), 1)
 
-    async def note(self, kind: str, text: str) -> dict[str, Any]:
-        self._require_running()
-        return self.timeline.append(kind, text=text)
+    def mitigation_stack(self) -> DrillStack:
+        if self.runtime is None:
+            raise DrillError("the drill is not running yet")
+        return self.runtime
 
-    async def check(self, area: str) -> dict[str, Any]:
-        self._require_running()
-        assert self.runtime is not None  # running
-        report = await run_check(area, self.runtime)
-        self.timeline.append("check", area=area, verdict=report.verdict)
-        return report.to_dict()
+    async def run_check(self, area: str) -> dict[str, Any]:
+        assert self.runtime is not None  # the room checks that the drill runs
+        return (await run_check(area, self.runtime)).to_dict()
 
-    async def mitigate(self, action: str, raw: Mapping[str, object]) -> dict[str, Any]:
-        self._require_running()
-        assert self.runtime is not None  # running
-        mitigation = mitigations.lookup(action)
-        params = mitigation.parse(raw, self.runtime)
-        async with self._mitigating:  # one at a time: two restarts must not interleave
-            began = time.time()
-            try:
-                result = await mitigation.run(self.runtime, params)
-                ok = True
-            except LabError as exc:
-                result, ok = str(exc), False
-            done = time.time()
-        event = self.timeline.append(
-            "mitigation",
-            t=began,
-            action=action,
-            params=params,
-            ok=ok,
-            result=result,
-            seconds=round(done - began, 3),
+    def plan_view(self) -> dict[str, Any]:
+        """The hidden plan and when each fault really went in (``lab drill reveal``)."""
+        assert self.plan is not None
+        view = reveal_view(self.files, self.secret.seed, self.plan)
+        view["injectable"] = [n for n in DRILLABLE if n not in self.plan.scenario_names]
+        return view
+
+    async def inject(self, scenario: str) -> list[str]:
+        """A further fault from the catalogue, in from now on the drill clock: written to
+        the facilitator file first (the report rebuilds the plan from it), then run on
+        its own schedule, which the pause holds like the first."""
+        clock, injector, runtime = self.fault_clock, self.injector, self.runtime
+        assert clock is not None and injector is not None and runtime is not None
+        at_s = round(clock.offset_now(), 1)
+        if at_s + _INJECT_MARGIN_S > self.secret.max_s:
+            raise DrillError("too close to the drill's end to inject anything")
+        secret = self.secret.model_copy(
+            update={"injected": [*self.secret.injected, (scenario, at_s)]}
         )
-        if not ok:
-            raise MitigationFailed(f"{action}: {result}")
-        return event
+        plan = plan_of(secret)  # refuses a scenario already in the drill
+        new = [
+            p for p in plan.faults if p.scenario == scenario and p.fault.id not in self._scheduled
+        ]
+        busy = {a.fault.target for a in injector.active.values()}
+        clash = sorted(
+            {p.fault.target for p in new if p.fault.target in busy and p.fault.target != "fleet"}
+        )
+        if clash:
+            raise ConfigError(f"{scenario}: {', '.join(clash)} already has a fault in place")
+        self.secret, self.plan = secret, plan
+        self.files.write_facilitator(secret)
+        from poslab.scenario import resolve_fleet_draws
 
-    def request_end(self, keep: bool) -> dict[str, Any]:
-        self._require_running()
+        draws = resolve_fleet_draws(
+            plan.drill_scenario, runtime.world.terminals[: secret.terminals], secret.seed
+        )
+        injector.fleet_draws.update(
+            {k: v for k, v in draws.items() if k not in injector.fleet_draws}
+        )
+        self._schedule_faults(new)
+        return [p.fault.id for p in new]
+
+    def set_paused(self, paused: bool) -> float | None:
+        """Stop or restart the drill clock; on a restart the drill's maximum end moves
+        out by the pause (the pause's length is returned)."""
+        clock = self.fault_clock
+        if clock is None:
+            raise DrillError("the drill clock has not started")
+        if paused:
+            clock.pause()
+            return None
+        length = clock.resume()
+        if length is not None and self.state.max_end_at is not None:
+            self._save(max_end_at=self.state.max_end_at + length)
+        return length
+
+    def finish(self, reason: str, keep: bool) -> None:
+        """End the drill (its rollback and report follow), leaving the stack up if ``keep``."""
         self.keep = keep
-        self._request_end("ended by the participants")
-        return {"ending": True, "keep_stack": keep}
+        self._request_end(reason)
 
     def _sample_phase(self) -> str:
         return "drill" if self.end_at is None else "drain"
@@ -229,7 +287,10 @@ class Controller(RunLifecycle[Stack, Fleet]):
         locust = psutil.Process(fleet.process.pid)
         self._save(load=ProcessInfo(pid=locust.pid, create_time=locust.create_time()))
         await first_transaction(fleet)
-        clock = self.start_clock(ScenarioClock.start(), shape="steady", users=s.terminals)
+        # The lifecycle's clock is the pausable drill clock (the injector's journal
+        # times stay real); the sampler measures the world on its plain twin.
+        self.fault_clock = clock = PausableClock.start()
+        self.start_clock(clock, shape="steady", users=s.terminals)
         draws = resolve_fleet_draws(plan.drill_scenario, world.terminals[: s.terminals], s.seed)
         injector = self.make_injector(addresses, draws)
         seconds = FleetSeconds(fleet.fleet_dir, clock.t0, world.regions)
@@ -245,40 +306,72 @@ class Controller(RunLifecycle[Stack, Fleet]):
         probe = StackProbe(addresses.admin, addresses.agents)
         self._tasks = [
             asyncio.create_task(
-                sample_every_second(clock, seconds, probe, self.board, self._sample_phase),
+                sample_every_second(clock.plain(), seconds, probe, self.board, self._sample_phase),
                 name="sampler",
             ),
-            asyncio.create_task(self.schedule(fault_steps(plan)).run(), name="faults"),
         ]
-        self.server = DashboardServer(self, port=s.port)
+        self._schedule_faults(plan.faults)
+        tls = (
+            tls_context(Path(s.tls_cert), Path(s.tls_key) if s.tls_key else None)
+            if s.tls_cert
+            else None
+        )
+        self.server = DashboardServer(self.room, host=s.host, port=s.port, tls=tls)
         url = await self.server.start()
-        self._save(status=RUNNING, api_url=url, t0=clock.t0, max_end_at=self.started_at + s.max_s)
-        self.timeline.append("drill_started", t=clock.t0, dashboard=url)
+        local, public = _urls(url, s.host)
+        self._save(
+            status=RUNNING,
+            api_url=local,
+            public_url=public,
+            tls_cert=s.tls_cert,
+            t0=clock.t0,
+            max_end_at=self.started_at + s.max_s,
+        )
+        self.timeline.append("drill_started", t=clock.t0, dashboard=public or local)
+        self.room.changed()
+
+    def _schedule_faults(self, planned: tuple[PlannedFault, ...] | list[PlannedFault]) -> None:
+        """Run ``planned``'s steps on the drill clock, as one more task named ``faults``."""
+        assert self.plan is not None and self.injector is not None and self.fault_clock is not None
+        subset = tuple(planned)
+        self._scheduled |= {p.fault.id for p in subset}
+        steps = fault_steps(replace(self.plan, faults=subset))
+        schedule = FaultSchedule(steps, self.fault_clock, self.injector.inject, self.injector.clear)
+        self._tasks.append(asyncio.create_task(schedule.run(), name="faults"))
 
     async def _run(self) -> None:
         """Until the end is asked for, the maximum length passes, or a task fails."""
         if self._end.is_set():
             return  # ended while starting
         assert self.state.max_end_at is not None and self.load is not None
-        deadline = asyncio.create_task(asyncio.sleep(self.state.max_end_at - time.time()))
         ended = asyncio.create_task(self._end.wait())
-        watched = {deadline, ended, *self._tasks}
+        seen: set[asyncio.Task[Any]] = set()
         try:
             while not self._end.is_set():
+                # A fault schedule added by an injection joins the watched tasks.
+                watched = {ended, *(set(self._tasks) - seen)}
                 done, _ = await asyncio.wait(
                     watched, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
                 )
-                if deadline in done:
-                    self._request_end("the drill reached its maximum length")
                 for task in done & set(self._tasks):
-                    watched.discard(task)
+                    seen.add(task)
                     error = None if task.cancelled() else task.exception()
                     if error is not None:
                         raise error
+                clock = self.fault_clock
+                paused = clock is not None and clock.paused
+                # The maximum end moves out with each pause (set_paused); a pause
+                # cannot outlast the load, which runs for twice the drill.
+                if not paused and time.time() >= (self.state.max_end_at or 0):
+                    self._request_end("the drill reached its maximum length")
+                if (
+                    clock is not None
+                    and clock.pause_state.paused_s(time.monotonic()) > self.secret.max_s
+                ):
+                    self._request_end("paused for longer than the drill lasts")
                 if not self.load.running:  # its shape ended, or it died
                     self._request_end("the background load stopped")
         finally:
-            deadline.cancel()
             ended.cancel()
 
     # -- the end: always -------------------------------------------------------------
@@ -379,6 +472,22 @@ class Controller(RunLifecycle[Stack, Fleet]):
     def _save(self, **changes: Any) -> None:
         self.state = self.state.model_copy(update=changes)
         self.files.write_state(self.state)
+        self.room.changed()  # every page sees a new status at once
+
+
+def _urls(url: str, host: str) -> tuple[str, str | None]:
+    """Where this machine's CLI reaches the dashboard, and where other machines do
+    (None on loopback: nobody else can). A wildcard bind is reached locally on
+    127.0.0.1 and from elsewhere by this machine's name."""
+    if host in _WILDCARDS:
+        scheme, _, rest = url.partition("://")
+        port = rest.rsplit(":", 1)[1]
+        return f"{scheme}://127.0.0.1:{port}", f"{scheme}://{socket.getfqdn()}:{port}"
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    return url, None if loopback else url
 
 
 def main(argv: list[str] | None = None) -> int:

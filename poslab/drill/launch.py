@@ -54,6 +54,9 @@ class DrillRequest:
     port: int
     runs_dir: Path
     stack_state: Path
+    host: str = "127.0.0.1"  # the dashboard's bind address: loopback unless asked
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
 
 def parse_window(text: str) -> tuple[float, float]:
@@ -90,6 +93,12 @@ def prepare(request: DrillRequest) -> tuple[DrillFiles, DrillPlan]:
     from poslab.world import DEFAULT_REGIONS, generate, save
 
     refuse_second_drill(request.runs_dir)
+    if request.tls_key is not None and request.tls_cert is None:
+        raise ConfigError("--key needs --cert (the certificate it belongs to)")
+    if request.tls_cert is not None:
+        from poslab.drill.dashboard.server import tls_context
+
+        tls_context(request.tls_cert, request.tls_key)  # a bad file: refused before anything starts
     plan = build_plan(
         PlanRequest(
             request.seed,
@@ -116,6 +125,10 @@ def prepare(request: DrillRequest) -> tuple[DrillFiles, DrillPlan]:
             policy=request.policy,
             regions=list(world.regions),
             port=request.port,
+            host=request.host,
+            tls_cert=None if request.tls_cert is None else str(request.tls_cert.resolve()),
+            tls_key=None if request.tls_key is None else str(request.tls_key.resolve()),
+            facilitator_token=secrets.token_urlsafe(24),
         )
     )
     files.write_state(
@@ -173,14 +186,16 @@ def log_tail(files: DrillFiles, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def end(files: DrillFiles, *, keep: bool, timeout_s: float) -> tuple[DrillState, list[str]]:
+def end(
+    files: DrillFiles, *, keep: bool, timeout_s: float, name: str | None = None
+) -> tuple[DrillState, list[str]]:
     """End the drill and wait for its report; returns the final state and fallback steps."""
     state = files.read_state()
     if state.status in (ENDED, FAILED) and not controller_alive(state):
         raise DrillError(f"the drill in {files.run_dir} has already ended ({state.status})")
     if controller_alive(state):
         try:
-            DrillClient(files, state).post("/api/end", {"keep": keep})
+            DrillClient(files, state, name=name).post("/api/end", {"keep": keep})
         except ControllerUnreachable:
             pass  # it may be in its own end already: wait for it below
         except DrillError:

@@ -25,10 +25,11 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from poslab.drill.mitigations import FaultRef, neutralisers
 from poslab.drill.playbook import DRILLABLE, FailureMode, mode_of
-from poslab.drill.session import FacilitatorFile
+from poslab.drill.session import DrillFiles, FacilitatorFile
 from poslab.errors import ConfigError
 from poslab.scenario import (
     Fault,
@@ -42,6 +43,7 @@ from poslab.scenario import (
     Step,
     describe_fault,
     load_scenario,
+    read_journal,
 )
 from poslab.stack import default_topology
 
@@ -64,6 +66,8 @@ class PlanRequest:
     max_s: float
     regions: tuple[str, ...]
     terminals: int
+    #: Further faults the facilitator injected while the drill ran: (scenario, offset s).
+    extras: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         lo, hi = self.delay_window_s
@@ -176,6 +180,7 @@ def plan_of(secret: FacilitatorFile) -> DrillPlan:
             secret.max_s,
             tuple(secret.regions),
             secret.terminals,
+            tuple((name, at) for name, at in secret.injected),
         )
     )
 
@@ -196,9 +201,33 @@ def build_plan(request: PlanRequest) -> DrillPlan:
         first = min(f.at_s for f in scenario.faults)
         for fault in scenario.faults:
             faults.append(_drill_fault(fault, scenario, delay + fault.at_s - first, request, names))
+    for name, at_s in request.extras:
+        extra = _extra(name, at_s, names + tuple(n for n, _ in request.extras), request)
+        scenarios += (extra[0],)
+        faults += extra[1]
     faults.sort(key=lambda p: (p.fault.at_s, p.fault.id))
     drill = _drill_scenario(scenarios, tuple(p.fault for p in faults), request)
     return DrillPlan(request, scenarios, delay, tuple(faults), drill)
+
+
+def _extra(
+    name: str, at_s: float, taken: tuple[str, ...], request: PlanRequest
+) -> tuple[ResolvedScenario, list[PlannedFault]]:
+    """A fault the facilitator injected at ``at_s``: its scenario's faults from there,
+    named ``<scenario>/<fault>`` (a scenario is injected at most once)."""
+    if name not in DRILLABLE:
+        raise ConfigError(f"scenario {name} cannot be injected (drillable: {', '.join(DRILLABLE)})")
+    if taken.count(name) > 1:
+        raise ConfigError(f"scenario {name} is in this drill already")
+    scenario = load_scenario(
+        name, default_topology(request.regions), RunOptions(terminals=request.terminals)
+    )
+    first = min(f.at_s for f in scenario.faults)
+    planned = [
+        _drill_fault(fault, scenario, at_s + fault.at_s - first, request, ("", name))
+        for fault in scenario.faults
+    ]
+    return scenario, planned
 
 
 def _choose(request: PlanRequest, rng: random.Random) -> tuple[str, ...]:
@@ -284,3 +313,15 @@ def _drill_scenario(
             "abort": (),
         }
     )
+
+
+def reveal_view(files: DrillFiles, seed: int, plan: DrillPlan) -> dict[str, Any]:
+    """The plan as the facilitator reads it, with when each fault really went in."""
+    journal = read_journal(files.journal) if files.journal.exists() else []
+    went_in = {e["fault_id"]: e["t"] for e in journal if e.get("event") == "fault_injected"}
+    t0 = files.read_state().t0
+    summary: dict[str, Any] = {"seed": seed, **plan.summary()}
+    for fault in summary["faults"]:
+        t = went_in.get(fault["id"])
+        fault["went_in_s"] = None if t is None or t0 is None else round(t - t0, 1)
+    return summary

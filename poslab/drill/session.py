@@ -18,8 +18,11 @@ is also a run directory in the sense of docs/run-directory.md (``run.json``,
 =====================  ==========================================================
 
 Hiding the plan in a 0600 file is a **rehearsal aid, not a security
-boundary**: participants work as the same Unix user and could read it. The
-participants' commands simply never show it.
+boundary** for participants at this machine: they work as the same Unix user
+and could read it. The participants' commands simply never show it. Participants
+who join from their own machines (``lab drill start --host``) hold only the
+participants' token; the facilitator's token (in ``facilitator.json``) is what
+opens the facilitator's view, and the dashboard checks it on every call.
 
 ``runs/.drill`` points at the current drill, so ``lab drill note`` needs no
 arguments; ``--drill DIR`` (or ``LAB_DRILL``) names another.
@@ -65,8 +68,10 @@ class DrillState(BaseModel):
     status: str = STARTING
     controller: ProcessInfo | None = None
     load: ProcessInfo | None = None  # Locust's process group, for a cleanup without the controller
-    api_url: str | None = None
-    token: str | None = None  # guards the participants' API against other web pages
+    api_url: str | None = None  # where this machine's CLI reaches the controller
+    public_url: str | None = None  # where other machines do (``--host``); None: loopback only
+    tls_cert: str | None = None  # the dashboard's certificate (the CLI trusts only it)
+    token: str | None = None  # the participants' token: in their link, on every API call
     stack_state: str
     keep_stack: bool = False
     t0: float | None = None  # the drill clock's zero: the load's first transaction
@@ -81,7 +86,11 @@ class DrillState(BaseModel):
 
     @property
     def dashboard_url(self) -> str | None:
-        return None if self.api_url is None else self.api_url + "/"
+        """The participants' link: the dashboard with their token in its fragment."""
+        base = self.public_url or self.api_url
+        if base is None:
+            return None
+        return f"{base}/#token={self.token}" if self.token else base + "/"
 
 
 class FacilitatorFile(BaseModel):
@@ -100,7 +109,21 @@ class FacilitatorFile(BaseModel):
     policy: str
     regions: list[str]
     port: int = 0
+    host: str = "127.0.0.1"  # the dashboard's bind address (``--host``)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    facilitator_token: str = (
+        ""  # the facilitator's view and API (``lab drill dashboard --facilitator``)
+    )
+    #: Further faults the facilitator injected: (catalogue scenario, drill-clock offset).
+    injected: list[tuple[str, float]] = Field(default_factory=list)
     note: str = "a rehearsal aid, not a security boundary: participants can read this file"
+
+    def facilitator_url(self, state: DrillState) -> str | None:
+        base = state.public_url or state.api_url
+        if base is None or not self.facilitator_token:
+            return None
+        return f"{base}/facilitator#token={self.facilitator_token}"
 
 
 class DrillFiles:

@@ -1,8 +1,9 @@
 """The drill's steady background load: the fleet (Locust, detached) against the stack.
 
-A steady shape whose length is the drill's maximum plus its drain, and an
-outer timeout a minute beyond: even a controller killed outright cannot leave a
-load running for ever. Terminals flush their journal every half second so the
+A steady shape whose length is twice the drill's maximum plus its drain (the
+facilitator may pause the drill clock for as long again: the payment world runs
+on), and an outer timeout a minute beyond: even a controller killed outright
+cannot leave a load running for ever. Terminals flush their journal every half second so the
 dashboard's seconds are complete soon after they end.
 """
 
@@ -32,13 +33,17 @@ def start_load(files: DrillFiles, secret: FacilitatorFile, addresses: StackAddre
         agents=dict(addresses.agents),
         policy=secret.policy,
         seed=secret.seed,
-        shape=ShapeSpec("steady", {"duration_s": secret.max_s + secret.drain_s + 5}),
+        shape=ShapeSpec("steady", {"duration_s": _length(secret) + 5}),
         terminals=secret.terminals,
         think_time_s=secret.think_time_s,
         journal_flush_s=JOURNAL_FLUSH_S,
     )
-    fleet.start(config, timeout_s=secret.max_s + secret.drain_s + LOAD_READY_TIMEOUT_S + 60)
+    fleet.start(config, timeout_s=_length(secret) + LOAD_READY_TIMEOUT_S + 60)
     return fleet
+
+
+def _length(secret: FacilitatorFile) -> float:
+    return 2 * secret.max_s + secret.drain_s
 
 
 async def first_transaction(fleet: Fleet) -> None:

@@ -1,65 +1,42 @@
-"""The dashboard server on a real socket with a stand-in drill: static files served
-locally (plotly.js included), samples after a sequence number, and the participants'
-API — token, bad input, and each error mapped to its status."""
+"""The dashboard server on a real socket with the drill room over a stand-in drill:
+static files served locally (plotly.js included), samples after a sequence number,
+and the API — both tokens, names, bad input, each error mapped to its status, the
+facilitator's routes, the long poll, and TLS."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+import asyncio
+import datetime
+import ssl
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from poslab.drill.dashboard.server import TOKEN_HEADER, DashboardServer, plotly_js
-from poslab.drill.errors import DrillError, MitigationFailed
-from poslab.drill.metrics import MetricsBoard
+from poslab.drill.dashboard.server import TOKEN_HEADER, DashboardServer, plotly_js, tls_context
+from poslab.drill.room import DrillRoom
 from poslab.errors import ConfigError
+from tests.drill.team_stage import FACILITATOR_TOKEN, TOKEN, StandInStage, room
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "s3cret-token"
 
-
-class StandIn:
-    def __init__(self) -> None:
-        self.board = MetricsBoard(None)
-        self.token = TOKEN
-        self.notes: list[tuple[str, str]] = []
-        self.ending: bool | None = None
-        for i in range(3):
-            self.board.publish({"second": i, "t": 1.0 * i})
-
-    def public_status(self) -> dict[str, Any]:
-        return {"status": "running", "events": []}
-
-    async def note(self, kind: str, text: str) -> dict[str, Any]:
-        self.notes.append((kind, text))
-        return {"event": kind, "text": text}
-
-    async def mitigate(self, action: str, params: Mapping[str, object]) -> dict[str, Any]:
-        if action == "bogus":
-            raise ConfigError("unknown mitigation 'bogus'")
-        if action == "restart_acquirer":
-            raise MitigationFailed("acquirer not answering")
-        return {"action": action, "params": dict(params), "result": "done"}
-
-    async def check(self, area: str) -> dict[str, Any]:
-        raise DrillError("the drill is ending, not running")
-
-    def request_end(self, keep: bool) -> dict[str, Any]:
-        self.ending = keep
-        return {"ending": True}
+@pytest.fixture
+def stage() -> StandInStage:
+    return StandInStage()
 
 
 @pytest.fixture
-def drill() -> StandIn:
-    return StandIn()
+def drill(tmp_path: Path, stage: StandInStage) -> DrillRoom:
+    return room(tmp_path, stage)
 
 
 @pytest.fixture
-async def client(drill: StandIn) -> AsyncIterator[httpx.AsyncClient]:
+async def client(drill: DrillRoom) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the dashboard server serving ``drill`` on a real socket."""
-    server = DashboardServer(drill)  # type: ignore[arg-type]
+    server = DashboardServer(drill)
     url = await server.start()
     try:
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
@@ -68,13 +45,26 @@ async def client(drill: StandIn) -> AsyncIterator[httpx.AsyncClient]:
         await server.stop()
 
 
+AUTH = {TOKEN_HEADER: TOKEN}
+FACILITATOR = {TOKEN_HEADER: FACILITATOR_TOKEN}
+
+
 async def test_the_page_and_everything_it_loads_come_from_the_drill(
     client: httpx.AsyncClient,
 ) -> None:
-    page = await client.get("/")
-    assert page.status_code == 200 and "/static/plotly.min.js" in page.text
-    assert "http" not in page.text.replace("http-equiv", "")  # nothing from elsewhere
-    for name, kind in (("dashboard.js", "javascript"), ("dashboard.css", "css")):
+    for path in ("/", "/facilitator"):
+        page = await client.get(path)
+        assert page.status_code == 200
+        assert "http" not in page.text.replace("http-equiv", "")  # nothing from elsewhere
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert TOKEN not in page.text and FACILITATOR_TOKEN not in page.text
+    assert "/static/plotly.min.js" in (await client.get("/")).text
+    for name, kind in (
+        ("dashboard.js", "javascript"),
+        ("dashboard.css", "css"),
+        ("team.js", "javascript"),
+        ("facilitator.js", "javascript"),
+    ):
         r = await client.get(f"/static/{name}")
         assert r.status_code == 200 and kind in r.headers["content-type"]
     plotly = await client.get("/static/plotly.min.js")
@@ -83,39 +73,200 @@ async def test_the_page_and_everything_it_loads_come_from_the_drill(
     assert (await client.get("/static/secrets.json")).status_code == 404
 
 
-async def test_metrics_after_a_sequence_number(client: httpx.AsyncClient, drill: StandIn) -> None:
-    body = (await client.get("/api/metrics", params={"after": 1})).json()
+async def test_metrics_after_a_sequence_number(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/api/metrics", params={"after": 1}, headers=AUTH)).json()
     assert body["seq"] == 3 and [s["seq"] for s in body["samples"]] == [2, 3]
-    assert (await client.get("/api/metrics", params={"after": "x"})).status_code == 400
-    assert (await client.get("/api/drill")).json()["status"] == "running"
-
-
-async def test_participants_api_needs_the_token_and_maps_errors(
-    client: httpx.AsyncClient, drill: StandIn
-) -> None:
-    auth = {TOKEN_HEADER: TOKEN}
-    assert (await client.post("/api/note", json={"text": "hi"})).status_code == 403
-    wrong = await client.post("/api/note", json={"text": "hi"}, headers={TOKEN_HEADER: "x"})
-    assert wrong.status_code == 403 and "X-Drill-Token" in wrong.json()["error"]
-    ok = await client.post("/api/detect", json={"text": "  host down "}, headers=auth)
-    assert ok.status_code == 200 and drill.notes == [("detect", "host down")]
-    bodies: list[object] = [{"text": ""}, {"text": 5}, {"text": "x" * 2001}, []]
-    for body in bodies:
-        r = await client.post("/api/note", json=body, headers=auth)
-        assert r.status_code == 400, body
-    r = await client.post("/api/note", content=b"{not json", headers=auth)
-    assert r.status_code == 400 and r.json()["error"] == "the body is not valid JSON"
-    r = await client.post("/api/mitigate", json={"action": "bogus"}, headers=auth)
-    assert r.status_code == 400 and "bogus" in r.json()["error"]
-    r = await client.post("/api/mitigate", json={"action": "restart_acquirer"}, headers=auth)
-    assert r.status_code == 502
-    r = await client.post(
-        "/api/mitigate", json={"action": "throttle", "params": {"factor": "0.5"}}, headers=auth
-    )
-    assert r.json() == {"action": "throttle", "params": {"factor": "0.5"}, "result": "done"}
-    r = await client.post("/api/mitigate", json={"action": "x", "params": []}, headers=auth)
+    r = await client.get("/api/metrics", params={"after": "x"}, headers=AUTH)
     assert r.status_code == 400
-    r = await client.post("/api/check", json={"area": "host"}, headers=auth)
-    assert r.status_code == 409
-    r = await client.post("/api/end", json={"keep": True}, headers=auth)
-    assert r.status_code == 200 and drill.ending is True
+    status = (await client.get("/api/drill", headers=AUTH)).json()
+    assert status["status"] == "running" and status["paused"] is False
+    assert "use_backup_path" in [m["name"] for m in status["mitigations"]]
+    assert "plan" not in status  # hidden until the facilitator reveals it
+
+
+async def test_every_api_route_needs_a_token_and_nothing_changes_without_it(
+    client: httpx.AsyncClient, drill: DrillRoom, stage: StandInStage
+) -> None:
+    posts = {
+        "/api/note": {"text": "hi"},
+        "/api/detect": {"text": "hi"},
+        "/api/check": {"area": "host"},
+        "/api/mitigate": {"action": "throttle"},
+        "/api/end": {},
+        "/api/facilitator/reveal": {"everyone": True},
+        "/api/facilitator/inject": {"scenario": "issuer-slow"},
+        "/api/facilitator/pause": {},
+        "/api/facilitator/end": {},
+    }
+    for headers in ({}, {TOKEN_HEADER: "x"}, {TOKEN_HEADER: TOKEN.upper()}):
+        for path in ("/api/metrics", "/api/drill", "/api/facilitator/plan"):
+            assert (await client.get(path, headers=headers)).status_code == 403, path
+        for path, body in posts.items():
+            r = await client.post(path, json=body, headers=headers)
+            assert r.status_code == 403 and TOKEN_HEADER in r.json()["error"], path
+    # the participants' token does not open the facilitator's routes
+    for path, body in posts.items():
+        if path.startswith("/api/facilitator/"):
+            r = await client.post(path, json=body, headers=AUTH)
+            assert r.status_code == 403 and "facilitator" in r.json()["error"], path
+    assert (await client.get("/api/facilitator/plan", headers=AUTH)).status_code == 403
+    assert drill.timeline.read() == [] and stage.stack.calls == []
+    assert stage.injected == [] and stage.ended is None and not drill.revealed
+
+
+async def test_participants_act_under_their_names_and_errors_are_mapped(
+    client: httpx.AsyncClient, drill: DrillRoom, stage: StandInStage
+) -> None:
+    ok = await client.post("/api/detect", json={"text": "  host down ", "by": "Lin"}, headers=AUTH)
+    assert ok.status_code == 200
+    (event,) = drill.timeline.read()
+    assert (event["event"], event["text"], event["by"]) == ("detect", "host down", "Lin")
+    bodies: list[object] = [
+        {"text": ""},
+        {"text": 5},
+        {"text": "x" * 2001},
+        [],
+        {"text": "a", "by": 3},
+    ]
+    for body in bodies:
+        r = await client.post("/api/note", json=body, headers=AUTH)
+        assert r.status_code == 400, body
+    r = await client.post("/api/note", json={"text": "a", "by": "x" * 41}, headers=AUTH)
+    assert r.status_code == 400 and "name" in r.json()["error"]
+    r = await client.post("/api/note", content=b"{not json", headers=AUTH)
+    assert r.status_code == 400 and r.json()["error"] == "the body is not valid JSON"
+    r = await client.post("/api/mitigate", json={"action": "bogus"}, headers=AUTH)
+    assert r.status_code == 400 and "unknown mitigation 'bogus'" in r.json()["error"]
+    r = await client.post(
+        "/api/mitigate", json={"action": "use_backup_path", "params": {"zone": "e"}}, headers=AUTH
+    )
+    assert r.status_code == 400 and "unknown param(s) zone" in r.json()["error"]
+    r = await client.post("/api/mitigate", json={"action": "x", "params": []}, headers=AUTH)
+    assert r.status_code == 400
+    stage.stack.admin_status = 0  # the host does not answer: the switch cannot be thrown
+    r = await client.post("/api/mitigate", json={"action": "end_cutover"}, headers=AUTH)
+    assert r.status_code == 502 and "not answering" in r.json()["error"]
+    stage.stack.admin_status = 200
+    r = await client.post(
+        "/api/mitigate",
+        json={"action": "throttle", "params": {"factor": "0.5"}, "by": "Wang"},
+        headers=AUTH,
+    )
+    assert r.status_code == 200 and r.json()["by"] == "Wang" and r.json()["ok"]
+    r = await client.post("/api/check", json={"area": "host", "by": "Lin"}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["verdict"] == "bad"
+    assert (await client.post("/api/check", json={"area": "moon"}, headers=AUTH)).status_code == 400
+    r = await client.post("/api/end", json={"keep": True, "by": "Lin"}, headers=AUTH)
+    assert r.status_code == 200 and stage.ended == ("ended by the participants (Lin)", True)
+    # after the end, every action is told so, and nothing is recorded
+    before = len(drill.timeline.read())
+    for path, body in (
+        ("/api/note", {"text": "late"}),
+        ("/api/mitigate", {"action": "throttle"}),
+        ("/api/check", {"area": "host"}),
+        ("/api/end", {}),
+    ):
+        r = await client.post(path, json=body, headers=AUTH)
+        assert r.status_code == 409 and "the drill has ended" in r.json()["error"], path
+    assert len(drill.timeline.read()) == before
+
+
+async def test_the_facilitator_reveals_injects_pauses_and_ends(
+    client: httpx.AsyncClient, drill: DrillRoom, stage: StandInStage
+) -> None:
+    plan = (await client.get("/api/facilitator/plan", headers=FACILITATOR)).json()
+    assert plan["faults"][0]["id"] == "east-sagging" and not plan["revealed_to_everyone"]
+    r = await client.post("/api/facilitator/pause", json={"by": "Zhao"}, headers=FACILITATOR)
+    assert r.status_code == 200
+    assert (
+        await client.post("/api/facilitator/pause", json={}, headers=FACILITATOR)
+    ).status_code == 409
+    r = await client.post("/api/note", json={"text": "now?"}, headers=AUTH)
+    assert r.status_code == 409 and "paused" in r.json()["error"]
+    status = (await client.get("/api/drill", headers=AUTH)).json()
+    assert status["paused"] and [e["event"] for e in status["events"]] == ["pause"]
+    r = await client.post("/api/facilitator/resume", json={}, headers=FACILITATOR)
+    assert r.status_code == 200 and r.json()["by"] == "facilitator"
+    r = await client.post(
+        "/api/facilitator/inject", json={"scenario": "issuer-slow"}, headers=FACILITATOR
+    )
+    assert r.json() == {"scenario": "issuer-slow", "faults": ["issuer-slow/f"]}
+    r = await client.post("/api/facilitator/inject", json={"scenario": "nope"}, headers=FACILITATOR)
+    assert r.status_code == 400 and "unknown scenario" in r.json()["error"]
+    # what was injected stays the facilitator's: not on the participants' timeline
+    events = (await client.get("/api/drill", headers=AUTH)).json()["events"]
+    assert [e["event"] for e in events] == ["pause", "resume"]
+    assert [e["event"] for e in drill.timeline.read()][-1] == "inject"
+    r = await client.post("/api/facilitator/reveal", json={"everyone": True}, headers=FACILITATOR)
+    assert r.json()["revealed_to_everyone"]
+    assert "plan" in (await client.get("/api/drill", headers=AUTH)).json()
+    r = await client.post("/api/facilitator/end", json={"keep": False}, headers=FACILITATOR)
+    assert r.status_code == 200 and stage.ended == ("ended by the facilitator (facilitator)", False)
+
+
+async def test_a_waiting_page_is_answered_as_soon_as_something_changes(
+    client: httpx.AsyncClient, drill: DrillRoom
+) -> None:
+    version = (await client.get("/api/drill", headers=AUTH)).json()["version"]
+    waiting = asyncio.create_task(
+        client.get("/api/drill", params={"version": version}, headers=AUTH)
+    )
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # nothing changed: the page waits
+    began = time.monotonic()
+    await client.post("/api/note", json={"text": "east slow", "by": "Lin"}, headers=AUTH)
+    answer = (await waiting).json()
+    assert time.monotonic() - began < 0.5  # well within a second (tolerance for a busy host)
+    assert answer["version"] > version and answer["events"][-1]["text"] == "east slow"
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "drill.example")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "drill.pem", tmp / "drill.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_tls_when_a_certificate_is_given(tmp_path: Path, drill: DrillRoom) -> None:
+    cert, key = _self_signed(tmp_path)
+    server = DashboardServer(drill, tls=tls_context(cert, key))
+    url = await server.start()
+    try:
+        assert url.startswith("https://127.0.0.1:")
+        trust = ssl.create_default_context(cafile=str(cert))
+        trust.check_hostname = False  # as the CLI does: the drill's own certificate only
+        async with httpx.AsyncClient(base_url=url, verify=trust, timeout=10) as http:
+            assert (await http.get("/api/drill", headers=AUTH)).json()["status"] == "running"
+            assert (await http.get("/api/drill")).status_code == 403
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            with pytest.raises(httpx.ConnectError):  # nobody else's trust covers it
+                await http.get("/")
+    finally:
+        await server.stop()
+    with pytest.raises(ConfigError, match="cannot use the certificate"):
+        tls_context(key, None)

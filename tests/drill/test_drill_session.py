@@ -45,7 +45,8 @@ def test_the_secret_files_are_0600(tmp_path: Path) -> None:
 def test_state_round_trip_and_bad_files(tmp_path: Path) -> None:
     files = files_in(tmp_path)
     state = files.update_state(status="running", api_url="http://127.0.0.1:1", token="t")
-    assert files.read_state() == state and state.dashboard_url == "http://127.0.0.1:1/"
+    # the participants' link: the dashboard with their token in its fragment
+    assert files.read_state() == state and state.dashboard_url == "http://127.0.0.1:1/#token=t"
     files.state.write_text("{", encoding="utf-8")
     with pytest.raises(RunDirError, match=r"drill\.json"):
         files.read_state()

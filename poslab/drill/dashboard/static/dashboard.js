@@ -1,12 +1,13 @@
 // The drill's operations dashboard: polls /api/metrics once a second and
-// redraws the tiles and charts from the last five minutes of samples. Nothing
+// redraws the tiles and charts from the last five minutes of samples; follows the
+// drill's state (team.js) and lets a participant act under their own name. Nothing
 // is fetched from outside this server (plotly.js is served by the drill too).
 "use strict";
 
 const WINDOW = 300; // seconds of history on the charts
 const RC_WINDOW = 10; // seconds summed in the response-code mix
 const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"];
-const state = { seq: 0, samples: [], events: 0, drill: null, failures: 0 };
+const state = { seq: 0, samples: [], events: -1, drill: null, failures: 0, clockAt: null };
 const PLOT_CONFIG = { displaylogo: false, responsive: true };
 
 function $(id) { return document.getElementById(id); }
@@ -137,68 +138,190 @@ function setStatus(text, cls) {
 
 function drawClock() {
   const d = state.drill;
-  if (!d || d.t0 === null) return;
-  const s = Math.max(0, Math.floor((d.now || Date.now() / 1000) - d.t0));
-  const mm = String(Math.floor(s / 60)).padStart(2, "0");
-  $("clock").textContent = `T+${mm}:${String(s % 60).padStart(2, "0")}`;
+  if (!d || d.clock_s === null || d.clock_s === undefined) return;
+  // The server's drill time when the state came, moved on locally unless paused.
+  const running = !d.paused && d.status === "running";
+  const s = d.clock_s + (running ? (Date.now() - state.clockAt) / 1000 : 0);
+  $("clock").textContent = Team.clockText(s) + (d.paused ? " (paused)" : "");
 }
 
 function drawEvents() {
   const events = (state.drill && state.drill.events) || [];
   if (events.length === state.events) return;
   state.events = events.length;
-  const list = $("events");
+  if (events.length) Team.drawEvents($("events"), events);
+}
+
+function drawBanner() {
+  const d = state.drill;
+  const banner = $("banner");
+  if (["ending", "ended", "failed"].includes(d.status)) {
+    banner.textContent = "The drill has ended: the report is being written; nothing more can be done in it.";
+    banner.className = "banner";
+    banner.hidden = false;
+  } else if (d.paused) {
+    banner.textContent = "The facilitator paused the drill clock: actions wait until it runs again.";
+    banner.className = "banner paused";
+    banner.hidden = false;
+  } else {
+    banner.hidden = true;
+  }
+}
+
+function drawPlan() {
+  const plan = state.drill.plan;
+  if (!plan) return;
+  $("plan").hidden = false;
+  const list = $("plan-faults");
   list.replaceChildren();
-  for (const e of events) {
+  for (const f of plan.faults) {
     const li = document.createElement("li");
-    const when = new Date(e.t * 1000).toLocaleTimeString();
-    const what = e.event === "drill_started" ? "the load is running; watch the figures"
-      : e.event === "check" ? `${e.area}: ${e.verdict}`
-      : e.text || e.action || e.reason || "";
-    li.textContent = `${when} ${e.event.replace("_", " ")}: ${what}` +
-      (e.result ? ` → ${e.result}` : "");
+    li.textContent = `${f.id} (${f.scenario}): ${f.what}` +
+      (f.went_in_s === null ? " — not yet in" : ` — in at T+${f.went_in_s} s`);
     list.appendChild(li);
   }
 }
 
+function fillCatalogue() {
+  // The same catalogue as the CLI (lab drill mitigate --list), from the drill itself.
+  const d = state.drill;
+  const area = $("check-area");
+  if (!area.options.length) {
+    for (const a of d.checks) area.add(new Option(a, a));
+  }
+  const list = $("mitigation-list");
+  if (!list.options.length) {
+    for (const m of d.mitigations) list.appendChild(new Option(m.summary, m.name));
+    $("mitigation").addEventListener("input", helpMitigation);
+  }
+}
+
+function helpMitigation() {
+  const m = (state.drill.mitigations || []).find((x) => x.name === $("mitigation").value.trim());
+  const params = m ? Object.entries(m.params) : [];
+  $("mitigation-help").textContent = !m ? "" : params.length
+    ? "params: " + params.map(([k, h]) => `${k} — ${h}`).join("; ") : "no params";
+}
+
+function onState(d) {
+  state.drill = d;
+  state.clockAt = Date.now();
+  setStatus(d.paused && d.status === "running" ? "paused" : d.status,
+    d.paused && d.status === "running" ? "paused" : d.status);
+  drawClock();
+  drawEvents();
+  drawBanner();
+  fillCatalogue();
+  drawPlan();
+}
+
+function onLost(r) {
+  if (r.status === 403) {
+    setStatus("no access", "lost");
+    Team.say($("message"), "This link has no valid drill token: ask the facilitator for the participants' link.", "error");
+  } else {
+    setStatus(r.body.error.startsWith("the drill has ended") ? "ended" : "controller not answering", "lost");
+  }
+}
+
 async function pollMetrics() {
-  try {
-    const response = await fetch(`/api/metrics?after=${state.seq}`, { cache: "no-store" });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const body = await response.json();
-    for (const s of body.samples) {
+  const r = await Team.call("GET", `/api/metrics?after=${state.seq}`);
+  if (r.ok) {
+    for (const s of r.body.samples) {
       state.samples.push(s);
       state.seq = s.seq;
     }
     if (state.samples.length > WINDOW) state.samples.splice(0, state.samples.length - WINDOW);
     state.failures = 0;
-    if (body.samples.length) {
+    if (r.body.samples.length) {
       drawTiles();
       drawCharts();
     }
     const updated = $("updated");
     updated.dataset.seq = String(state.seq);
     updated.textContent = `sample ${state.seq}`;
-  } catch (err) {
+  } else {
     state.failures += 1;
-    if (state.failures > 2) setStatus("controller not answering", "lost");
+    if (r.status === 403) return; // onLost says why
   }
   window.setTimeout(pollMetrics, 1000);
 }
 
-async function pollDrill() {
-  try {
-    const response = await fetch("/api/drill", { cache: "no-store" });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    state.drill = await response.json();
-    setStatus(state.drill.status, state.drill.status);
-    drawClock();
-    drawEvents();
-  } catch (err) {
-    setStatus("controller not answering", "lost");
-  }
-  window.setTimeout(pollDrill, 1000);
+// -- acting ------------------------------------------------------------------------
+
+function myName() {
+  const name = $("name").value.trim();
+  localStorage.setItem("drill-name", name);
+  return name;
 }
 
+function parseParams(text) {
+  // "regions=east,north version=020100" (or comma-free pairs separated by ';'),
+  // as the CLI's --param takes them; the drill itself says what is wrong with them.
+  const params = {};
+  for (const pair of text.split(/[\s;]+/).filter(Boolean)) {
+    const at = pair.indexOf("=");
+    if (at <= 0) throw new Error(`params: "${pair}" is not key=value`);
+    params[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return params;
+}
+
+async function act(path, body, done) {
+  const message = $("message");
+  const by = myName();
+  if (!by) {
+    Team.say(message, "Give your name first: the timeline says who did what.", "error");
+    $("name").focus();
+    return;
+  }
+  Team.say(message, "…", "");
+  const r = await Team.call("POST", path, Object.assign({ by }, body));
+  if (!r.ok) {
+    Team.say(message, r.body.error || `HTTP ${r.status}`, "error");
+    return;
+  }
+  Team.say(message, done(r.body), "ok");
+}
+
+function drawCheck(report) {
+  const table = $("check-result");
+  const body = table.querySelector("tbody");
+  body.replaceChildren();
+  for (const [what, value, verdict] of report.rows) {
+    const tr = document.createElement("tr");
+    for (const cell of [what, value, verdict]) {
+      const td = document.createElement("td");
+      td.textContent = cell;
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
+  table.hidden = false;
+}
+
+function wire() {
+  $("name").value = localStorage.getItem("drill-name") || "";
+  $("note").addEventListener("click", () => act("/api/note", { text: $("note-text").value },
+    () => { $("note-text").value = ""; return "noted"; }));
+  $("detect").addEventListener("click", () => act("/api/detect", { text: $("note-text").value },
+    () => { $("note-text").value = ""; return "detection declared"; }));
+  $("check").addEventListener("click", () => act("/api/check", { area: $("check-area").value },
+    (report) => { drawCheck(report); return `check ${$("check-area").value}: ${report.verdict}`; }));
+  $("mitigate").addEventListener("click", () => {
+    let params;
+    try {
+      params = parseParams($("mitigation-params").value);
+    } catch (err) {
+      Team.say($("message"), err.message, "error");
+      return;
+    }
+    act("/api/mitigate", { action: $("mitigation").value.trim(), params },
+      (event) => `${event.action}: ${event.result} (${event.seconds.toFixed(1)} s)`);
+  });
+}
+
+wire();
+window.setInterval(drawClock, 500);
 pollMetrics();
-pollDrill();
+Team.follow(onState, onLost);
