@@ -322,6 +322,10 @@ def _to_float32(value: float) -> float:
     return packed
 
 
+_F32_MICRO = struct.unpack("<f", struct.pack("<f", 1e-6))[0]
+_F32_1E21 = struct.unpack("<f", struct.pack("<f", 1e21))[0]
+
+
 def format_float32(value: float) -> str:
     """Go's ``strconv.FormatFloat(f, 'f'|'e', -1, 32)`` as encoding/json uses it."""
     f32 = _to_float32(value)
@@ -334,7 +338,8 @@ def format_float32(value: float) -> str:
             digits = candidate
             break
     magnitude = abs(f32)
-    if magnitude < 1e-6 or magnitude >= 1e21:
+    # Go compares in float32 (float32(abs) < 1e-6): float32(1e-6) itself is 'f'.
+    if magnitude < _F32_MICRO or magnitude >= _F32_1E21:
         mantissa, _, exponent = f"{Decimal(digits):e}".partition("e")
         if "." in mantissa:
             mantissa = mantissa.rstrip("0").rstrip(".")

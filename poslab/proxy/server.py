@@ -33,6 +33,8 @@ log = logging.getLogger("poslab.proxy")
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 8474
+#: Seconds a connection to the API may sit without completing a request.
+API_IDLE_S = 15.0
 
 
 def _api_host(host: str) -> str:
@@ -81,7 +83,13 @@ class ProxyServer:
         return len(result.proxies)
 
     async def start(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # keepalive_timeout: aiohttp's keep-alive timer runs from a connection's
+        # start and each answer, not reset by bytes that complete no request, so
+        # it is also the header timeout that frees half-sent requests (its
+        # default, an hour, let 500 of them hold the API's sockets)
+        runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, keepalive_timeout=API_IDLE_S
+        )
         await runner.setup()
         site = web.TCPSite(runner, _api_host(host), port, reuse_address=True)
         try:

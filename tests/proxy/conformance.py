@@ -392,6 +392,8 @@ class ApiMachine(RuleBasedStateMachine):
                 self.toxics.append(made)
         if self._listed_refusal(call, embedded, real):
             return embedded, real
+        if call.toxic_op is not None and call.toxic_op[0] == "update" and real.status == 400:
+            self._partial_update(call.toxic_op)
         mine = _shape(embedded, self.ports["embedded"])
         theirs = _shape(real, self.ports["real"])
         if mine != theirs:
@@ -421,6 +423,22 @@ class ApiMachine(RuleBasedStateMachine):
             self.real.call("PATCH", f"/proxies/{proxy}/toxics/{name}", json.dumps(undo).encode())
             self.seen.note("crash values refused on update")
         return True
+
+    def _partial_update(self, toxic_op: tuple[str, str, str]) -> None:
+        """A 400 update keeps its well-typed attributes on both servers, unless
+        the result would crash Toxiproxy: then the real server has it and the
+        embedded one kept the toxic as it was (the listed refusal again)."""
+        _op, proxy, name = toxic_op
+        path = f"/proxies/{proxy}/toxics/{name}"
+        mine, theirs = self.embedded.call("GET", path), self.real.call("GET", path)
+        if mine.status != 200 or mine.raw == theirs.raw:
+            return
+        toxic = theirs.json()
+        assert crashes_toxiproxy(toxic["type"], toxic["attributes"]), (mine.raw, theirs.raw)
+        before = mine.json()
+        undo = {"attributes": before["attributes"], "toxicity": before["toxicity"]}
+        self.real.call("PATCH", path, json.dumps(undo).encode())
+        self.seen.note("crash values refused in a 400 update")
 
     # --- rules -------------------------------------------------------------------------
 

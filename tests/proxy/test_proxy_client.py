@@ -95,7 +95,10 @@ async def test_conformance(proxy_server: ServerUnderTest, echo_server: TcpServer
 def _real_toxiproxy_url() -> str:
     url = os.environ.get("TOXIPROXY_URL", "")
     if not url:
-        pytest.skip("no real Toxiproxy: TOXIPROXY_URL is not set (no toxiproxy-server here)")
+        pytest.skip(
+            "no further Toxiproxy: TOXIPROXY_URL is not set "
+            "(the one beside the repository is test_conformance[real])"
+        )
     return url
 
 

@@ -224,7 +224,9 @@ def test_update_releases_the_held_chunk_and_restarts_with_new_values(
         updated = time.perf_counter()
         proxies.update("upd", "latency_downstream", {"attributes": {"latency": 200}})
         assert recv_exactly(sock, 4) == b"held"
-        assert time.perf_counter() - updated <= LATE_MS / 1000 + 0.01
+        # Held to the new latency it would come 100 ms after the update (sent
+        # 100 ms before it); let go, it comes with the answer (+ API call slack).
+        assert time.perf_counter() - updated <= (LATE_MS + 40) / 1000
         assert 199 <= _rtt_ms(sock) <= 200 + LATE_MS
 
 
@@ -356,5 +358,8 @@ def test_slicer_cuts_and_paces(proxies: SyncApi) -> None:
             sock.sendall(bytes(range(200)))
             assert recorder.done.wait(3)
     assert bytes(recorder.data) == bytes(range(200))
-    assert len(recorder.sizes) >= 5 and max(recorder.sizes) <= 50, recorder.sizes
+    # Pieces of 15-25 bytes, 3 ms apart; a reader woken late (a loaded
+    # machine) may get two or three at once, so the median read is what counts.
+    reads = sorted(recorder.sizes)
+    assert len(reads) >= 5 and reads[len(reads) // 2] <= 50, recorder.sizes
     assert recorder.done_at - started >= 0.02

@@ -233,21 +233,35 @@ def _run(server: ServerUnderTest, case: Case) -> Outcome:
     return outcome
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_same_traffic_same_outcome_on_both_servers(
-    both_servers: tuple[ServerUnderTest, ServerUnderTest], case: Case
-) -> None:
-    embedded, real = (_run(server, case) for server in both_servers)
-    assert embedded.comparable() == real.comparable(), (embedded, real)
+def _timing_gaps(case: Case, embedded: Outcome, real: Outcome) -> list[str]:
     tolerance = TOLERANCE_MS + 2 * case.jitter_ms
-    for moment in set(embedded.times_ms) | set(real.times_ms):
+    gaps = []
+    for moment in sorted(set(embedded.times_ms) | set(real.times_ms)):
         if moment == "api":
             continue
         mine, theirs = embedded.times_ms.get(moment), real.times_ms.get(moment)
         assert mine is not None and theirs is not None, (moment, embedded, real)
         if case.name.startswith("slicer") and moment != "end":
             continue  # piece counts are random draws on either side
-        assert abs(mine - theirs) <= tolerance, (moment, embedded.times_ms, real.times_ms)
+        if abs(mine - theirs) > tolerance:
+            gaps.append(f"{moment}: embedded {mine:.1f} ms, real {theirs:.1f} ms")
+    return gaps
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_same_traffic_same_outcome_on_both_servers(
+    both_servers: tuple[ServerUnderTest, ServerUnderTest], case: Case
+) -> None:
+    # Bytes and ends must match every time. A timing gap gets one more try:
+    # with other engineers' suites on these 2 cores a process can wait 100 ms
+    # and more for a core, which says nothing about either proxy.
+    for attempt in (1, 2):
+        embedded, real = (_run(server, case) for server in both_servers)
+        assert embedded.comparable() == real.comparable(), (embedded, real)
+        gaps = _timing_gaps(case, embedded, real)
+        if not gaps:
+            return
+        assert attempt == 1, gaps
 
 
 #: The listed differences of the data path (poslab/proxy/README.md), each

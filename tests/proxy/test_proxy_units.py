@@ -26,6 +26,8 @@ from poslab.proxy.toxics.slicer import SlicerToxic
         (0.5, "0.5"),
         (0.1234567891, "0.12345679"),
         (1e-7, "1e-7"),  # encoding/json's e-07 -> e-7
+        (1e-6, "0.000001"),  # compared as a float32: not below 1e-6
+        (1e21, "1e+21"),
         (5.960464477539063e-08, "5.9604645e-8"),
         (1.5e-10, "1.5e-10"),
         (-0.0, "-0"),
