@@ -152,11 +152,15 @@ def is_local(obj: object) -> bool:
     return _local_file(obj) is not None
 
 
+def _at(relative: str, where: str) -> bool:
+    return relative == where or (where.endswith("/") and relative.startswith(where))
+
+
 def by_location(path: Path) -> frozenset[str]:
     relative = path.resolve().relative_to(TESTS).as_posix()
     found: set[str] = set()
     for where, kinds in BY_LOCATION.items():
-        if relative == where or (where.endswith("/") and relative.startswith(where)):
+        if _at(relative, where):
             found |= kinds
     return frozenset(found)
 
@@ -200,28 +204,36 @@ def watch_spawns() -> Iterator[list[str]]:
 
 # Under xdist (`make test`: --dist loadgroup, scheduled by tests/conftest.py) a
 # module's tests run on one worker (its module-scoped services start once). The
-# modules whose location (BY_LOCATION) gives them one of these kinds share a
-# group: one worker runs them one after another, first (they are the longest).
-# - a terminal fleet on a whole stack (Locust, the services, `lab run`) keeps
-#   both cores busy; two at once would starve each other's timing;
+# modules below share a group: one worker runs them one after another, and the
+# groups start first, in this order (they are the longest):
+# - a whole stack with its terminal fleet (Locust) keeps a core or more busy:
+#   `lab run` (e2e) in one group, drills and fleet runs in another, so at most
+#   two fleets share the two cores;
 # - Docker: one daemon, fixed published ports, one compose project.
 # By location rather than by xdist_group marks: pytest 9.2's structured node ids
 # make xdist 3.8 drop those marks (pytest-xdist issue 1386).
-SHARED_GROUPS: dict[str, str] = {LOCUST: "fleet-on-a-stack", DOCKER: "docker"}
+SHARED_GROUPS: dict[str, str] = {
+    "e2e/": "lab-run",
+    "drill/test_drill_end_to_end.py": "fleet-on-a-stack",
+    "fleet/test_fleet_locust.py": "fleet-on-a-stack",
+    "fleet/test_fleet_cli.py": "fleet-on-a-stack",
+    "stack/test_docker.py": "docker",
+    "containers/": "docker",
+}
+_GROUP_ORDER = list(dict.fromkeys(SHARED_GROUPS.values()))
 
 
 def schedule_group(nodeid: str) -> str:
     """The group of a test (its module, or a shared group) from its node id."""
     path = nodeid.split("::", 1)[0]
-    kinds = by_location(TESTS.parent / path)
-    for kind, group in SHARED_GROUPS.items():
-        if kind in kinds:
+    relative = path.removeprefix(f"{TESTS.name}/")
+    for where, group in SHARED_GROUPS.items():
+        if _at(relative, where):
             return group
     return path
 
 
 def schedule_rank(nodeid: str) -> int:
     """Shared groups first, in the order above; modules after them."""
-    order = list(SHARED_GROUPS.values())
     group = schedule_group(nodeid)
-    return order.index(group) if group in order else len(order)
+    return _GROUP_ORDER.index(group) if group in _GROUP_ORDER else len(_GROUP_ORDER)
