@@ -6,7 +6,6 @@ facilitator's routes, the long poll, and TLS."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +17,7 @@ import pytest
 from poslab.drill.dashboard.server import TOKEN_HEADER, DashboardServer, plotly_js, tls_context
 from poslab.drill.room import DrillRoom
 from poslab.errors import ConfigError
-from tests.drill.team_stage import FACILITATOR_TOKEN, TOKEN, StandInStage, room
+from tests.drill.team_stage import FACILITATOR_TOKEN, TOKEN, StandInStage, room, self_signed
 
 pytestmark = pytest.mark.anyio
 
@@ -220,40 +219,8 @@ async def test_a_waiting_page_is_answered_as_soon_as_something_changes(
     assert answer["version"] > version and answer["events"][-1]["text"] == "east slow"
 
 
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "drill.example")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "drill.pem", tmp / "drill.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 async def test_tls_when_a_certificate_is_given(tmp_path: Path, drill: DrillRoom) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     server = DashboardServer(drill, tls=tls_context(cert, key))
     url = await server.start()
     try:

@@ -4,7 +4,11 @@
    against the drill's own records and the fleet journal;
 2. a wrong mitigation that does not recover, reported as such — ended by SIGTERM to the
    controller, which must roll back anyway (the dashboard is checked in Chromium meanwhile);
-3. a controller killed outright: ``lab drill end`` cleans up without it.
+3. a controller killed outright: ``lab drill end`` cleans up without it;
+4. a team drill from the CLI (what each browser action also is): served beyond
+   loopback over TLS, the facilitator pausing the drill clock (the hidden fault waits
+   for it), injecting a further fault and revealing the plan, participants acting
+   under their own names, a report that says who did what.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from poslab.drill.session import ENDED, DrillFiles, read_jsonl
@@ -31,6 +37,7 @@ from tests.drill.drill_cli import (
     stack_pids,
     until,
 )
+from tests.drill.team_stage import self_signed
 from tests.support.chromium import ARGS, CHROMIUM
 from tests.support.processes import alive
 
@@ -326,3 +333,75 @@ def test_sigterm_while_starting_stops_what_had_started(tmp_path: Path) -> None:
     assert state.status == ENDED and state.end_reason == "signal SIGTERM"
     assert not (runs / ".stack.json").exists() and not any(alive(p) for p in pids)
     assert state.load is None  # the load never started
+
+
+# -- a team drill -----------------------------------------------------------------
+
+HIDDEN_AT_S = 8.0
+
+
+def test_a_team_drill_from_the_cli(lab: Lab, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    files = lab.start(
+        "acquirer-crash-restart",
+        5,
+        "--host=0.0.0.0",
+        f"--cert={cert}",
+        f"--key={key}",
+        f"--delay-window={HIDDEN_AT_S:g}:{HIDDEN_AT_S:g}",
+    )
+    state = files.read_state()
+    assert state.t0 is not None and state.api_url is not None and state.token is not None
+    # Served to other machines (by this machine's name), over TLS; this CLI uses loopback.
+    assert state.public_url is not None and state.public_url.startswith("https://")
+    assert state.api_url.startswith("https://127.0.0.1:")
+    link = lab.ok("drill", "dashboard").strip()
+    assert link == f"{state.public_url}/#token={state.token}"
+    facilitator_link = lab.ok("drill", "dashboard", "--facilitator").strip()
+    assert facilitator_link.startswith(f"{state.public_url}/facilitator#token=")
+    assert state.token not in facilitator_link
+    with httpx.Client(verify=False, timeout=10) as http:
+        assert http.get(state.api_url + "/api/drill").status_code == 403
+        assert http.post(state.api_url + "/api/end", json={}).status_code == 403
+
+    # The facilitator pauses the clock before the hidden fault is due: it waits.
+    lab.ok("drill", "pause", "--as=Zhao")
+    paused_at = time.time()
+    code, out = lab("drill", "note", "--as=Lin", "anything yet?")
+    assert code == 2 and "the facilitator paused the drill" in out
+    time.sleep(HIDDEN_AT_S + 1 - (paused_at - state.t0))
+    assert not [e for e in read_jsonl(files.journal) if e.get("event") == "fault_injected"]
+    out = lab.ok("drill", "resume", "--as=Zhao")
+    paused_s = time.time() - paused_at
+    assert "running again after" in out
+    went_in = fault_went_in(files)
+    assert went_in - state.t0 == pytest.approx(HIDDEN_AT_S + paused_s, abs=1.5)
+
+    lab.ok("drill", "detect", "--as=Lin", "the acquirer crashed: host down")
+    out = lab.ok("drill", "inject", "--as=Zhao", "issuer-slow")
+    assert "issuer-slow/issuer-latency" in out
+    until(
+        "the injected fault to go in",
+        lambda: any(
+            e.get("fault_id") == "issuer-slow/issuer-latency" for e in read_jsonl(files.journal)
+        ),
+    )
+    revealed = json.loads(lab.ok("drill", "reveal", "--everyone", "--json", "--as=Zhao"))
+    assert revealed["scenarios"] == ["acquirer-crash-restart", "issuer-slow"]
+    assert revealed["right_mitigations"] == ["escalate_upstream", "restart_acquirer"]
+    lab.ok("drill", "mitigate", "--as=Lin", "restart_acquirer")
+    lab.ok("drill", "mitigate", "--as=Wang", "escalate_upstream")
+    lab.ok("drill", "end", "--as=Lin")
+
+    report = postmortem(files)
+    by = {m["action"]: (m["by"], m["verdict"]) for m in report["mitigations"]}
+    assert by == {"restart_acquirer": ("Lin", "right"), "escalate_upstream": ("Wang", "right")}
+    assert report["plan"]["scenarios"] == ["acquirer-crash-restart", "issuer-slow"]
+    whats = {(t["what"], t["detail"].split("]")[0]) for t in report["timeline"]}
+    assert ("facilitator paused the clock", "[Zhao") in whats
+    assert ("facilitator injected a further fault", "[Zhao") in whats
+    assert ("detection", "[Lin") in whats
+    md = files.postmortem_md.read_text(encoding="utf-8")
+    assert "| Lin | restart_acquirer | right |" in md and "| Wang | escalate_upstream |" in md
+    ended = [e for e in read_jsonl(files.timeline) if e["event"] == "end"]
+    assert ended[-1]["reason"] == "ended by the participants (Lin)"
