@@ -34,6 +34,7 @@ from tests.drill.drill_cli import (
     fault_went_in,
     good_run_since,
     postmortem,
+    samples,
     stack_pids,
     until,
 )
@@ -405,3 +406,55 @@ def test_a_team_drill_from_the_cli(lab: Lab, tmp_path: Path) -> None:
     assert "| Lin | restart_acquirer | right |" in md and "| Wang | escalate_upstream |" in md
     ended = [e for e in read_jsonl(files.timeline) if e["event"] == "end"]
     assert ended[-1]["reason"] == "ended by the participants (Lin)"
+
+
+# -- fair judgement on the real stack ----------------------------------------------------
+
+
+def test_the_reported_power_outage_drill_is_judged_by_what_the_action_did(lab: Lab) -> None:
+    """Issue 20's drill: east sags (held) and goes dark for 8 s; once the power is back
+    the sag is still there, and pinning east to the backup host path ends it."""
+    files = lab.start("power-outage-region", 4)
+    state = files.read_state()
+    assert state.t0 is not None
+    fault_at = fault_went_in(files)
+    # The blackout's 8 s window ends by itself; the sag does not: east stays slow.
+    until(
+        "the blackout to end",
+        lambda: any(
+            e.get("event") == "fault_cleared" and e.get("fault_id") == "east-blackout"
+            for e in read_jsonl(files.journal)
+        ),
+        timeout=40,
+    )
+
+    def east_slow() -> bool:
+        recent = [s for s in samples(files) if s["t"] >= fault_at + 10][-2:]
+        return len(recent) == 2 and all(
+            (s["regions"]["east"]["p99_ms"] or 0) > 1000 for s in recent
+        )
+
+    until("east to stay slow after the blackout", east_slow, timeout=30)
+    lab.ok("drill", "detect", "--as=Lin", "east sagging: latency on the district's network")
+    lab.ok("drill", "mitigate", "--as=Lin", "use_backup_path", "--param", "regions=east")
+    mitigated_at = next(e["t"] for e in read_jsonl(files.timeline) if e["event"] == "mitigation")
+
+    def east_fast() -> bool:
+        after = [s for s in samples(files) if s["t"] >= mitigated_at + 1]
+        return len(after) >= 4 and all(
+            (s["regions"]["east"]["p99_ms"] or 0) < 500 for s in after[-4:]
+        )
+
+    until("east to be fast again", east_fast, timeout=30)
+    lab.ok("drill", "end")
+    report = postmortem(files)
+    (m,) = report["mitigations"]
+    assert (m["verdict"], m["credited"], m["neutralised"]) == ("right", True, ["east-sagging"])
+    assert "east p99" in m["signals_before"]
+    assert report["self_healed"] is False
+    assert report["recovery_credited_to"] == "use_backup_path"
+    assert mitigated_at < report["recovered_at"] < mitigated_at + 20
+    assert report["plan"]["right_mitigations"] == ["use_backup_path"]
+    md = files.postmortem_md.read_text(encoding="utf-8")
+    assert "(after use_backup_path)" in md and "(by itself)" not in md
+    assert not any("does not address" in item for item in report["action_items"])
