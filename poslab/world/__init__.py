@@ -32,11 +32,7 @@ from poslab.world.fees import FEE_CLASSES, FEE_KINDS, FeeSchedule
 from poslab.world.generate import DEFAULT_REGIONS, MAX_TERMINALS, generate
 from poslab.world.model import FORMAT, TXN_TYPES, Agent, Card, Merchant, Params, Terminal, World
 from poslab.world.pan import luhn_valid, mask_pan, unknown_pan
-from poslab.world.spending import (
-    CARD_USES_PER_DAY,
-    insufficient_funds_share,
-    purchases_per_day,
-)
+from poslab.world.spending import CARD_USES_PER_DAY, insufficient_funds_share
 from poslab.world.worldfile import dumps, load, loads, save
 
 __all__ = [
@@ -64,7 +60,6 @@ __all__ = [
     "loads",
     "luhn_valid",
     "mask_pan",
-    "purchases_per_day",
     "save",
     "unknown_pan",
 ]

@@ -8,16 +8,15 @@ declines for insufficient funds (51) grow without end — 5 % of sales in the
 first 30 s of such a drill, 30 % by the fourth minute — so a long run measures
 empty cards, not the payment system.
 
-A cardholder's *spending day* is therefore counted in what the population
-buys, not in seconds: the issuer's day ends once the world's cards have made
-:data:`CARD_USES_PER_DAY` purchases each on average (:func:`purchases_per_day`),
-and the next day starts with every card's funds whole again — the salary came
-in, the credit-card statement was paid. What a card was authorised for in
-earlier days stays authorised and settled (the holds and the books do not
-change); only the funds it is judged against are a day's. A day so defined
-lasts as long as the load takes to shop one (about ten seconds of the drill
-above, longer when a fault slows the tills), which is what keeps the decline
-mix at the world's own shares over any run length and any load.
+A cardholder's *spending day* is therefore counted in the card's own purchases,
+not in seconds: a card's day holds :data:`CARD_USES_PER_DAY` purchases, and its
+next purchase starts a new day with its funds whole again — the salary came in,
+the credit-card statement was paid. What a card was authorised for in earlier
+days stays authorised and settled (the holds and the books do not change); only
+the funds it is judged against are a day's. Time so counted runs as fast as the
+load uses each card, whatever the load, the run's length or the share of the
+world's terminals that sell — which is what keeps the decline mix at the
+world's own shares.
 
 :func:`insufficient_funds_share` is that share as the world was built: the
 chance that a sale the fleet draws meets funds smaller than its amount, before
@@ -32,18 +31,13 @@ from statistics import NormalDist
 from poslab.world.amounts import MCC_PROFILES
 from poslab.world.model import Card, World
 
-__all__ = ["CARD_USES_PER_DAY", "insufficient_funds_share", "purchases_per_day"]
+__all__ = ["CARD_USES_PER_DAY", "insufficient_funds_share"]
 
 #: Card-present purchases a cardholder makes on one card in a day (people pay
-#: once or twice a day by card; the lab's regulars shop at one or two tills).
-CARD_USES_PER_DAY = 1.0
+#: once or twice a day by card): a day's second purchase meets what the first left.
+CARD_USES_PER_DAY = 2
 
 _STANDARD = NormalDist()
-
-
-def purchases_per_day(world: World) -> int:
-    """Authorisation requests that make one issuer spending day in ``world``."""
-    return max(1, round(len(world.cards) * CARD_USES_PER_DAY))
 
 
 def _share_above(mcc: str, funds_fen: int) -> float:

@@ -17,12 +17,13 @@ available funds → 51; the ``decline`` fault's share → its code; else 00 and
 the amount is held. A balance inquiry (310000) runs the card and PIN checks
 and answers the available balance in F54.
 
-Funds are a *spending day's* (:mod:`poslab.world.spending`): the day is the
-next :func:`~poslab.world.purchases_per_day` authorisation requests, counted by
-``auth_id`` (so a restarted issuer knows which day its stored holds belong
-to), and a new day starts with every card's funds whole again. Holds of
-earlier days keep their status — a reversal or void of one still answers and
-is recorded — but no longer count against today's funds.
+Funds are a *spending day's* (:mod:`poslab.world.spending`): a card's day holds
+:data:`~poslab.world.CARD_USES_PER_DAY` of its purchases (those that reach the
+funds check, counted in ``auth_id`` order, so a restarted issuer rebuilds each
+card's day from its stored authorisations), and the card's next purchase
+starts a new day with its funds whole again. Holds of earlier days keep their
+status — a reversal or void of one still answers and is recorded — but no
+longer count against today's funds.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ import dataclasses
 import random
 
 from poslab.iso8583 import PinBlockError, decrypt_pin_block, format_amount
-from poslab.world import World, mask_pan, purchases_per_day
+from poslab.world import CARD_USES_PER_DAY, World, mask_pan
 
 __all__ = ["Accounts", "Auth", "Decision"]
 
 HELD, RELEASED, REVERSED, DECLINED = "held", "released", "reversed", "declined"
+#: Answers given before the funds check (the card, its status, expiry or PIN).
+_CARD_REFUSALS = frozenset({"14", "41", "54", "55", "99"})
 
 
 @dataclasses.dataclass(slots=True)
@@ -73,9 +76,10 @@ class Accounts:
         self.zpk = zpk
         self.auths: dict[str, Auth] = {}
         self.tombstones: set[str] = set()
-        self.held: dict[int, int] = {}  # card index -> fen held today
-        self.day_purchases = purchases_per_day(world)
-        self._day = 0  # the spending day ``held`` is of
+        self.held: dict[int, int] = {}  # card index -> fen held in the card's day
+        self.uses_per_day = CARD_USES_PER_DAY
+        self._uses: dict[int, int] = {}  # card index -> purchases that reached the funds check
+        self._day_start: dict[int, int] = {}  # card index -> auth_id that opened its day
         self._pan_index = {card.pan: i for i, card in enumerate(world.cards)}
         self._rng = random.Random(seed)
         self.next_id = 1
@@ -83,20 +87,27 @@ class Accounts:
         self.decline_rc = "05"
 
     def restore(self, auths: list[Auth], tombstones: set[str]) -> None:
-        for auth in auths:
+        for auth in sorted(auths, key=lambda a: a.auth_id):
             self.auths[auth.ref] = auth
             self.next_id = max(self.next_id, auth.auth_id + 1)
-        self._day = self._day_of(self.next_id)
+            if auth.pan_index >= 0 and auth.rc not in _CARD_REFUSALS:  # it reached the funds
+                self._spend(auth.pan_index, auth.auth_id)
         for auth in auths:
-            if auth.status == HELD and self._day_of(auth.auth_id) == self._day:
+            if auth.status == HELD and self._today(auth):
                 self.held[auth.pan_index] = self.held.get(auth.pan_index, 0) + auth.amount
         self.tombstones |= tombstones
 
-    def _day_of(self, auth_id: int) -> int:
-        return (auth_id - 1) // self.day_purchases
+    def _spend(self, index: int, auth_id: int) -> None:
+        """A purchase on card ``index`` reaches the funds check: the first of a new
+        day (funds whole again) once the card's day has had its purchases."""
+        used = self._uses.get(index, 0)
+        if used % self.uses_per_day == 0:
+            self.held.pop(index, None)
+            self._day_start[index] = auth_id
+        self._uses[index] = used + 1
 
     def _today(self, auth: Auth) -> bool:
-        return self._day_of(auth.auth_id) == self._day
+        return auth.pan_index >= 0 and auth.auth_id >= self._day_start.get(auth.pan_index, 0)
 
     def available(self, index: int) -> int:
         return self.world.cards[index].balance_fen - self.held.get(index, 0)
@@ -133,13 +144,11 @@ class Accounts:
             return Decision(existing.rc, auth_code=existing.auth_code)
         if ref in self.tombstones:
             return Decision("94")
-        if self._day_of(self.next_id) != self._day:
-            # A new spending day: the cardholders' funds are whole again.
-            self._day = self._day_of(self.next_id)
-            self.held.clear()
         rc, index = self._check_card(pan, pin_block)
-        if rc == "00" and amount > self.available(index):
-            rc = "51"
+        if rc == "00":
+            self._spend(index, self.next_id)
+            if amount > self.available(index):
+                rc = "51"
         if rc == "00" and self.decline_share and self._rng.random() < self.decline_share:
             rc = self.decline_rc
         auth_id = self.next_id
