@@ -427,6 +427,7 @@ def run_scenario(
         from rich.console import Console
 
         from poslab.report import finish_run
+        from poslab.report.prometheus import RunMetrics
         from poslab.scenario import (
             Catalogue,
             RunOptions,
@@ -467,13 +468,23 @@ def run_scenario(
         output = io.StringIO()
         console = Console(file=output, width=120, force_terminal=False, color_system=None)
         results: list[RunResult] = []
+        metrics = RunMetrics(suite=scenario.name)  # metrics.prom, as every lab run writes
 
         def judge(run_dir: Path, outcome: Any) -> tuple[str, int]:
             result = finish_run(run_dir, min_score=settings.min_score, console=console)
             results.append(result)
+            for problem in metrics.finish(result):
+                console.print(f"warning: {problem}", markup=False)
             return result.gate.status, result.gate.exit_code
 
-        done = launch_run(plan, judge, console=console, plain=True, stack_factory=stack_factory)
+        done = launch_run(
+            plan,
+            judge,
+            console=console,
+            plain=True,
+            stack_factory=stack_factory,
+            on_events=metrics.attach,
+        )
         request.node.add_report_section("call", f"pos-lab {scenario.name}", output.getvalue())
         run_result = results[0]
         mine = run_result.scenarios[0]

@@ -53,6 +53,13 @@ _MARGIN = click.option(
 @click.option("--no-html", is_flag=True, help="skip report.html (the slowest file to write)")
 @click.option("--quiet", "-q", is_flag=True, help="print only the gate line")
 @plugin_option()
+@click.option(
+    "--pushgateway",
+    metavar="URL",
+    envvar="LAB_PUSHGATEWAY",
+    help="also push the scored run to this Prometheus Pushgateway (metrics.prom is "
+    "rewritten either way)",
+)
 def report(
     run_dir: Path,
     min_score: float | None,
@@ -60,9 +67,13 @@ def report(
     margin: float,
     no_html: bool,
     quiet: bool,
+    pushgateway: str | None,
 ) -> int:
     """Score RUN_DIR again, write its reports and exit with the gate's verdict."""
     from poslab.plugins import load_expectation_entry_points
+    from poslab.report.prometheus import check_pushgateway, export_result
+
+    gateway = check_pushgateway(pushgateway) if pushgateway else None
 
     # installed plugins' expectation kinds, for a run whose scenarios used them
     for problem in load_expectation_entry_points():
@@ -77,6 +88,9 @@ def report(
         console=console,
         html=not no_html,
     )
+    # metrics.prom again, of the new score (the live gauges were the run's own: not in it)
+    for problem in export_result(result, run_dir, pushgateway=gateway):
+        click.echo(f"lab: warning: {problem}", err=True)
     if quiet:
         click.echo(
             f"gate {result.gate.status}: suite score {result.gate.suite_score:.1f} "

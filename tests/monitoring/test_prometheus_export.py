@@ -214,3 +214,17 @@ def test_lab_run_refuses_a_bad_pushgateway_before_anything_starts(
     assert info.value.code == 2
     assert "--pushgateway 'nope:9091': not an http(s) URL" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_lab_report_rewrites_the_textfile_from_the_new_score(
+    scored: tuple[Path, RunResult], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from poslab.cli import main
+
+    run_dir, result = scored
+    (run_dir / METRICS_FILE).unlink(missing_ok=True)
+    with pytest.raises(SystemExit) as info:
+        main(["report", str(run_dir), "--quiet", "--no-html"])
+    assert info.value.code == result.gate.exit_code, capsys.readouterr().err
+    got = _samples(run_dir / METRICS_FILE)
+    assert got["poslab_scenario_score"][0][1] == pytest.approx(result.scenarios[0].score)

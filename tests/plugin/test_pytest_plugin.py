@@ -1,9 +1,11 @@
 """The pytest plugin (poslab.pytest_plugin, a pytest11 entry point) as a team's suite
 meets it: pytester runs small suites that use its fixtures and options.
 
-The whole-stack tests are marked by hand (process, locust): the lab starts the
-services and the fleet inside the inner pytest run, out of the static reading's
-sight (tests/support/tiers.py)."""
+What runs the lab runs in a pytest of its own (``runpytest_subprocess``), as a
+team's suite would: pytester's in-process runs drop the modules an inner run
+imported, and PyYAML's C loader does not survive being imported twice in one
+process. Those tests are marked by hand (process, locust): the processes start
+out of the static reading's sight (tests/support/tiers.py)."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ def test_pos_world_follows_the_options(pytester: pytest.Pytester) -> None:
     bad.stdout.fnmatch_lines(["*--pos-terminals: not a number: 'many'*"])
 
 
+@pytest.mark.process
 def test_containers_that_cannot_run_here_fail_with_the_reason(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -55,11 +58,12 @@ def test_containers_that_cannot_run_here_fail_with_the_reason(
             run_scenario("acquirer-outage")
         """
     )
-    result = pytester.runpytest("--pos-containers", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("--pos-containers", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1, failed=1)
     result.stdout.fnmatch_lines(["*--pos-containers: container mode is not usable here: *"])
 
 
+@pytest.mark.process
 def test_an_unknown_scenario_is_named(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -67,7 +71,7 @@ def test_an_unknown_scenario_is_named(pytester: pytest.Pytester) -> None:
             run_scenario("no-such-scenario")
         """
     )
-    result = pytester.runpytest()
+    result = pytester.runpytest_subprocess()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*no scenario named no-such-scenario*"])
 
@@ -93,11 +97,12 @@ def test_pos_stack_and_a_toxiproxy_python_handle_on_its_proxy(pytester: pytest.P
             assert pos_stack.addresses.admin["acquirer"].startswith("http://127.0.0.1:")
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
 
 
 @pytest.mark.locust  # lab run's whole machinery: a stack and its terminal fleet
+@pytest.mark.timeout(300)  # a 0.3-scaled scenario takes 30-60 s on a loaded machine
 def test_run_scenario_scores_a_time_scaled_scenario(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -112,10 +117,13 @@ def test_run_scenario_scores_a_time_scaled_scenario(pytester: pytest.Pytester) -
             assert {c.kind for c in result.checks} >= {"lost_approvals", "double_bookings"}
             assert "failed-over" in {e.name for e in result.expectations}
             assert result.passed == (result.exit_code == 0)
+            metrics = (result.run_dir / "metrics.prom").read_text()
+            assert "poslab_slo_throughput_tps{" in metrics
+            assert f'poslab_scenario_score{{run="{result.run_dir.name}"' in metrics
             assert result.score >= 101, "fails on purpose: the run's console is in the report"
         """
     )
-    result = pytester.runpytest(
+    result = pytester.runpytest_subprocess(
         "--pos-time-scale", "0.3", "--pos-terminals", "6", "-p", "no:cacheprovider", "-rA"
     )
     result.assert_outcomes(failed=1)
