@@ -25,18 +25,21 @@ SCALE = ["--time-scale", "0.5"]
 DAY_S = 7.5
 
 
-@pytest.fixture(scope="module")
-def team_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The team's 12 test terminals and their cards, through ``lab world import``."""
-    folder = tmp_path_factory.mktemp("team")
-    terminals, cards = write_team_files(folder, terminals=12)
+def _import(folder: Path, terminals: int) -> Path:
+    """The team's test terminals and their cards, through ``lab world import``."""
+    terminals_csv, cards_csv = write_team_files(folder, terminals=terminals)
     out = folder / "team-world.json"
     log = folder / "import.log"
-    code = run_lab(
-        ["world", "import", str(terminals), "--cards", str(cards), "--out", str(out)], log, 60
-    )
+    argv = ["world", "import", str(terminals_csv), "--cards", str(cards_csv), "--out", str(out)]
+    code = run_lab(argv, log, 60)
     assert code == 0, log.read_text()
     return out
+
+
+@pytest.fixture(scope="module")
+def team_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 terminals: enough for every defect but a duplicate (below)."""
+    return _import(tmp_path_factory.mktemp("team"), 12)
 
 
 def _run(setup: ForeignSetup, folder: Path, *what: str) -> tuple[int, dict[str, Any], str]:
@@ -116,6 +119,24 @@ def test_a_host_that_acknowledges_reversals_without_applying_them_fails(
     assert failed & {"unreversed_failures", "reversals_not_landed"}, checks
 
 
+def test_a_host_that_books_a_duplicate_again_fails_on_double_bookings(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A duplicate reaches a host only when a reply is lost on a request the terminal
+    sends again (a refund from store-and-forward): 4 % of the mix, a quarter of the
+    replies for 7 s — 12 terminals give about one, so this host is tried with 100."""
+    world = _import(tmp_path_factory.mktemp("team100"), 100)
+    setup = foreign_setup(tmp_path, world, day_seconds=DAY_S, defects=("rebook-duplicates",))
+    try:
+        suite = _suite(tmp_path, "response-timeout-reversal")
+        code, doc, log = _run(setup, tmp_path, "run", "--suite", suite)
+    finally:
+        setup.stop()
+    assert code == 1, log
+    status, count = _checks(doc, "response-timeout-reversal")["double_bookings"]
+    assert status == "failed" and count, doc["scenarios"][0]["checks"]
+
+
 # -- bad input --------------------------------------------------------------------------
 
 
@@ -124,7 +145,7 @@ def test_a_failed_hook_is_a_fault_not_injected_and_the_rollback_still_runs(
 ) -> None:
     setup = host(broken=("restart",))  # expire_keys is mapped to the host's restart
     code, doc, log = _run(setup, tmp_path, "run", "working-key-expiry")
-    assert code == 1, log
+    assert code == 2, log  # its only scenario could not run: the lab could not run
     scenario = doc["scenarios"][0]
     assert scenario["status"] == "could_not_run"
     assert "fault keys-expired: not injected: acquirer fault expire_keys" in scenario["reason"]
@@ -137,7 +158,7 @@ def test_a_failed_hook_is_a_fault_not_injected_and_the_rollback_still_runs(
 def test_a_hook_past_its_timeout_is_not_injected_either(tmp_path: Path, host: Any) -> None:
     setup = host(hanging=("restart",), hook_timeout_s=2.0)
     code, doc, log = _run(setup, tmp_path, "run", "working-key-expiry")
-    assert code == 1, log
+    assert code == 2, log
     assert "timed out after 2 s" in doc["scenarios"][0]["reason"]
 
 
@@ -157,4 +178,5 @@ def test_ledger_rows_without_a_mapped_column_end_the_run_naming_it(
     setup = host(ledger_columns={"amount": "amount_fen"})  # their column is amt_minor
     code, _, log = _run(setup, tmp_path, "run", "acquirer-outage")
     assert code == 2, log
-    assert "column amount" in log and "(the first bad row)" in log, log
+    assert "transactions row 1 (the first bad row): column 'amount_fen'" in log, log
+    assert "(the lab's amount) is missing" in log

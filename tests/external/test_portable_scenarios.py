@@ -108,12 +108,12 @@ def test_the_scenarios_own_needs(tmp_path: Path) -> None:
 def test_the_gate_against_a_host_with_only_an_address_keys_ledger_and_restart_hook() -> None:
     """Every gate scenario runs once the host declares its business day; without the
     expire_keys hook only working-key-expiry is skipped (could not run)."""
-    hooks = {"kill": HOOK, "start": HOOK, "restart": HOOK}
+    hooks: dict[str, Any] = {"kill": HOOK, "start": HOOK, "restart": HOOK}
     suite = load_suite("gate", _external(hooks=hooks), RunOptions(time_scale=0.5))
     skipped = {s.name: s.skip for s in suite.scenarios if s.skip}
     assert list(skipped) == ["working-key-expiry"]
     assert all("day_seconds" in n for s in suite.scenarios for n in s.notes)
-    hooks["faults"] = {"expire_keys": {"do": HOOK}}  # type: ignore[assignment]
+    hooks["faults"] = {"expire_keys": {"do": HOOK}}
     declared = _external(hooks=hooks, settings={"day_seconds": 7.5})
     suite = load_suite("gate", declared, RunOptions(time_scale=0.5))
     assert [s.skip for s in suite.scenarios] == [None] * 5
