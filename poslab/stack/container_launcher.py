@@ -74,7 +74,8 @@ def engine(timeout: float = 10.0) -> Any:
         import docker
     except ImportError as exc:
         raise StackError(
-            f"container mode needs the docker package: pip install docker ({exc})"
+            "container mode needs the Docker SDK: pip install 'pos-resilience-lab[containers]' "
+            f"({exc})"
         ) from exc
     try:
         client = docker.from_env(timeout=int(timeout))
@@ -117,7 +118,7 @@ def remove_orphans(client: Any) -> list[str]:
         except (PermissionError, ValueError):
             continue
         with contextlib.suppress(Exception):
-            container.remove(force=True)
+            container.remove(force=True, v=True)
             removed.append(container.name)
     return removed
 
@@ -128,7 +129,7 @@ def remove_run_containers(client: Any, label: str | None = None) -> list[str]:
     removed = []
     for container in client.containers.list(all=True, filters={"label": selector}):
         with contextlib.suppress(Exception):  # already gone
-            container.remove(force=True)
+            container.remove(force=True, v=True)
             removed.append(container.name)
     return removed
 
@@ -346,7 +347,7 @@ class ContainerLauncher:
 
         def run() -> Any:
             with contextlib.suppress(Exception):  # a container left by a crashed run
-                client.containers.get(self.container_name).remove(force=True)
+                client.containers.get(self.container_name).remove(force=True, v=True)
             return client.containers.run(self.image, **kwargs)
 
         try:
@@ -397,7 +398,7 @@ class ContainerLauncher:
         await self._exit_code()
         await self._save_logs()
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(container.remove, force=True)
+            await asyncio.to_thread(container.remove, force=True, v=True)
         self.container = None
 
     def _failure(self, why: str, output: str | None = None) -> StackError:

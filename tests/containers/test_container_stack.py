@@ -98,9 +98,13 @@ async def test_a_container_that_dies_leaves_its_log_in_the_run_directory(
     run_dir = tmp_path / "run"
     stack = ContainerStack(default_topology(), world_file, run_dir, seed=7, ready_timeout=60)
     async with stack:
+        mine = images.containers.list(filters={"label": f"{LABEL_RUN}={run_label(run_dir)}"})
+        volumes = [m["Name"] for c in mine for m in c.attrs["Mounts"] if m["Type"] == "volume"]
         name = f"poslab-{run_label(run_dir)}-issuer"
         images.containers.get(name).kill()
         assert "issuer" in (await stack.health()).unhealthy()
+    names = {v.name for v in images.volumes.list()}
+    assert not names & set(volumes), "the images' anonymous /data volumes go with them"
     log = (run_dir / "services" / "issuer.log").read_text()
     assert f"--- container {name} (pos-lab/issuer) ---" in log
     assert "issuer" in log.split("---")[-1], "the container's own output"
