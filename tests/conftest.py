@@ -23,7 +23,7 @@ from tests.support.tiers import (
     Reader,
     by_location,
     is_local,
-    schedule_group,
+    plan_groups,
     schedule_rank,
     tiers,
     watch_spawns,
@@ -72,7 +72,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if not item.get_closest_marker(mark):
                 item.add_marker(mark)
     if hasattr(config, "workerinput"):  # an xdist worker: the order the groups are handed out
-        items.sort(key=lambda item: schedule_rank(item.nodeid))  # stable: modules stay whole
+        plan = plan_groups(item.nodeid for item in items)
+        items.sort(key=lambda item: schedule_rank(plan[item.nodeid.split("::", 1)[0]]))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -86,8 +87,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     config.option.loadscopereorder = False  # collection order: the long groups first
 
     class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        plan: dict[str, str] | None = None
+
         def _split_scope(self, nodeid: str) -> str:
-            return schedule_group(nodeid)
+            if self.plan is None:
+                self.plan = plan_groups(self.collection)
+            return self.plan.get(nodeid.split("::", 1)[0], nodeid)
 
     return GroupScheduling(config, log)
 

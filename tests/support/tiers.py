@@ -17,7 +17,9 @@ static reading's sight, the test's module goes in :data:`BY_LOCATION`.
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import itertools
 import os
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
@@ -68,6 +70,11 @@ BY_LOCATION: dict[str, frozenset[str]] = {
     "stack/test_real_stack.py": frozenset({PROCESS}),
     # Compose and Toxiproxy containers.
     "stack/test_docker.py": frozenset({DOCKER}),
+    # The reliability/security suite: real services, bounded slowloris and
+    # fuzzing (long waits even against the in-process proxy API), and a whole
+    # `lab run` with its fleet scanned for secrets.
+    "security/": frozenset({PROCESS}),
+    "security/test_secrets_at_rest.py": frozenset({LOCUST}),
 }
 
 
@@ -203,37 +210,68 @@ def watch_spawns() -> Iterator[list[str]]:
 
 
 # Under xdist (`make test`: --dist loadgroup, scheduled by tests/conftest.py) a
-# module's tests run on one worker (its module-scoped services start once). The
-# modules below share a group: one worker runs them one after another, and the
-# groups start first, in this order (they are the longest):
-# - a whole stack with its terminal fleet (Locust) keeps a core or more busy:
-#   `lab run` (e2e) in one group, drills and fleet runs in another, so at most
-#   two fleets share the two cores;
-# - Docker: one daemon, fixed published ports, one compose project.
-# By location rather than by xdist_group marks: pytest 9.2's structured node ids
-# make xdist 3.8 drop those marks (pytest-xdist issue 1386).
+# module's tests run on one worker (its module-scoped services start once).
+# Modules that run a whole stack with its terminal fleet (Locust: a core or more
+# busy) go into two fleet lanes, so at most two fleets share the two cores; Docker
+# tests share one daemon, fixed published ports and a compose project. Each lane
+# runs on one worker, one module after another, and the lanes start first.
+# Known modules are placed by the table; any other module whose code reaches
+# Locust or Docker (or is marked so) joins a lane by itself (plan_groups).
+# Grouped by the scheduler rather than by xdist_group marks: pytest 9.2's
+# structured node ids make xdist 3.8 drop those marks (pytest-xdist issue 1386).
+LAB_RUN, FLEETS, CONTAINERS = "lab-run", "fleet-on-a-stack", "docker"
+FLEET_LANES = (LAB_RUN, FLEETS)
 SHARED_GROUPS: dict[str, str] = {
-    "e2e/": "lab-run",
-    "drill/test_drill_end_to_end.py": "fleet-on-a-stack",
-    "fleet/test_fleet_locust.py": "fleet-on-a-stack",
-    "fleet/test_fleet_cli.py": "fleet-on-a-stack",
-    "stack/test_docker.py": "docker",
-    "containers/": "docker",
+    "e2e/": LAB_RUN,
+    "drill/test_drill_end_to_end.py": FLEETS,
+    "fleet/test_fleet_locust.py": FLEETS,
+    "fleet/test_fleet_cli.py": FLEETS,
+    "stack/test_docker.py": CONTAINERS,
+    "containers/": CONTAINERS,
 }
-_GROUP_ORDER = list(dict.fromkeys(SHARED_GROUPS.values()))
+_GROUP_ORDER = [LAB_RUN, FLEETS, CONTAINERS]
 
 
-def schedule_group(nodeid: str) -> str:
-    """The group of a test (its module, or a shared group) from its node id."""
-    path = nodeid.split("::", 1)[0]
-    relative = path.removeprefix(f"{TESTS.name}/")
-    for where, group in SHARED_GROUPS.items():
-        if _at(relative, where):
-            return group
-    return path
+def _marked(obj: object) -> set[str]:
+    marks = getattr(obj, "pytestmark", [])
+    marks = marks if isinstance(marks, list) else [marks]
+    return {getattr(mark, "name", "") for mark in marks}
 
 
-def schedule_rank(nodeid: str) -> int:
-    """Shared groups first, in the order above; modules after them."""
-    group = schedule_group(nodeid)
+def module_kinds(path: str) -> frozenset[str]:
+    """What a test module's code reaches or is marked with, read from the module
+    alone (xdist's controller collects nothing); its location's kinds included."""
+    kinds = set(by_location(TESTS.parent / path))
+    try:
+        module = importlib.import_module(".".join(Path(path).with_suffix("").parts))
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # an import error or a module-level skip: pytest reports it
+        return frozenset(kinds)
+    kinds |= Reader().kinds(module) | _marked(module)
+    for member in vars(module).values():
+        kinds |= _marked(member)
+    return frozenset(kinds & set(KINDS))
+
+
+def plan_groups(nodeids: Iterable[str]) -> dict[str, str]:
+    """The group of each test module (its path, or a lane) for a collection."""
+    paths = list(dict.fromkeys(nodeid.split("::", 1)[0] for nodeid in nodeids))
+    lanes = itertools.cycle(FLEET_LANES)
+    plan: dict[str, str] = {}
+    for path in paths:
+        relative = path.removeprefix(f"{TESTS.name}/")
+        group = next((g for where, g in SHARED_GROUPS.items() if _at(relative, where)), None)
+        if group is None:
+            kinds = module_kinds(path)
+            if LOCUST in kinds:
+                group = next(lanes)
+            elif DOCKER in kinds:
+                group = CONTAINERS
+        plan[path] = group or path
+    return plan
+
+
+def schedule_rank(group: str) -> int:
+    """The lanes first, in the order above; modules after them."""
     return _GROUP_ORDER.index(group) if group in _GROUP_ORDER else len(_GROUP_ORDER)
