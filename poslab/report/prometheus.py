@@ -12,10 +12,12 @@ Two moments, one registry per run (docs/monitoring.md):
   the per-second series *on their real time* — Grafana draws them over time,
   with the fault windows as annotations (deploy/grafana/pos-lab-dashboard.json);
 - **once scored** (:meth:`LiveMetrics.finish`, or :func:`export_result` alone):
-  the scores, the gate, every fault window (epoch start and end) and the scored
-  per-second series under a ``second`` label (offset from the scenario's
-  start), which is the complete record in the file: neither node_exporter nor
-  the Pushgateway accept samples with their own timestamps.
+  the live gauges go (else they would stand, flat, at the last second's
+  values for ever after the run), and the scores, the gate, every fault window
+  (epoch start and end) and the scored per-second series under a ``second``
+  label (offset from the scenario's start) come: the complete record in the
+  file, since neither node_exporter nor the Pushgateway accept samples with
+  their own timestamps.
 
 Pushing is a courtesy, like ``$GITHUB_STEP_SUMMARY``: a Pushgateway that does
 not answer never changes the verdict; the problem is kept in
@@ -229,6 +231,12 @@ class LiveMetrics:
         pusher has stopped: a late live push must not overwrite the final one)."""
         self.close()
         with self._lock:
+            # The live gauges go: a Pushgateway (and the textfile collector) would
+            # otherwise report the last second's throughput, flat, for ever after
+            # the run; the scored series under `second` are the record.
+            for name in LIVE_METRICS:
+                if name in self._g.gauges:
+                    self._g.gauges[name].clear()
             _record_result(self._g, result, self.run, self.suite)
         self._write()
         if self.pushgateway is not None:

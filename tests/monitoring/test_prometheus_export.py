@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -136,6 +137,9 @@ def test_the_run_is_pushed_to_the_gateway(
     _, result = scored
     metrics = LiveMetrics(tmp_path, run="r1", suite="gate", pushgateway=check_pushgateway(url))
     metrics.sample(scenario="outage", second=0, tps=5, ratio=1.0, p99_ms=80.0, good=True)
+    deadline = time.monotonic() + 5
+    while not requests and time.monotonic() < deadline:  # the pusher thread's live push
+        time.sleep(0.01)
     metrics.finish(result)
     assert metrics.problems == []
     assert requests, "nothing was pushed"
@@ -143,7 +147,12 @@ def test_the_run_is_pushed_to_the_gateway(
     assert (method, path) == ("PUT", "/metrics/job/poslab/suite/gate")
     text = body.decode()
     assert re.search(r'^poslab_scenario_score\{.*scenario="outage".*\} ', text, re.M)
-    assert re.search(r"^poslab_slo_throughput_tps\{", text, re.M)
+    # the live gauges were pushed while it ran, and are gone from the final push
+    # (else the gateway would show the last second's throughput for ever)
+    live = [b.decode() for _, _, b in requests[:-1]]
+    assert any(re.search(r"^poslab_slo_throughput_tps\{", t, re.M) for t in live)
+    assert not re.search(r"^poslab_slo_throughput_tps\{", text, re.M)
+    assert re.search(r'^poslab_second_throughput_tps\{.*second="0"', text, re.M)
 
 
 def test_a_gateway_that_does_not_answer_is_a_warning(

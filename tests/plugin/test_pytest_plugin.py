@@ -118,7 +118,7 @@ def test_run_scenario_scores_a_time_scaled_scenario(pytester: pytest.Pytester) -
             assert "failed-over" in {e.name for e in result.expectations}
             assert result.passed == (result.exit_code == 0)
             metrics = (result.run_dir / "metrics.prom").read_text()
-            assert "poslab_slo_throughput_tps{" in metrics
+            assert "poslab_second_throughput_tps{" in metrics
             assert f'poslab_scenario_score{{run="{result.run_dir.name}"' in metrics
             assert result.score >= 101, "fails on purpose: the run's console is in the report"
         """
