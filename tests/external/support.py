@@ -80,6 +80,7 @@ def foreign_setup(
     hanging: tuple[str, ...] = (),
     hook_timeout_s: float = 40.0,
     ledger_columns: dict[str, str] | None = None,
+    dialect: dict[str, Any] | None = None,
     reset: bool = True,
     start: bool = True,
 ) -> ForeignSetup:
@@ -124,7 +125,7 @@ def foreign_setup(
         "services": {"acquirer": acquirer},
         "ledger": source,
         "require": ["integrity"],
-        "terminal": {"mac_algorithm": mac},
+        "terminal": {"mac_algorithm": mac, **(dialect or {})},
     }
     topology = folder / "ext.yaml"
     topology.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")

@@ -137,6 +137,16 @@ def test_a_host_that_books_a_duplicate_again_fails_on_double_bookings(
     assert status == "failed" and count, doc["scenarios"][0]["checks"]
 
 
+def test_a_host_of_another_dialect_is_spoken_to_in_its_own(tmp_path: Path, host: Any) -> None:
+    """ANSI X9.19 MACs, key mode 004 (with a track key), another TPDU and header
+    version: the topology's ``terminal:`` section, and the host's books agree."""
+    dialect = {"key_mode": "004", "tpdu_destination": "0009", "header_spec_version": "32"}
+    setup = host(mac="x9.19", dialect=dialect)
+    code, doc, log = _run(setup, tmp_path, "run", "acquirer-outage")
+    assert code == 0, log
+    assert {s for s, _ in _checks(doc, "acquirer-outage").values()} == {"passed"}
+
+
 # -- bad input --------------------------------------------------------------------------
 
 
