@@ -7,10 +7,11 @@ stack, plotly, ...) are paid only when it runs.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -76,14 +77,44 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("lab: interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRNOS:
+            _internal_error()
+        # the machine's, not the lab's: a full disk, a denied path, a port in use
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"lab: error: {where}{exc.strerror} (could not run)", err=True)
+        sys.exit(ExitCode.COULD_NOT_RUN)
     except Exception:  # a bug, never a verdict: 1 would tell the pipeline the gate failed
-        traceback.print_exc()
-        click.echo(
-            "lab: internal error (a bug in the lab, not a verdict on the system under test; "
-            "the traceback is above)",
-            err=True,
-        )
-        sys.exit(ExitCode.INTERNAL_ERROR)
+        _internal_error()
     if isinstance(rv, int):
         sys.exit(rv)
     return rv
+
+
+#: OS errors the user's machine causes (a full disk, permissions, a port in use,
+#: too many open files): exit 2, could not run — never a traceback of the lab's.
+_ENVIRONMENT_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.EADDRINUSE,
+        errno.EADDRNOTAVAIL,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.EIO,
+    }
+)
+
+
+def _internal_error() -> NoReturn:
+    """A bug (called while handling it): its traceback and exit 3."""
+    traceback.print_exc()
+    click.echo(
+        "lab: internal error (a bug in the lab, not a verdict on the system under test; "
+        "the traceback is above)",
+        err=True,
+    )
+    sys.exit(ExitCode.INTERNAL_ERROR)

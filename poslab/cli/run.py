@@ -34,7 +34,7 @@ from rich.console import Console
 from poslab.cli.containers import container_stack_factory, containers_option, wanted
 from poslab.cli.exit_codes import HELP_EPILOG, ExitCode
 from poslab.cli.options import catalogue_option, plugin_option
-from poslab.errors import ConfigError
+from poslab.errors import ConfigError, RunDirError
 from poslab.scenario import (
     Catalogue,
     Policy,
@@ -233,10 +233,15 @@ def _judge(  # type: ignore[no-untyped-def]
     from poslab.report import finish_run
 
     def judge(run_dir: Path, outcome: RunOutcome) -> tuple[str, int]:
-        result = finish_run(run_dir, min_score=min_score, baseline=baseline, console=console)
-        # metrics.prom and the Pushgateway: a courtesy that never changes the verdict
-        for problem in metrics.finish(result) if metrics is not None else []:
-            click.echo(f"lab: warning: {problem}", err=True)
+        _refuse_a_full_disk(run_dir)  # before any report could call a lab-made failure a verdict
+        try:
+            result = finish_run(run_dir, min_score=min_score, baseline=baseline, console=console)
+            # metrics.prom and the Pushgateway: a courtesy that never changes the verdict
+            for problem in metrics.finish(result) if metrics is not None else []:
+                click.echo(f"lab: warning: {problem}", err=True)
+        except KeyboardInterrupt:  # SIGTERM/Ctrl-C while the reports were written
+            _withdraw_reports(run_dir)
+            raise
         status, code = result.gate.status, result.gate.exit_code
         if outcome.interrupted:
             status, code = "interrupted", int(ExitCode.INTERRUPTED)
@@ -250,6 +255,59 @@ def _judge(  # type: ignore[no-untyped-def]
         return status, code
 
     return judge
+
+
+#: Room a run needs in its runs directory (service ledgers, fleet journal, reports).
+MIN_FREE_BYTES = 64 << 20
+#: Below this at the end of a run, the disk filled up during it.
+_FULL_BYTES = 1 << 20
+
+
+def _free_bytes(path: Path) -> int:
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    st = os.statvfs(existing)
+    return st.f_bavail * st.f_frsize
+
+
+def _check_room(runs_dir: Path) -> None:
+    """Too little room for a run is refused before anything starts: a disk that
+    fills midway makes the services answer 96 and reads as a failing system."""
+    free = _free_bytes(runs_dir)
+    if free < MIN_FREE_BYTES:
+        raise ConfigError(
+            f"{runs_dir}: {free / 2**20:.1f} MiB free, a run needs at least "
+            f"{MIN_FREE_BYTES >> 20} MiB (ledgers, fleet journal, reports); "
+            "free some space or give another --runs-dir"
+        )
+
+
+def _refuse_a_full_disk(run_dir: Path) -> None:
+    """A disk that filled up during the run: what was written cannot be judged."""
+    free = _free_bytes(run_dir)
+    if free < _FULL_BYTES:
+        raise RunDirError(
+            f"{run_dir}: the disk filled up during the run ({free >> 10} KiB free): its "
+            "services could not book and its files are incomplete, so it is not judged; "
+            "free some space and run again"
+        )
+
+
+def _withdraw_reports(run_dir: Path) -> None:
+    """Interrupted while the reports were written: none of them may stand as the
+    verdict (result.json would say "passed, exit 0" of a run that exits 130)."""
+    from poslab.report import ReportFiles
+
+    files = ReportFiles.in_dir(run_dir)
+    for path in (files.result_json, files.junit_xml, files.summary_md, files.report_html):
+        if path is not None:
+            path.unlink(missing_ok=True)
+    click.echo(
+        "lab: interrupted while writing the reports: result.json, junit.xml, summary.md and "
+        f"report.html are not written; score the run again with: lab report {run_dir}",
+        err=True,
+    )
 
 
 def _console(outputs: _Outputs | None = None) -> Console:
@@ -276,6 +334,7 @@ def _execute(
     plan = _plan(req, policy)
     copies = outputs.copies()
     copies.check()  # exit 2 now, not after the whole run
+    _check_room(req.runs_dir)
     gateway = check_pushgateway(outputs.pushgateway) if outputs.pushgateway else None
     metrics = RunMetrics(suite=plan.settings.suite or plan.settings.name, pushgateway=gateway)
     console = _console(outputs)

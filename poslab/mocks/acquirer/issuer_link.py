@@ -233,6 +233,14 @@ class IssuerLink:
             conn.abort()
         self._ready.clear()
 
+    def _stopping(self) -> bool:
+        """Closing, or this task was asked to cancel: 3.11's ``wait_for`` returns a
+        result that was ready instead of raising the cancellation that came with
+        it, but the task still counts the request (an acquirer failing to start
+        hung in asyncio.run's final cancel here, its links reconnecting)."""
+        task = asyncio.current_task()
+        return self._closing or (task is not None and task.cancelling() > 0)
+
     def late(self, msg: IsoMessage) -> None:
         self.late_replies += 1
         if self._on_late is not None:
@@ -283,7 +291,7 @@ class IssuerLink:
 
     async def _keep_up(self, slot: int) -> None:
         backoff = 0.02
-        while not self._closing:  # see close(): a swallowed cancel ends here
+        while not self._stopping():  # see close(): a swallowed cancel ends here
             try:
                 conn = await self._dial()
             except (OSError, TimeoutError) as exc:
@@ -291,7 +299,7 @@ class IssuerLink:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.reconnect_max_s)
                 continue
-            if self._closing:
+            if self._stopping():
                 conn.abort()
                 return
             backoff = 0.02
@@ -308,7 +316,7 @@ class IssuerLink:
 
     async def _watch(self, conn: _Upstream) -> None:
         """Return when ``conn`` closes or stops answering its keep-alive echo."""
-        while not self._closing:
+        while not self._stopping():
             try:
                 await asyncio.wait_for(asyncio.shield(conn.closed), self.echo_interval_s)
                 return
