@@ -138,6 +138,12 @@ def validate(refs: tuple[str, ...], **context: Any) -> int:
                     click.echo(str(problem), err=True)
             continue
         click.echo(f"ok  {ref}: {_summary(item)}")
+        # valid, yet this topology cannot serve all of it (docs/scenarios.md, needs)
+        for one in item.scenarios if isinstance(item, ResolvedSuite) else (item,):
+            if one.skip is not None:
+                click.echo(f"    {one.name}: skipped here (could not run): {one.skip}")
+            for note in one.notes:
+                click.echo(f"    {one.name}: {note}")
     if invalid:
         click.echo(f"lab: {invalid} of {len(targets)} invalid", err=True)
         return INVALID

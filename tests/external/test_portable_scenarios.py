@@ -65,7 +65,7 @@ def test_a_typo_is_still_an_error_of_the_file_not_a_skip(tmp_path: Path) -> None
     [
         ("", {}, "cannot be given acquirer day_seconds = 6.0 (not declared)", None),
         ("needs:\n  acquirer:\n    settings: {day_seconds: optional}\n", {}, None,
-         "ran without acquirer day_seconds = 6.0 (not declared): the acquirer is external"),
+         "runs without acquirer day_seconds = 6.0 (not declared): the acquirer is external"),
         ("", {"day_seconds": 6}, None, None),
         ("", {"day_seconds": 30}, "(the host runs with 30)", None),
     ],

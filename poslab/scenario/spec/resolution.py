@@ -206,7 +206,7 @@ class _Resolver(ProbeResolver):
             why = f"acquirer {name} = {value!r}{self.suffix} ({theirs})"
             if wanted.get(name, Essential.ESSENTIAL) is Essential.OPTIONAL:
                 self.notes.append(
-                    f"ran without {why}: the acquirer is external, the lab cannot impose it"
+                    f"runs without {why}: the acquirer is external, the lab cannot impose it"
                 )
             else:
                 self.unmet.append(f"the acquirer is external and cannot be given {why}")
