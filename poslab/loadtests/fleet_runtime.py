@@ -32,6 +32,7 @@ from poslab.mocks.terminal import (
     TerminalStore,
     TxnRecord,
     TxnType,
+    flash_key,
     parse_address,
 )
 from poslab.mocks.terminal.agent_client import AgentClient
@@ -122,7 +123,10 @@ class FleetRuntime:
         if self._store is None:
             slot = self._slot or 0
             name = f"terminals-{slot}-of-{self.config.processes}.sqlite"
-            self._store = TerminalStore(Path(self.config.state_dir) / name)
+            # card data in the flash is sealed under a key only the world gives
+            self._store = TerminalStore(
+                Path(self.config.state_dir) / name, data_key=flash_key(self.world)
+            )
         return self._store
 
     def claim(self) -> str | None:

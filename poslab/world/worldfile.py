@@ -31,7 +31,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from poslab.common import SHARED, atomic_write, paused_gc
+from poslab.common import PRIVATE, atomic_write, paused_gc
 from poslab.errors import ConfigError
 from poslab.world.fees import FeeSchedule
 from poslab.world.model import (
@@ -253,7 +253,10 @@ def save(world: World, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     data = dumps(world)
     try:
-        atomic_write(target, data, mode=SHARED)  # every process of the stack reads it
+        # The run's one secret store: every PAN, PIN and TMK in clear. Only the
+        # lab's user reads it — the services, containers included, run as that
+        # user (docs/run-directory.md, "Secrets").
+        atomic_write(target, data, mode=PRIVATE)
     except OSError as exc:
         raise ConfigError(f"cannot write world file {target}: {exc.strerror or exc}") from exc
     return target

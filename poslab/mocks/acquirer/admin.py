@@ -36,12 +36,25 @@ from aiohttp import web
 from poslab.app_faults import AppFault, FaultError
 from poslab.app_faults.acquirer import ExpireKeys, TerminalScope
 from poslab.mocks.kit import CONTENT_TYPE
-from poslab.mocks.kit.aiohttp_admin import admin_middleware, error_response, fault_routes, json_body
+from poslab.mocks.kit.aiohttp_admin import (
+    MAX_BODY_BYTES,
+    admin_middleware,
+    error_response,
+    fault_routes,
+    json_body,
+)
 
 from .export import EXPORTS, export_rows, line
 from .group_commit import Op
 from .host import Host
-from .ledger import INSERT_RETIRED, INSERT_TERMINAL, REVOKE_SESSION, UPSERT_SESSION, reader
+from .ledger import (
+    INSERT_RETIRED,
+    INSERT_TERMINAL,
+    REVOKE_SESSION,
+    UPSERT_SESSION,
+    reader,
+    registry_sealer,
+)
 from .registry import validate_provision
 from .settlement_worker import PAYOUTS_DUE_BY, SettlementWorker
 from .terminal_server import IsoServer
@@ -54,6 +67,7 @@ class AdminApi:
         self.host = host
         self.iso = iso
         self.worker = worker
+        self.registry_sealer = registry_sealer(host.world)
 
     # -- faults -------------------------------------------------------------------
 
@@ -103,7 +117,8 @@ class AdminApi:
                             record.tid,
                             record.mid,
                             record.region,
-                            record.tmk.hex().upper(),
+                            # the key at rest only sealed (docs/run-directory.md)
+                            self.registry_sealer.seal(record.tmk.hex().upper().encode()),
                             record.software_version,
                             json.dumps(sorted(record.allowed)),
                             time.time(),
@@ -314,7 +329,7 @@ def build_app(
     host: Host, iso: IsoServer, worker: SettlementWorker, token: str | None
 ) -> web.Application:
     api = AdminApi(host, iso, worker)
-    app = web.Application(middlewares=[admin_middleware(token)], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[admin_middleware(token)], client_max_size=MAX_BODY_BYTES)
     app.add_routes(
         [
             web.get("/health", api.health),

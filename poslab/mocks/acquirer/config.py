@@ -80,8 +80,13 @@ class AcquirerConfig:
     batch_max_days: int = 4
     settlement_tick_s: float = 0.2
     # -- connections --------------------------------------------------------
-    idle_timeout_s: float = 120.0
+    idle_timeout_s: float = 120.0  # since the last complete message or reply
+    # a frame must complete within this of its first byte (slowloris)
+    frame_timeout_s: float = 10.0
     max_connections: int = 4096
+    # one peer's share; in the lab every terminal comes through the proxy
+    # (one address), so by default a peer may hold them all
+    max_connections_per_peer: int = 4096
     max_frame: int = 2048
     max_inflight_per_connection: int = 8
     # -- ledger -------------------------------------------------------------
@@ -99,7 +104,9 @@ class AcquirerConfig:
             "day_seconds",
             "settlement_tick_s",
             "idle_timeout_s",
+            "frame_timeout_s",
             "max_connections",
+            "max_connections_per_peer",
             "max_inflight_per_connection",
             "advice_retry_s",
             "drain_timeout_s",

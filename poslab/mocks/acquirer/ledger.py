@@ -2,7 +2,8 @@
 
 Tables: ``transactions`` (every booked row), ``batches``, ``payouts``,
 ``sessions`` (working keys under the TMK), ``terminals``/``retired`` (the
-registry's run-time changes), ``tombstones`` (reversals that arrived before
+registry's run-time changes; a provisioned terminal's TMK sealed under
+:func:`registry_sealer`, never in clear), ``tombstones`` (reversals that arrived before
 their original), ``advices`` (the durable queue of reversals and void
 advices still owed to the issuer), ``uploads`` (0320 detail) and ``meta``.
 
@@ -24,13 +25,15 @@ from typing import Any
 
 from poslab.errors import ConfigError
 from poslab.iso8583 import CardTotals
+from poslab.mocks.kit.sealed import Sealer, world_key
+from poslab.world import World
 
 from .group_commit import Op
 from .journal import Batch, Journal, Txn
 from .keystore import StoredSession
 from .registry import TerminalRecord
 
-__all__ = ["Advice", "LoadedState", "connect", "load_state"]
+__all__ = ["Advice", "LoadedState", "connect", "load_state", "registry_sealer"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -281,7 +284,17 @@ class LoadedState:
     upload_stans: dict[tuple[str, str], set[str]]
 
 
-def load_state(conn: sqlite3.Connection) -> LoadedState:
+def registry_sealer(world: World) -> Sealer:
+    """What keeps provisioned TMKs at rest: sealed under a key derived from the
+    world (:mod:`poslab.mocks.kit.sealed`), the host's stand-in for an HSM's
+    local master key, so the ledger file alone reveals no terminal key."""
+    return Sealer(world_key(world, "acquirer registry"))
+
+
+def load_state(conn: sqlite3.Connection, sealer: Sealer | None = None) -> LoadedState:
+    """Everything the ledger holds; ``sealer`` opens the provisioned TMKs
+    (without one, only TMKs an older lab wrote in clear can be read)."""
+    opened = sealer or Sealer(bytes(32))
     journal = Journal()
     names = [name.strip() for name in _TXN_COLUMNS.split(",")]
     for row in conn.execute(f"SELECT {_TXN_COLUMNS} FROM transactions ORDER BY id"):
@@ -320,7 +333,7 @@ def load_state(conn: sqlite3.Connection) -> LoadedState:
             tid=row[0],
             mid=row[1],
             region=row[2],
-            tmk=bytes.fromhex(row[3]),
+            tmk=bytes.fromhex(opened.unseal(row[3]).decode()),
             software_version=row[4],
             allowed=frozenset(json.loads(row[5])),
             provisioned=True,

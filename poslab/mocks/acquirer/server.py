@@ -37,7 +37,7 @@ from .group_commit import GroupCommitter
 from .host import Host
 from .issuer_link import IssuerLink
 from .keystore import Keystore
-from .ledger import connect, load_state, meta_value, pan_secret
+from .ledger import connect, load_state, meta_value, pan_secret, registry_sealer
 from .metrics import Metrics
 from .registry import Registry
 from .settlement_worker import SettlementWorker
@@ -81,7 +81,7 @@ async def run(options: Options) -> int:
     world = load(options.world)
     loop = asyncio.get_running_loop()
     conn = connect(options.db)
-    state = load_state(conn)
+    state = load_state(conn, registry_sealer(world))
     calendar = _calendar(conn, config)
     metrics = Metrics()
     committer = GroupCommitter(

@@ -7,10 +7,21 @@ resynchronised, so the connection is closed; an undecodable payload whose
 MTI cannot even be read is closed too (dispatch returns ``None``). Anything
 else gets an answer.
 
-Hardening: connections beyond ``max_connections`` are closed on accept;
-connections silent for ``idle_timeout_s`` with nothing in flight are closed by
-a sweeper; at most ``max_inflight_per_connection`` requests of one connection
-run at once (reading pauses beyond that). :meth:`IsoServer.stop` stops
+Hardening against slow and idle clients (a slowloris must not starve the
+terminals):
+
+- idle: a connection with nothing in flight whose last *complete* message
+  (or reply) is ``idle_timeout_s`` old is closed by a sweeper — bytes that do
+  not complete a frame do not count, so one byte every 20 s keeps nothing;
+- a frame must complete within ``frame_timeout_s`` of its first byte (the
+  header timeout of a length-prefixed protocol);
+- at ``max_connections`` (or a peer's ``max_connections_per_peer``) a new
+  connection takes the place of the idle connection of the busiest peer
+  that has been quiet longest; only when every candidate has a request in
+  flight is the new one refused. Holding the cap with idle sockets therefore
+  locks no terminal out: it just has its own sockets recycled;
+- at most ``max_inflight_per_connection`` requests of one connection run at
+  once (reading pauses beyond that). :meth:`IsoServer.stop` stops
 accepting, lets in-flight requests finish (their bookings must be durable and
 their replies sent), then closes what is left.
 """
@@ -33,7 +44,16 @@ log = logging.getLogger("acquirer.connections")
 
 
 class _TerminalConnection(asyncio.Protocol):
-    __slots__ = ("_framer", "_inflight", "_paused", "_server", "last_active", "transport")
+    __slots__ = (
+        "_framer",
+        "_inflight",
+        "_paused",
+        "_server",
+        "frame_started",
+        "last_active",
+        "peer",
+        "transport",
+    )
 
     def __init__(self, server: IsoServer) -> None:
         self._server = server
@@ -41,7 +61,11 @@ class _TerminalConnection(asyncio.Protocol):
         self._inflight = 0
         self._paused = False
         self.transport: asyncio.Transport | None = None
+        self.peer = ""
+        # loop time of the last complete message or reply (not of any byte)
         self.last_active = 0.0
+        # loop time of the first byte of the frame being received, if any
+        self.frame_started: float | None = None
 
     @property
     def idle(self) -> bool:
@@ -52,12 +76,15 @@ class _TerminalConnection(asyncio.Protocol):
         transport = cast(asyncio.Transport, base)
         server = self._server
         metrics = server.host.metrics
-        if len(server.connections) >= server.host.config.max_connections or server.stopping:
+        address = transport.get_extra_info("peername")
+        peer = str(address[0]) if isinstance(address, tuple) and address else "?"
+        if server.stopping or not server.make_room(peer):
             metrics.connections_rejected.inc()
             transport.abort()
             return
         self.transport = transport
-        server.connections.add(self)
+        self.peer = peer
+        server.admit(self)
         metrics.connections.inc()
         self.last_active = server.loop.time()
 
@@ -66,7 +93,6 @@ class _TerminalConnection(asyncio.Protocol):
         if transport is None:
             return
         server = self._server
-        self.last_active = server.loop.time()
         try:
             payloads = self._framer.feed(data)
         except FramingError as exc:
@@ -74,6 +100,13 @@ class _TerminalConnection(asyncio.Protocol):
             log.info("closing a connection: %s", exc)
             transport.close()
             return
+        now = server.loop.time()
+        if payloads:
+            self.last_active = now
+        if self._framer.buffered == 0:
+            self.frame_started = None
+        elif payloads or self.frame_started is None:
+            self.frame_started = now  # a new frame began in this read
         for payload in payloads:
             self._inflight += 1
             task = server.loop.create_task(self._serve(payload))
@@ -102,7 +135,8 @@ class _TerminalConnection(asyncio.Protocol):
             transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._server.connections.discard(self)
+        if self.transport is not None:
+            self._server.forget(self)
 
     def close(self) -> None:
         if self.transport is not None:
@@ -114,6 +148,7 @@ class IsoServer:
         self.host = host
         self.loop = asyncio.get_running_loop()
         self.connections: set[_TerminalConnection] = set()
+        self.by_peer: dict[str, set[_TerminalConnection]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.stopping = False
         self._server: asyncio.Server | None = None
@@ -128,14 +163,59 @@ class IsoServer:
         bound: int = self._server.sockets[0].getsockname()[1]
         return bound
 
+    # -- who holds a connection --------------------------------------------
+
+    def admit(self, conn: _TerminalConnection) -> None:
+        self.connections.add(conn)
+        self.by_peer.setdefault(conn.peer, set()).add(conn)
+
+    def forget(self, conn: _TerminalConnection) -> None:
+        self.connections.discard(conn)
+        held = self.by_peer.get(conn.peer)
+        if held is not None:
+            held.discard(conn)
+            if not held:
+                del self.by_peer[conn.peer]
+
+    def make_room(self, peer: str) -> bool:
+        """Whether a connection from ``peer`` may be accepted, closing an idle
+        one to make room at a cap: the peer's own when it is at its limit,
+        else the busiest peer's that has been quiet longest."""
+        config = self.host.config
+        own = self.by_peer.get(peer, set())
+        if len(own) >= config.max_connections_per_peer:
+            return self._evict(own)
+        if len(self.connections) >= config.max_connections:
+            busiest = max(self.by_peer.values(), key=len, default=set())
+            return self._evict(busiest) or self._evict(self.connections)
+        return True
+
+    def _evict(self, among: set[_TerminalConnection]) -> bool:
+        quiet = [c for c in among if c.idle and c.transport is not None]
+        if not quiet:
+            return False
+        victim = min(quiet, key=lambda c: c.last_active)
+        self.host.metrics.idle_closed.inc()
+        # abort, not close: the room is needed now, not after a FIN handshake
+        assert victim.transport is not None
+        victim.transport.abort()
+        self.forget(victim)
+        return True
+
     async def _sweep(self) -> None:
-        limit = self.host.config.idle_timeout_s
+        config = self.host.config
+        idle, stalled = config.idle_timeout_s, config.frame_timeout_s
         while True:
-            await asyncio.sleep(min(1.0, limit / 4))
-            cutoff = self.loop.time() - limit
-            for conn in [c for c in self.connections if c.idle and c.last_active < cutoff]:
-                self.host.metrics.idle_closed.inc()
-                conn.close()
+            await asyncio.sleep(min(1.0, idle / 4, stalled / 4))
+            now = self.loop.time()
+            for conn in list(self.connections):
+                if conn.frame_started is not None and conn.frame_started < now - stalled:
+                    # a frame trickling in (a slowloris) or a peer gone mid-frame
+                    self.host.metrics.frames_rejected.inc()
+                    conn.close()
+                elif conn.idle and conn.last_active < now - idle:
+                    self.host.metrics.idle_closed.inc()
+                    conn.close()
 
     async def stop(self, timeout: float) -> None:
         """Stop accepting, finish in-flight requests (up to ``timeout`` s), close."""

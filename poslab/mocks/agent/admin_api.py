@@ -10,9 +10,10 @@
     GET    /admin/status           what this instance holds and whether it processes
 
 With a token (required when the service is bound to anything but loopback),
-``/admin`` and the peer protocol ``/sync`` need ``Authorization: Bearer
-<token>`` (``--admin-token`` / ``LAB_ADMIN_TOKEN``; both instances are given
-the same token). Errors are ``{"error": message}`` as in every mock.
+every path but ``/health`` needs ``Authorization: Bearer <token>``
+(``--admin-token`` / ``LAB_ADMIN_TOKEN``; both instances are given the same
+token): the kit's guard in front of the whole app (:func:`create_app`).
+Errors are ``{"error": message}`` as in every mock.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from poslab.mocks.agent.agent_state import AgentState, agent_state
 from poslab.mocks.kit import CONTENT_TYPE
-from poslab.mocks.kit.fastapi_admin import require_admin_token
 
 __all__ = ["health_router", "router"]
 
 health_router = APIRouter(tags=["health"])
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin_token)])
+router = APIRouter(prefix="/admin", tags=["admin"])
 FaultName = Annotated[str, Path(pattern=r"^[a-z_]{1,40}$")]
 
 

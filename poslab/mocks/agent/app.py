@@ -29,7 +29,7 @@ from poslab.mocks.agent.record_store import RecordStore
 from poslab.mocks.agent.software_catalogue import SoftwareCatalogue
 from poslab.mocks.agent.support_desk import SupportDesk
 from poslab.mocks.agent.terminal_directory import TerminalDirectory
-from poslab.mocks.kit.fastapi_admin import ERROR_RESPONSES, install_error_answers
+from poslab.mocks.kit.fastapi_admin import ERROR_RESPONSES, install_error_answers, install_guard
 from poslab.world import World
 
 __all__ = ["build_state", "create_app"]
@@ -115,5 +115,18 @@ def create_app(state: AgentState, *, admin_token: str | None = None) -> FastAPI:
         board=state.faults,
         metrics=state.metrics,
         fast_path=state.poll_cache.fast_path,
+    )
+    config = state.config
+    # Uploads stream through the cap: the documents an application may carry
+    # and its form fields, no more, reach the multipart parser's spool.
+    documents = (3 + config.max_shop_photos) * config.max_document_bytes
+    install_guard(
+        app,
+        admin_token,
+        larger_bodies={
+            "/onboarding/applications": documents + 64 * 1024,
+            # a peer's push: up to 1000 records of a few KiB
+            "/sync/records": 8 * 1024 * 1024,
+        },
     )
     return app

@@ -11,13 +11,11 @@ from pydantic import BaseModel, Field
 from poslab.mocks.agent.agent_state import AgentState, agent_state
 from poslab.mocks.agent.errors import NotFound
 from poslab.mocks.agent.peer_sync import SyncRecord
-from poslab.mocks.kit.fastapi_admin import require_admin_token
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/sync", include_in_schema=False, dependencies=[Depends(require_admin_token)]
-)
+# behind the kit's token guard, as every path but /health (see admin_api)
+router = APIRouter(prefix="/sync", include_in_schema=False)
 
 
 class Changes(BaseModel):

@@ -21,7 +21,12 @@ from aiohttp import web
 from poslab.app_faults import AppFault
 from poslab.app_faults.issuer import IssuerUnavailable
 from poslab.mocks.kit import CONTENT_TYPE
-from poslab.mocks.kit.aiohttp_admin import admin_middleware, error_response, fault_routes
+from poslab.mocks.kit.aiohttp_admin import (
+    MAX_BODY_BYTES,
+    admin_middleware,
+    error_response,
+    fault_routes,
+)
 
 from .auth_server import AuthServer
 from .holds_store import export_rows
@@ -84,7 +89,7 @@ class IssuerAdmin:
 
 def build_app(server: AuthServer, token: str | None) -> web.Application:
     api = IssuerAdmin(server)
-    app = web.Application(middlewares=[admin_middleware(token)], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[admin_middleware(token)], client_max_size=MAX_BODY_BYTES)
     app.add_routes(
         [
             web.get("/health", api.health),

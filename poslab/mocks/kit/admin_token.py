@@ -5,6 +5,10 @@ no token; bound anywhere else it must have one (the service refuses to start
 without it). A token that is given is always enforced, on loopback too, so a
 stack started with ``LAB_ADMIN_TOKEN`` behaves the same on any address.
 ``/health`` stays open: launchers and load balancers probe it without secrets.
+Everything else — admin routes, ``/metrics``, and the business routes that
+change state or answer keys (the agent's replacements and orders) — is
+guarded, by the one rule here (:func:`guarded`), whichever web framework
+serves it (:mod:`.aiohttp_admin`, :mod:`.asgi_guard`).
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ import ipaddress
 
 from poslab.errors import ConfigError
 
-__all__ = ["UNAUTHORISED", "admin_token_for", "authorised"]
+__all__ = ["OPEN_PATHS", "UNAUTHORISED", "admin_token_for", "authorised", "guarded"]
 
 UNAUTHORISED = "a valid Authorization: Bearer token is required"
+#: What anyone may ask without the token: liveness only, which reveals nothing.
+OPEN_PATHS = frozenset({"/health"})
 
 
 def _is_loopback(host: str) -> bool:
@@ -43,5 +49,12 @@ def authorised(token: str | None, authorization: str | None) -> bool:
     time, so the answer's timing tells nothing about the token)."""
     if token is None:
         return True
-    given = (authorization or "").encode()
+    # any header text encodes (backslashreplace): an undecodable header is a
+    # wrong token, not a 500
+    given = (authorization or "").encode("utf-8", "backslashreplace")
     return hmac.compare_digest(given, f"Bearer {token}".encode())
+
+
+def guarded(path: str) -> bool:
+    """Whether ``path`` needs the token (when one is configured)."""
+    return path not in OPEN_PATHS

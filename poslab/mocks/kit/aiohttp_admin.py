@@ -14,16 +14,35 @@ from typing import Any
 from aiohttp import web
 
 from poslab.app_faults import AppFault, FaultError
-from poslab.mocks.kit.admin_token import UNAUTHORISED, authorised
+from poslab.mocks.kit.admin_token import UNAUTHORISED, authorised, guarded
 from poslab.mocks.kit.fault_board import FaultBoard
 from poslab.mocks.kit.service_error import ServiceError, error_body
 
-__all__ = ["Handler", "admin_middleware", "error_response", "fault_routes", "json_body"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "SERVER_LIMITS",
+    "Handler",
+    "admin_middleware",
+    "error_response",
+    "fault_routes",
+    "json_body",
+]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Before a fault is set: act on it (and refuse it with a FaultError when the
 #: service's state does not allow it); extra fields for the answer.
 OnSet = Callable[[AppFault], Awaitable[Mapping[str, Any]]]
+
+#: ``web.Application(client_max_size=...)``: an admin body is a few hundred
+#: bytes; beyond this aiohttp answers 413 without reading further.
+MAX_BODY_BYTES = 64 * 1024
+#: ``web.AppRunner(app, **SERVER_LIMITS)``. aiohttp's keep-alive timer runs
+#: from the connection's start and from each answer, and is not reset by
+#: bytes that do not complete a request: it is also the header timeout that
+#: closes a half-sent request (aiohttp's default, an hour, let 500 of them
+#: hold their sockets). 15 s is far beyond what a client on this machine
+#: needs to send headers, and a polling client reconnects.
+SERVER_LIMITS: dict[str, Any] = {"keepalive_timeout": 15.0, "access_log": None}
 
 
 def error_response(status: int, message: str) -> web.Response:
@@ -37,24 +56,32 @@ async def json_body(request: web.Request) -> Any:
         return None
     try:
         return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    # ValueError covers JSONDecodeError and UnicodeDecodeError, and also an
+    # integer beyond Python's int-from-text limit (4,300 digits), which the
+    # parser raises as a bare ValueError; RecursionError: nesting too deep.
+    except (ValueError, RecursionError):
         raise web.HTTPBadRequest(
             text=json.dumps({"error": "body is not valid JSON"}), content_type="application/json"
         ) from None
 
 
-def admin_middleware(token: str | None) -> Callable[..., Any]:
+def admin_middleware(token: str | None, max_body: int = MAX_BODY_BYTES) -> Callable[..., Any]:
     """Middleware of every aiohttp admin API: with a token configured, every
-    path but /health needs ``Authorization: Bearer <token>``; a
-    :class:`ServiceError` or :class:`FaultError` from any handler becomes its
-    JSON error answer (handlers raise, one place answers)."""
+    path but /health (:func:`~.admin_token.guarded`) needs ``Authorization:
+    Bearer <token>``; a body announced larger than ``max_body`` is refused
+    before it is read (aiohttp's ``client_max_size`` counts only what arrives,
+    so it would wait for the body first); a :class:`ServiceError` or
+    :class:`FaultError` from any handler becomes its JSON error answer
+    (handlers raise, one place answers)."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path != "/health" and not authorised(
-            token, request.headers.get("Authorization")
-        ):
+        if guarded(request.path) and not authorised(token, request.headers.get("Authorization")):
             return error_response(401, UNAUTHORISED)
+        if (request.content_length or 0) > max_body:
+            response = error_response(413, f"request body larger than {max_body} bytes")
+            response.force_close()  # the body is left unread: no keep-alive after it
+            return response
         try:
             return await handler(request)
         except (ServiceError, FaultError) as exc:

@@ -1,5 +1,7 @@
-"""The kit for the FastAPI mock (the agent): the same error body and token
-guard as the aiohttp admin APIs (:mod:`~poslab.mocks.kit.aiohttp_admin`).
+"""The kit for the FastAPI mock (the agent): the same error body as the
+aiohttp admin APIs (:mod:`~poslab.mocks.kit.aiohttp_admin`); the token guard
+and the body cap are ASGI middleware (:mod:`~poslab.mocks.kit.asgi_guard`),
+installed by :func:`install_guard`.
 
 Every error is ``{"error": message}``: a :class:`ServiceError` or
 :class:`FaultError` with its status, an unknown path or method with Starlette's
@@ -10,19 +12,19 @@ OpenAPI document declares instead of FastAPI's ``{"detail"}``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from poslab.app_faults import FaultError
-from poslab.mocks.kit.admin_token import UNAUTHORISED, authorised
+from poslab.mocks.kit.asgi_guard import DEFAULT_MAX_BODY_BYTES, BearerGuard, BodyLimit
 from poslab.mocks.kit.service_error import ServiceError, error_body
 
-__all__ = ["ERROR_RESPONSES", "ErrorBody", "install_error_answers", "require_admin_token"]
+__all__ = ["ERROR_RESPONSES", "ErrorBody", "install_error_answers", "install_guard"]
 
 
 class FieldProblem(BaseModel):
@@ -42,12 +44,18 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def require_admin_token(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+def install_guard(
+    app: FastAPI,
+    token: str | None,
+    *,
+    max_body: int = DEFAULT_MAX_BODY_BYTES,
+    larger_bodies: dict[str, int] | None = None,
 ) -> None:
-    """Dependency: the app's ``state.admin_token`` (None: no token needed)."""
-    if not authorised(request.app.state.admin_token, authorization):
-        raise ServiceError(UNAUTHORISED, 401)
+    """The token guard outermost (a request without the token is refused
+    before its body is read), the body cap next. Call it after every other
+    ``add_middleware``: Starlette runs the last one added first."""
+    app.add_middleware(BodyLimit, default=max_body, larger=larger_bodies)
+    app.add_middleware(BearerGuard, token=token)
 
 
 def install_error_answers(app: FastAPI) -> None:

@@ -43,6 +43,7 @@ from .terminal_store import (
     ReversalRecord,
     ReversalStore,
     TerminalStore,
+    flash_key,
 )
 from .tms import NoAgent, TmsClient, target_version
 
@@ -83,6 +84,7 @@ __all__ = [
     "TransactionMix",
     "TxnRecord",
     "TxnType",
+    "flash_key",
     "outcome_for_rc",
     "parse_address",
     "target_version",

@@ -36,6 +36,7 @@ import dataclasses
 import hashlib
 import http.client
 import json
+import os
 import random
 import time
 import uuid
@@ -182,7 +183,13 @@ class AgentClient:
         backoff_cap_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         labels: tuple[str, str] = ("primary", "backup"),
+        token: str | None = None,
     ) -> None:
+        # The stack's bearer token: off loopback the agent guards every path
+        # but /health (replacements answer terminal master keys). The lab's
+        # processes (the fleet's Locust among them) inherit LAB_ADMIN_TOKEN.
+        token = token if token is not None else os.environ.get("LAB_ADMIN_TOKEN")
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
         # ``labels`` name the two URLs in ``last_path`` and receipts: a client
         # built backup-first (the "use the backup agent" mitigation) passes
         # ("backup", "primary") so journals still say which instance answered.
@@ -224,7 +231,7 @@ class AgentClient:
         check: Callable[[int, dict[str, str], bytes], None] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         body = None if payload is None else json.dumps(payload).encode()
-        sent = {"Accept": "application/json", **(headers or {})}
+        sent = {"Accept": "application/json", **self._auth, **(headers or {})}
         if body is not None:
             sent["Content-Type"] = "application/json"
         problems = []
@@ -314,7 +321,11 @@ class AgentClient:
             delay = min(self._cap, self._base * 2 ** min(entry.attempts, 16))
             outbox.retry_later(key, self._rng.uniform(delay / 2, delay), str(exc))
         else:
-            outbox.delivered(key, status, json.loads(data), self.last_path)
+            reply = json.loads(data)
+            outbox.delivered(key, status, reply, self.last_path)
+            stored = outbox.get(key)
+            # the outbox keeps the answer without its keys; the caller gets it whole
+            return None if stored is None else dataclasses.replace(stored, reply=reply)
         return outbox.get(key)
 
     def file_ticket(
@@ -346,6 +357,12 @@ class AgentClient:
         )
         entry = self._deliver(key)
         if entry is not None and entry.state == "delivered" and entry.reply is not None:
+            if "tmk" not in entry.reply.get("terminal", {}):
+                # delivered before (by a flush): the outbox kept no key, the agent has it
+                again = self.get_replacement(tid)
+                if again is not None:
+                    return again
+                raise AgentUnavailable(f"replacement of {tid}: delivered, but not found again")
             found = _replacement(entry.reply, entry.delivered_via or self.last_path)
             if found.state != "completed":  # asked before: the agent may have finished since
                 with contextlib.suppress(AgentUnavailable):

@@ -8,6 +8,14 @@ idempotency key each row carries (both instances honour it, and converge).
 A request an agent refuses as invalid (4xx) is kept as ``rejected`` with the
 answer — never retried, never silently dropped.
 
+Keys never reach the file: an agent's answer is kept as the proof of
+delivery with every ``tmk`` taken out (:func:`without_keys`). The key of a
+replacement terminal is a pure function of its TID at the agent — the lab's
+stand-in for the key-injection facility — so whoever needs it asks again
+(``GET /terminals/{tid}/replacement``, behind the stack's token) rather than
+reading it back from the merchant's disk; SQLite's WAL and free pages would
+otherwise keep it long after the row changed.
+
 One SQLite file may serve every terminal of a Locust process: :func:`open_outbox`
 hands out one shared :class:`Outbox` per path, its operations under a lock
 (gevent patches the lock; SQLite calls are microseconds). A row being sent
@@ -24,7 +32,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Outbox", "OutboxEntry", "open_outbox"]
+__all__ = ["KEY_FIELDS", "Outbox", "OutboxEntry", "open_outbox", "without_keys"]
+
+#: Answer fields that hold key material: never written to the outbox.
+KEY_FIELDS = frozenset({"tmk"})
+
+
+def without_keys(value: Any) -> Any:
+    """``value`` (a JSON answer) with every :data:`KEY_FIELDS` entry removed."""
+    if isinstance(value, dict):
+        return {k: without_keys(v) for k, v in value.items() if k not in KEY_FIELDS}
+    if isinstance(value, list):
+        return [without_keys(v) for v in value]
+    return value
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -136,6 +157,8 @@ class Outbox:
         return [r[0] for r in rows]
 
     def delivered(self, key: str, status: int, reply: dict[str, Any], via: str) -> None:
+        """Mark ``key`` delivered, keeping the answer without its keys."""
+        reply = without_keys(reply)
         with self._lock:
             self._db.execute(
                 "UPDATE outbox SET state = 'delivered', status = ?, reply = ?, error = NULL, "

@@ -51,7 +51,8 @@ class SafQueue:
             "INSERT OR REPLACE INTO saf "
             "(tid, stan, batch, type, amount, pan, fields, tries, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            dataclasses.astuple(entry),
+            # the fields carry the real PAN: sealed at rest (see terminal_store)
+            dataclasses.astuple(dataclasses.replace(entry, fields=self._store.seal(entry.fields))),
         )
 
     def pending(self, tid: str) -> list[SafEntry]:
@@ -62,7 +63,8 @@ class SafQueue:
         )
         return [
             SafEntry(str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]),
-                     None if r[5] is None else str(r[5]), str(r[6]), int(r[7]), float(r[8]))
+                     None if r[5] is None else str(r[5]), self._store.unseal(str(r[6])),
+                     int(r[7]), float(r[8]))
             for r in rows
         ]  # fmt: skip
 

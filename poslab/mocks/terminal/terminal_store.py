@@ -13,17 +13,32 @@ policy switch: :class:`DurableReversals` (this file) for ``resilient``,
 :class:`MemoryReversals` (lost with the process or a crash) for ``naive``.
 Counters and the batch log are always durable — a real device keeps its STAN,
 batch number and transaction log in flash whatever its reversal policy.
+
+Card data at rest (PCI DSS 3.4/3.5: keep the PAN only where it is needed, and
+unreadable there). A durable reversal or SAF advice must go again *unchanged*
+after a crash — the 0400/0220 carries the original PAN — and the batch upload
+(0320) carries each approved transaction's; masking would break both, so those
+values are sealed instead: AES-256-GCM under a data key that is never written
+(:meth:`TerminalStore.seal`). The fleet derives the key from the world's
+terminal master keys (:func:`flash_key`): the world file is already the run's
+one secret store (0600), so a restarted Locust process derives the same key
+and resends what its predecessor left, while the flash file alone reveals no
+PAN. Masked PANs (first 6, last 4) stay in clear for the journals.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
+
+from poslab.mocks.kit.sealed import Sealer, SealError, world_key
+from poslab.world import World
 
 __all__ = [
     "BatchEntry",
@@ -32,10 +47,24 @@ __all__ = [
     "MemoryReversals",
     "ReversalRecord",
     "ReversalStore",
+    "SealError",
     "TerminalStore",
     "fields_from_json",
     "fields_to_json",
+    "flash_key",
 ]
+
+#: Stores opened without a key seal under this one: it lives as long as the
+#: process, so a store reopened by this process reads its records and a file
+#: left behind reads as noise (the fleet passes :func:`flash_key` instead).
+_PROCESS_KEY = os.urandom(32)
+
+
+def flash_key(world: World) -> bytes:
+    """The data key of the terminals' flash for ``world`` (see
+    :mod:`poslab.mocks.kit.sealed`: derived from what only the world file holds)."""
+    return world_key(world, "terminal flash")
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reversals (
@@ -74,7 +103,8 @@ class ReversalRecord:
     """A reversal waiting to be sent. ``fields`` are the 0400's fields as
     JSON (:func:`fields_to_json`): no track data, PIN block or MAC — it is
     signed at send time, under whatever MAC key the terminal holds then.
-    ``pan`` is masked; the fields carry the real one for the host.
+    ``pan`` is masked; the fields carry the real one for the host, sealed
+    in the durable store.
     ``tries`` counts tries that left the terminal (resilient) or every attempt
     (naive); ``retry_at`` (epoch) is when a spaced reversal may go again."""
 
@@ -131,8 +161,9 @@ class TerminalStore:
     """The SQLite file. Calls are short and never yield to gevent, so one
     connection serves every greenlet; the lock covers real threads (tests)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, data_key: bytes | None = None) -> None:
         self.path = Path(path)
+        self._sealer = Sealer(data_key if data_key is not None else _PROCESS_KEY)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
@@ -144,6 +175,17 @@ class TerminalStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def seal(self, text: str) -> str:
+        """``text`` (card data) encrypted under the data key, as text."""
+        return self._sealer.seal(text.encode())
+
+    def unseal(self, text: str) -> str:
+        """What :meth:`seal` sealed (a value in clear is returned as it is)."""
+        try:
+            return self._sealer.unseal(text).decode()
+        except SealError as exc:
+            raise SealError(f"{self.path}: {exc}") from None
 
     def execute(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
         """Run one statement (autocommit) and return its rows."""
@@ -180,7 +222,7 @@ class TerminalStore:
             entry.stan,
             entry.type,
             entry.amount,
-            entry.pan,
+            self.seal(entry.pan),
             entry.rrn,
             entry.date,
             int(entry.voided),
@@ -213,7 +255,7 @@ class TerminalStore:
                 stan=str(r[0]),
                 type=str(r[1]),
                 amount=int(r[2]),
-                pan=str(r[3]),
+                pan=self.unseal(str(r[3])),
                 rrn=None if r[4] is None else str(r[4]),
                 date=str(r[5]),
                 voided=bool(r[6]),
@@ -246,7 +288,7 @@ class DurableReversals:
                 record.type,
                 record.amount,
                 record.pan,
-                record.fields,
+                self._store.seal(record.fields),
                 record.reason,
                 record.tries,
                 record.created_at,
@@ -268,7 +310,7 @@ class DurableReversals:
                 type=str(r[3]),
                 amount=int(r[4]),
                 pan=None if r[5] is None else str(r[5]),
-                fields=str(r[6]),
+                fields=self._store.unseal(str(r[6])),
                 reason=str(r[7]),
                 tries=int(r[8]),
                 created_at=float(r[9]),
