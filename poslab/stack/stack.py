@@ -289,7 +289,9 @@ class Stack:
             owner_pid=os.getpid(),
             detached=not self.orphan_guard,
             seed=self.seed,
-            topology=self.topology.model_dump(mode="json"),
+            # the ledger source's URL may carry a password: the state file never
+            # needs it (lab down, attach), so it is not written to disk there
+            topology=self.topology.model_dump(mode="json", exclude={"ledger"}),
             services=dict(self._services),
             proxies=dict(self._proxies),
             addresses=self.addresses if self._services else None,

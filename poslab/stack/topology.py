@@ -24,6 +24,12 @@ regions; :func:`load_topology` overrides it from a YAML/JSON file
     proxies:
       - {name: region-north, listen: "127.0.0.1:26001"}
 
+A service the lab does not own (docs/external.md) may also carry ``hooks``
+(:mod:`poslab.stack.hook_model`: kill, start, restart, reset, application
+faults) and the ``settings`` it runs with; the topology may carry a
+``ledger`` source (:mod:`poslab.ledger_sources`), ``require: [integrity]``
+and the terminals' dialect (``terminal``: :class:`TerminalDialect`).
+
 A bad file raises :class:`poslab.errors.ConfigError` naming the file and field.
 """
 
