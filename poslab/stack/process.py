@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -298,9 +299,19 @@ class ServiceProcess:
 
     def _failure(self, why: str) -> StackError:
         tail = log_tail(self.spec.log_file)
-        return StackError(
-            f"service {self.spec.name} {why}; last lines of {self.spec.log_file}:\n{tail}"
+        # The service's own one-line refusal (a port in use, a corrupt database)
+        # goes on the first line, where a pipeline's log shows it.
+        said = next(
+            (line.strip() for line in reversed(tail.splitlines()) if _REFUSAL.match(line)), ""
         )
+        return StackError(
+            f"service {self.spec.name} {why}{': ' + said if said else ''}; "
+            f"last lines of {self.spec.log_file}:\n{tail}"
+        )
+
+
+#: How the services say why they will not run (``error: …``, ``poslab.mocks.agent: …``).
+_REFUSAL = re.compile(r"^(error: |poslab\.[\w.]+: )")
 
 
 def _now() -> float:
