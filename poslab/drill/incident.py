@@ -117,11 +117,16 @@ class Incident:
     self_healed: bool = False
     credited_to: str | None = None  # the mitigation the recovery is credited to
     verdicts: list[Verdict] = field(default_factory=list)
+    pauses: list[tuple[float, float]] = field(default_factory=list)  # the facilitator's
 
     def since_fault(self, t: float | None) -> float | None:
+        """Drill time from the fault going in to ``t``: the facilitator's pauses are
+        not the team's time to detect, mitigate or recover."""
         if t is None or self.fault_start is None:
             return None
-        return round(t - self.fault_start, 1)
+        start = self.fault_start
+        paused = sum(max(0.0, min(b, t) - max(a, start)) for a, b in self.pauses)
+        return round(t - start - paused, 1)
 
     @property
     def first_mitigation_at(self) -> float | None:
@@ -331,6 +336,7 @@ def analyse(
     fault_start = min((float(e["t"]) for e in injected), default=None)
     incident = Incident(t0=t0, end_at=end_at, fault_start=fault_start, faults=faults)
     events = sorted((dict(e) for e in timeline), key=lambda e: float(e.get("t", 0)))
+    incident.pauses = _pauses(events, end_at)
     mitigations = [e for e in events if e.get("event") == "mitigation"]
     pinned_at = min(
         (
@@ -353,6 +359,21 @@ def analyse(
     _detection(incident, events, detection_keywords)
     judge_mitigations(incident, mitigations, injected, list(cleared.values()), modes)
     return incident
+
+
+def _pauses(events: Sequence[Mapping[str, Any]], end_at: float) -> list[tuple[float, float]]:
+    """(from, to) of each pause of the drill clock; one still on lasts to the end."""
+    out: list[tuple[float, float]] = []
+    since: float | None = None
+    for e in events:
+        if e.get("event") == "pause" and since is None:
+            since = float(e["t"])
+        elif e.get("event") == "resume" and since is not None:
+            out.append((since, float(e["t"])))
+            since = None
+    if since is not None:
+        out.append((since, end_at))
+    return out
 
 
 def _detection(

@@ -404,6 +404,10 @@ def test_a_team_drill_from_the_cli(lab: Lab, tmp_path: Path) -> None:
     assert ("detection", "[Lin") in whats
     md = files.postmortem_md.read_text(encoding="utf-8")
     assert "| Lin | restart_acquirer | right |" in md and "| Wang | escalate_upstream |" in md
+    # the pause came before the fault: none of the team's time is taken out
+    (pause,) = report["pauses"]
+    assert pause["to"] - pause["from"] == pytest.approx(paused_s, abs=1.0)
+    assert "paused the drill clock 1 time(s)" in md
     ended = [e for e in read_jsonl(files.timeline) if e["event"] == "end"]
     assert ended[-1]["reason"] == "ended by the participants (Lin)"
 

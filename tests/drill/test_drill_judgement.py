@@ -225,3 +225,20 @@ def test_the_report_of_the_reported_drill(tmp_path: Path) -> None:
     assert "| lin | use_backup_path (regions=east) | right |" in md
     assert "[wang] east latency, network sag" in md
     assert not any("does not address" in item for item in report["action_items"])
+
+
+def test_the_facilitators_pauses_are_not_the_teams_time() -> None:
+    timeline = [
+        {"t": T0 + 15, "event": "pause", "by": "Zhao"},
+        {"t": T0 + 35, "event": "resume", "by": "Zhao", "paused_s": 20},
+        {"t": T0 + 38, "event": "detect", "text": "east sagging"},
+        backup_path(40.0, "east"),
+    ]
+    inc = run(timeline, seconds(sagging_until=41))
+    assert inc.pauses == [(T0 + 15, T0 + 35)]
+    f = inc.figures()
+    assert f["detect_s"] == 38 - SAG_AT - 20 and f["mitigate_s"] == 40 - SAG_AT - 20
+    assert f["recover_s"] == 41 - SAG_AT - 20
+    # a pause still on when the drill ended lasts to its end
+    inc = run([{"t": T0 + 50, "event": "pause"}], seconds(sagging_until=END))
+    assert inc.pauses == [(T0 + 50, T0 + END)]

@@ -12,6 +12,7 @@ while paused or after the end are each told on the page.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -20,9 +21,16 @@ from typing import Any
 
 import pytest
 
-from poslab.drill.dashboard.server import DashboardServer
+from poslab.drill.dashboard.server import DashboardServer, tls_context
 from poslab.drill.room import DrillRoom
-from tests.drill.team_stage import FACILITATOR_TOKEN, TOKEN, StandInStage, room, second
+from tests.drill.team_stage import (
+    FACILITATOR_TOKEN,
+    TOKEN,
+    StandInStage,
+    room,
+    second,
+    self_signed,
+)
 from tests.support.chromium import ARGS, CHROMIUM
 
 pytestmark = [
@@ -38,13 +46,13 @@ class ServedRoom:
     """The room and its server on an event loop of their own (Playwright's sync API
     blocks the test's thread)."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, tls: ssl.SSLContext | None = None) -> None:
         self.stage = StandInStage()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.room: DrillRoom = self.call(self._make(tmp))
-        self.server = DashboardServer(self.room)
+        self.server = DashboardServer(self.room, tls=tls)
         self.url: str = self.call(self.server.start())
         self._samples = self.loop.call_soon_threadsafe(self._publish, 0)
 
@@ -232,3 +240,31 @@ def test_two_participants_and_a_facilitator_at_once(served: ServedRoom) -> None:
     assert served.stage.ended == ("ended by the facilitator (facilitator)", False)
     assert served.stage.stack.calls == [("fleet", "use_backup_path", {"regions": ["east"]})]
     assert served.stage.injected == ["issuer-slow"]
+
+
+def test_a_participant_over_tls(tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    cert, key = self_signed(tmp_path)
+    served = ServedRoom(tmp_path, tls=tls_context(cert, key))
+    try:
+        assert served.url.startswith("https://")
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                # The team's browsers are told to trust the drill's certificate (here:
+                # a self-signed one, so the context accepts it).
+                page = browser.new_context(ignore_https_errors=True).new_page()
+                page.goto(f"{served.url}/#token={TOKEN}")
+                page.wait_for_function(
+                    "document.getElementById('status').textContent === 'running'"
+                )
+                page.fill("#name", "Lin")
+                page.fill("#note-text", "over TLS")
+                page.click("#note")
+                assert message(page) == "noted"
+                same_state([page], 1)
+            finally:
+                browser.close()
+        assert [(e["event"], e["by"]) for e in served.timeline()] == [("note", "Lin")]
+    finally:
+        served.close()

@@ -153,7 +153,9 @@ def build_app(room: DrillRoom) -> web.Application:
     async def body_of(request: web.Request) -> dict[str, Any]:
         try:
             body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        # ValueError also covers an integer beyond Python's 4,300-digit limit
+        # (not a JSONDecodeError); RecursionError: nesting too deep
+        except (ValueError, RecursionError):
             raise _bad("the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise _bad("the body must be a JSON object")
@@ -269,7 +271,12 @@ class DashboardServer:
         tls: ssl.SSLContext | None = None,
     ) -> None:
         # The long polls end with the server, not after their 15 s.
-        self.runner = web.AppRunner(build_app(room), access_log=None, shutdown_timeout=1.0)
+        # keepalive_timeout: aiohttp's timer also closes a half-sent request
+        # (its default, an hour, let a slowloris hold a served-off-loopback
+        # dashboard's sockets); it does not run while a long poll is answered.
+        self.runner = web.AppRunner(
+            build_app(room), access_log=None, shutdown_timeout=1.0, keepalive_timeout=15.0
+        )
         self.host = host
         self.port = port
         self.tls = tls

@@ -23,6 +23,7 @@ from poslab.drill.postmortem.wording import (
     headline,
     money_rows,
     params_text,
+    pauses_text,
     right_for_failure,
     seconds,
     who,
@@ -211,6 +212,8 @@ def render_html(report: Postmortem) -> str:
             ],
         )
     )
+    if pauses_text(report):
+        parts.append(f"<p>{_e(pauses_text(report))}</p>")
     parts.append("<h2>Mitigations</h2>")
     if inc.mitigations:
         parts.append(

@@ -8,6 +8,7 @@ from poslab.drill.postmortem.wording import (
     headline,
     money_rows,
     params_text,
+    pauses_text,
     right_for_failure,
     seconds,
     who,
@@ -80,6 +81,8 @@ def render_markdown(report: Postmortem) -> str:
             ]
         ],
     )
+    if pauses_text(report):
+        out += ["", pauses_text(report)]
     if inc.detect_at is not None:
         named = ", ".join(inc.detect_named) or "none of the failure's words"
         out += ["", f"Detection: “{inc.detect_text}” — names {named}."]

@@ -94,6 +94,7 @@ class Postmortem:
             "self_healed": inc.self_healed,
             "recovery_credited_to": inc.credited_to,
             "figures": inc.figures(),
+            "pauses": [{"from": a, "to": b} for a, b in inc.pauses],
             "mitigations": [asdict(m) for m in inc.mitigations],
             "money": self.money.to_dict(),
             "runbook_steps": [s.to_dict() for s in self.steps],

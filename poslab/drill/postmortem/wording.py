@@ -104,3 +104,15 @@ def right_for_failure(report: Postmortem) -> str:
 def who(by: object) -> str:
     """A participant's name as the report shows it (the CLI's actions carry none)."""
     return str(by) if by else "CLI"
+
+
+def pauses_text(report: Postmortem) -> str:
+    """The facilitator's pauses, which the times leave out ("" when there were none)."""
+    pauses = report.incident.pauses
+    if not pauses:
+        return ""
+    total = sum(b - a for a, b in pauses)
+    return (
+        f"The facilitator paused the drill clock {len(pauses)} time(s), {total:.0f} s in all: "
+        "not counted in these times."
+    )
