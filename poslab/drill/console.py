@@ -59,9 +59,11 @@ def render(samples: Sequence[dict[str, Any]], status: dict[str, Any] | None) -> 
     last = samples[-1]
     t0 = (status or {}).get("t0")
     clock = "" if t0 is None else f"T+{int(last['t'] - t0)} s"
+    paused = bool((status or {}).get("paused"))
     head = Text.assemble(
         ("payment operations ", "bold"),
         (f"{(status or {}).get('status', '?')} ", "cyan"),
+        ("PAUSED by the facilitator " if paused else "", "bold yellow"),
         clock,
         f"  (sample {last['seq']})",
     )
@@ -117,7 +119,8 @@ def render(samples: Sequence[dict[str, Any]], status: dict[str, Any] | None) -> 
     events = [e for e in (status or {}).get("events", []) if e.get("event") != "drill_started"]
     lines = [
         Text(
-            f"  {time.strftime('%H:%M:%S', time.localtime(e['t']))} {e['event']}: "
+            f"  {time.strftime('%H:%M:%S', time.localtime(e['t']))} "
+            f"{e['by'] + ' ' if e.get('by') else ''}{e['event']}: "
             f"{e.get('text') or e.get('action') or e.get('area') or e.get('reason', '')}"
         )
         for e in events[-5:]

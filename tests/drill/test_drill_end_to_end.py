@@ -59,6 +59,9 @@ def test_scripted_drill_detect_mitigate_end(lab: Lab) -> None:
     files = lab.start("acquirer-crash-restart", 3)
     state = files.read_state()
     assert state.status == "running" and state.t0 is not None
+    # loopback by default: nobody else can reach it, and no public link
+    assert state.public_url is None and state.api_url is not None
+    assert state.api_url.startswith("http://127.0.0.1:")
     assert stat.S_IMODE(files.facilitator.stat().st_mode) == 0o600
     assert stat.S_IMODE(files.journal.stat().st_mode) == 0o600
     shown = lab.ok("drill", "status") + lab.ok("drill", "dashboard")
