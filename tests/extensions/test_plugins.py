@@ -201,3 +201,22 @@ def test_a_plugins_expectation_kind_is_scored_and_its_bug_is_a_failed_check(
     assert checks["enough"].held and not checks["too-many"].held
     assert not checks["buggy"].held
     assert checks["buggy"].detail == 'the evaluator failed: ZeroDivisionError("the plugin\'s bug")'
+
+
+def test_the_timeline_shows_the_probes_and_their_checks_after_the_scenarios_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, "probed", VALID)
+    code, out, err = _lab(["scenario", "show", "--plugin", PLUGIN, path], capsys)
+    assert code == 0, err
+    checks = out.split("  expectations:\n")[1].split("  probes:\n")[0].splitlines()
+    assert [line.split(":")[0].strip() for line in checks] == [
+        "attempts-at-least",
+        "probe-admin",
+        "probe-books",
+        "probe-errors",
+        "probe-own",
+    ]
+    assert "    admin: http continuous every 2s (timeout 2 s)" in out
+    assert "    books: command end (timeout 2 s)" in out
+    assert "    errors: prometheus during_fault every 2s (timeout 2 s)" in out

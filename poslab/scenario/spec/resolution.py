@@ -286,7 +286,8 @@ def resolve_scenario(
     r.recovery_room(faults, recovery)
     scenario = dict(
         unavoidable=tuple(r.unavoidable(faults)),
-        expectations=tuple(r.probe_checks(checks := r.expectations()) + checks),
+        # the scenario's own checks, then one per probe that brings its own
+        expectations=tuple((checks := r.expectations()) + r.probe_checks(checks)),
         probes=tuple(r.probes()),
         abort=tuple(r.abort()),
         steady_state=r.steady_state(faults),

@@ -156,8 +156,17 @@ def render_timeline(scenario: ResolvedScenario) -> str:
         lines.append(f"    {e.name}: {e.kind} {params}".rstrip())
     if not s.expectations:
         lines.append("    none")
+    if s.probes:
+        lines.append("  probes:")
+    for p in s.probes:
+        every = f" every {format_duration(p.interval_s)}" if p.mode.value in _POLLED else ""
+        lines.append(f"    {p.name}: {p.type} {p.mode.value}{every} (timeout {p.timeout_s:g} s)")
     lines.append(f"  abort when: {_abort_text(s)}")
     return "\n".join(lines)
+
+
+#: probe modes that ask every interval (the others ask once)
+_POLLED = ("continuous", "during_fault")
 
 
 def render_suite(suite: ResolvedSuite) -> str:
