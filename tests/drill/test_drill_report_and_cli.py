@@ -129,6 +129,15 @@ def test_cli_without_a_drill_or_with_bad_requests(
     assert code == 2 and "not both" in out
     code, out = lab("drill", "start", "--delay-window=10:200", "--max-minutes=3")
     assert code == 2 and "leave at least" in out
+    not_a_cert = tmp_path / "not-a-cert.pem"
+    not_a_cert.write_text("hello\n", encoding="utf-8")
+    code, out = lab("drill", "start", f"--cert={not_a_cert}")
+    assert code == 2 and "cannot use the certificate" in out
+    code, out = lab("drill", "start", f"--key={not_a_cert}")
+    assert code == 2 and "--key needs --cert" in out
+    for command in (("pause",), ("resume",), ("inject", "issuer-slow")):
+        code, out = lab("drill", *command)
+        assert code == 2 and "no drill is running" in out, command
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*-drill"))
 
 
