@@ -35,5 +35,5 @@ def clean_registries() -> Iterator[None]:
     expectation_kinds.PLUGIN_EVALUATORS.clear()
     expectation_kinds.PLUGIN_EVALUATORS.update(evaluators)
     for name in set(sys.modules) - modules:  # a plugin imported again registers again
-        if name.startswith("tests.extensions.") or name == "broken_plugin":
+        if name.startswith("tests.extensions.") or name in ("broken_plugin", "team_probes"):
             del sys.modules[name]

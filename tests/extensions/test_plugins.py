@@ -220,3 +220,36 @@ def test_the_timeline_shows_the_probes_and_their_checks_after_the_scenarios_own(
     assert "    admin: http continuous every 2s (timeout 2 s)" in out
     assert "    books: command end (timeout 2 s)" in out
     assert "    errors: prometheus during_fault every 2s (timeout 2 s)" in out
+
+
+def test_an_installed_distributions_entry_points_need_no_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a distribution as pip leaves it: its module and a dist-info with entry_points.txt
+    site = tmp_path / "site"
+    (site / "team_probes-1.0.dist-info").mkdir(parents=True)
+    (site / "team_probes-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: team-probes\nVersion: 1.0\n", encoding="utf-8"
+    )
+    (site / "team_probes-1.0.dist-info" / "entry_points.txt").write_text(
+        "[poslab.probes]\nqueue-depth = team_probes:QueueDepth\n", encoding="utf-8"
+    )
+    (site / "team_probes.py").write_text(
+        "from poslab.plugins import Probe, ProbeParams, ProbeResult\n"
+        "class Params(ProbeParams):\n"
+        "    max_depth: int\n"
+        "class QueueDepth(Probe[Params]):\n"
+        "    type = 'queue-depth'\n"
+        "    Params = Params\n"
+        "    async def check(self, ctx):\n"
+        "        return ProbeResult(True, 0, 'empty')\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(site))
+    scenario = VALID.replace("{name: own, type: flaky}", "{name: q, type: queue-depth, params: {}}")
+    own_check = "expectations:\n  - kind: attempts_at_least\n    params: {min: 1}\n"
+    path = _write(tmp_path, "probed", scenario.replace(own_check, ""))
+    code, _, err = _lab(["scenario", "validate", path], capsys)
+    assert code == 2  # found without --plugin, and its params are checked
+    assert "probes[3].params.max_depth: required param missing" in err
+    assert "unknown probe type" not in err
