@@ -65,7 +65,13 @@ from poslab.drill.steady_load import first_transaction, start_load
 from poslab.drill.teardown import write_run_json
 from poslab.errors import ConfigError, LabError
 from poslab.fleet import Fleet
-from poslab.scenario import FaultSchedule, RunEvents, RunJournal, RunLifecycle
+from poslab.scenario import (
+    FaultSchedule,
+    RunEvents,
+    RunJournal,
+    RunLifecycle,
+    resolve_fleet_draws,
+)
 from poslab.stack import Stack
 
 if TYPE_CHECKING:  # imported when the drill starts
@@ -185,8 +191,6 @@ class Controller(RunLifecycle[Stack, Fleet]):
             raise ConfigError(f"{scenario}: {', '.join(clash)} already has a fault in place")
         self.secret, self.plan = secret, plan
         self.files.write_facilitator(secret)
-        from poslab.scenario import resolve_fleet_draws
-
         draws = resolve_fleet_draws(
             plan.drill_scenario, runtime.world.terminals[: secret.terminals], secret.seed
         )
@@ -258,7 +262,6 @@ class Controller(RunLifecycle[Stack, Fleet]):
 
     async def _start(self) -> None:
         from poslab.drill.runtime import DrillRuntime
-        from poslab.scenario import resolve_fleet_draws
         from poslab.stack import default_topology
         from poslab.world import load as load_world
 
