@@ -30,8 +30,8 @@ pytestmark = pytest.mark.timeout(300)
 
 HUGE_TEXT = "9" * 5001
 
-EXAMPLES = 120
-AGENT_EXAMPLES_PER_OPERATION = 10
+EXAMPLES = 100
+AGENT_EXAMPLES_PER_OPERATION = 8
 
 ACQUIRER_ROUTES = [
     ("POST", "/admin/faults/{name}"),
@@ -188,15 +188,17 @@ def test_the_agent_api_answers_no_500_with_the_token(guarded: GuardedStack) -> N
         )
         def exercise(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
             response = case.call(headers=BEARER, timeout=10)
-            # 503 is what the agent's own faults answer on purpose; a case that
-            # set one clears it below, so only a 5xx without a fault is a bug
-            active = httpx.get(f"{guarded.agent.url}/admin/faults", headers=BEARER).json()
-            if response.status_code >= 500 and not active["active"]:
-                errors.append(
-                    f"{case.method} {case.formatted_path} → {response.status_code}: "
-                    f"{response.text[:300]}"
-                )
-            if active["active"]:
+            # 503 is what the agent's own faults answer on purpose: a 5xx is a
+            # bug only when no fault is active; a fault a case set is cleared
+            faults = f"{guarded.agent.url}/admin/faults"
+            if response.status_code >= 500:
+                active = httpx.get(faults, headers=BEARER).json()["active"]
+                if not active:
+                    errors.append(
+                        f"{case.method} {case.formatted_path} → {response.status_code}: "
+                        f"{response.text[:300]}"
+                    )
+            if case.method == "POST" and case.formatted_path.startswith("/admin/faults"):
                 httpx.post(f"{guarded.agent.url}/admin/reset", headers=BEARER)
 
         exercise()

@@ -111,6 +111,40 @@ def test_a_frame_trickled_a_byte_at_a_time_is_cut_off(acquirer: Stack) -> None:
         _close_all(tricklers)
 
 
+PER_PEER = 16
+
+
+@pytest.fixture(scope="module")
+def shared_acquirer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = {"day_seconds": 86400.0, "idle_timeout_s": 60.0, "max_connections_per_peer": PER_PEER}
+    running = start_stack(tmp_path_factory.mktemp("per-peer"), config)
+    yield running
+    running.stop()
+
+
+def test_one_peer_recycles_its_own_sockets_not_the_others(shared_acquirer: Stack) -> None:
+    """A second address on this machine (127.0.0.2, connecting to 127.0.0.1)
+    holding more than its share loses its own oldest sockets, never a
+    terminal's connection from another peer."""
+    terminal = shared_acquirer.signed_on()  # from 127.0.0.1, then idle
+    hog: list[socket.socket] = []
+    try:
+        for _ in range(3 * PER_PEER):
+            sock = socket.create_connection(
+                ("127.0.0.1", shared_acquirer.acquirer.main),
+                timeout=5,
+                source_address=("127.0.0.2", 0),
+            )
+            sock.setblocking(False)
+            hog.append(sock)
+        time.sleep(0.2)
+        assert sum(not _closed(s) for s in hog) <= PER_PEER
+        assert terminal.echo().text(39) == "00"  # the same connection, still open
+    finally:
+        terminal.close()
+        _close_all(hog)
+
+
 HALF_SENT = 500
 API_IDLE_S = 1.5
 

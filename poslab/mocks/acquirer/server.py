@@ -27,6 +27,7 @@ from poslab import server_runtime
 from poslab.common import write_ready_file
 from poslab.common.shutdown import DRAIN_LIMIT_S, exit_backstop, pending_tasks
 from poslab.mocks.kit import admin_token_for
+from poslab.mocks.kit.aiohttp_admin import SERVER_LIMITS
 from poslab.world import load
 
 from .admin import build_app
@@ -139,7 +140,7 @@ async def run(options: Options) -> int:
     main_port = await iso.start(options.host, options.port)
     # shutdown_timeout: an admin request still running at stop gets 0.5 s, not 60
     runner = web.AppRunner(
-        build_app(host, iso, worker, token), access_log=None, shutdown_timeout=0.5
+        build_app(host, iso, worker, token), access_log=None, shutdown_timeout=0.5, **SERVER_LIMITS
     )
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.admin_port)

@@ -30,6 +30,7 @@ from poslab.common.shutdown import DRAIN_LIMIT_S, exit_backstop, pending_tasks
 from poslab.errors import ConfigError, LabError
 from poslab.iso8583 import use_codec
 from poslab.mocks.kit import admin_token_for
+from poslab.mocks.kit.aiohttp_admin import SERVER_LIMITS
 from poslab.world import load
 
 from .accounts import Accounts
@@ -83,7 +84,10 @@ async def _run(args: argparse.Namespace) -> int:
     server = AuthServer(accounts, store, IssuerFaults(args.seed))
     main_port = await server.start(args.host, args.port)
     # shutdown_timeout: an admin request still running at stop gets 0.5 s, not 60
-    runner = web.AppRunner(build_app(server, token), access_log=None, shutdown_timeout=0.5)
+    # SERVER_LIMITS: a half-sent or idle admin connection is closed in seconds
+    runner = web.AppRunner(
+        build_app(server, token), access_log=None, shutdown_timeout=0.5, **SERVER_LIMITS
+    )
     await runner.setup()
     await web.TCPSite(runner, args.host, args.admin_port).start()
     admin_port = int(runner.addresses[0][1])

@@ -42,7 +42,7 @@ MAX_BODY_BYTES = 64 * 1024
 #: closes a half-sent request (aiohttp's default, an hour, let 500 of them
 #: hold their sockets). 15 s is far beyond what a client on this machine
 #: needs to send headers, and a polling client reconnects.
-SERVER_LIMITS: dict[str, Any] = {"keepalive_timeout": 15.0, "access_log": None}
+SERVER_LIMITS: dict[str, Any] = {"keepalive_timeout": 15.0}
 
 
 def error_response(status: int, message: str) -> web.Response:
