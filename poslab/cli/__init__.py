@@ -28,6 +28,7 @@ _COMMANDS: dict[str, str] = {
     "scenario": "poslab.cli.scenario:scenario",
     "run": "poslab.cli.run:run",
     "verify-gate": "poslab.cli.run:verify_gate",
+    "verify-catalogue": "poslab.cli.verify_catalogue:verify_catalogue",
     "report": "poslab.cli.report:report",
     "compare": "poslab.cli.report:compare",
     "load": "poslab.cli.load:load",

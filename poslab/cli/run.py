@@ -32,6 +32,7 @@ import click
 from rich.console import Console
 
 from poslab.cli.containers import container_stack_factory, containers_option, wanted
+from poslab.cli.defects_option import defect_option, parse_defects, with_defects
 from poslab.cli.exit_codes import HELP_EPILOG, ExitCode
 from poslab.cli.options import catalogue_option, plugin_option
 from poslab.errors import ConfigError, RunDirError
@@ -81,6 +82,7 @@ class _Request:
     topology: Path | None
     catalogue: Path | None
     world: Path | None = None
+    defects: tuple[str, ...] = ()  # SERVICE:NAME (docs/defects.md)
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ def _plan(req: _Request, policy: str | None = None) -> RunPlan:
     )
     if world_terminals is not None:  # the fleet drives the world's terminals, no more
         scenarios = [_at_most(s, world_terminals) for s in scenarios]
+    scenarios = with_defects(scenarios, topology, parse_defects(req.defects))
     _check_judgeable(topology, require)
     return RunPlan(
         settings, tuple(scenarios), topology, req.runs_dir, require=require, world=req.world
@@ -469,6 +472,7 @@ def _common(func: F) -> F:
     help="Push the run's metrics (live each second, then the scores) to this Prometheus "
     "Pushgateway; metrics.prom in the run directory is written either way.",
 )
+@defect_option()
 def run(
     scenarios: tuple[str, ...],
     suite: str | None,
@@ -488,10 +492,11 @@ def run(
     json_out: str | None,
     quiet: bool,
     pushgateway: str | None,
+    defects: tuple[str, ...],
 ) -> int:
     """Run SCENARIO… (or a --suite) on a fresh stack and gate on the score."""
     req = _Request(scenarios, suite, seed, terminals, time_scale, policy, min_score, runs_dir,
-                   topology_path, catalogue, world_path)  # fmt: skip
+                   topology_path, catalogue, world_path, defects)  # fmt: skip
     if dry_run:
         _dry_run(_plan(req))
         return 0

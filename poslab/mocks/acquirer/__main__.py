@@ -2,7 +2,7 @@
 
     python -m poslab.mocks.acquirer --world W --host 127.0.0.1 --port 0 --admin-port 0 \\
         --db FILE --issuer HOST:PORT --ready-file F [--config FILE] [--admin-token T] \\
-        [--loop asyncio|uvloop|auto] [--codec compiled|pyiso8583]
+        [--loop asyncio|uvloop|auto] [--codec compiled|pyiso8583] [--defect NAME ...]
     python -m poslab.mocks.acquirer export --db FILE --out DIR
 
 Logs go to stderr (PANs masked, keys never logged). Exit codes: 0 after a
@@ -12,6 +12,7 @@ clean stop, 2 for a configuration error (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -21,7 +22,7 @@ from poslab import server_runtime
 from poslab.errors import ConfigError, LabError
 from poslab.iso8583 import use_codec
 
-from .config import load_config
+from .config import AcquirerConfig, load_config
 from .export import export_all
 from .server import Options, run
 
@@ -31,6 +32,11 @@ def _endpoint(text: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     return host.strip("[]"), int(port)
+
+
+def _with_defects(config: AcquirerConfig, defects: list[str]) -> AcquirerConfig:
+    # replace() validates again: an unknown name is a ConfigError listing the known ones
+    return dataclasses.replace(config, defects=config.defects | frozenset(defects))
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -49,6 +55,13 @@ def _serve_parser() -> argparse.ArgumentParser:
         "--admin-token",
         default=os.environ.get("LAB_ADMIN_TOKEN"),
         help="bearer token for the admin API (required off loopback)",
+    )
+    parser.add_argument(
+        "--defect",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="plant a known defect (repeatable; docs/defects.md); an unknown name is exit 2",
     )
     parser.add_argument("--log-level", default=os.environ.get("LAB_LOG_LEVEL", "INFO"))
     server_runtime.add_loop_option(parser)
@@ -91,7 +104,7 @@ def main(argv: list[str]) -> int:
             db=args.db,
             issuer=args.issuer,
             ready_file=args.ready_file,
-            config=load_config(args.config),
+            config=_with_defects(load_config(args.config), args.defect),
             admin_token=args.admin_token or None,
         )
         use_codec(args.codec)

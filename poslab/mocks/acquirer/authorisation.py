@@ -26,6 +26,7 @@ format 0 under the terminal's key is answered 99 (sign on again).
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from poslab.iso8583 import (
     CURRENCY_CNY,
@@ -39,14 +40,16 @@ from poslab.iso8583 import (
     parse_amount,
 )
 
-from .group_commit import WriteError
+from .group_commit import Op, WriteError
 from .host import Fields, Host, Request
 from .issuer_link import ISSUER_HEADER, ISSUER_TPDU, IssuerTimeout, IssuerUnavailable
 from .journal import APPROVED, DECLINED, Txn
-from .ledger import txn_op
+from .ledger import Advice, txn_op
 from .sign_on import host_clock
 
 __all__ = ["balance", "card_data", "reply_fields", "sale"]
+
+log = logging.getLogger(__name__)
 
 _PROCESSING = {"sale": "000000", "balance": "310000"}
 # Answers that mean "the issuer did not decide": nothing is booked.
@@ -211,9 +214,14 @@ async def _ask_and_book(
     now = txn.booked_at
     ops = [*host.open_batch_ops(tid, mid, batch, now), txn_op(txn)]
     advice = None
-    if rc == "98":
+    # the no-late-reversal defect forgets the issuer may have approved after our timeout
+    if rc == "98" and not host.config.defective("no-late-reversal"):
         advice, op = host.advices.new("reverse", key, amount, "98", now)
         ops.append(op)
+    if host.config.defective("reply-before-durable"):
+        host.book(txn)
+        _write_behind(host, ops, advice)
+        return reply_fields(host, txn)
     try:
         await host.commit(ops)
     except WriteError:
@@ -224,3 +232,25 @@ async def _ask_and_book(
     if advice is not None:
         host.advices.activate(advice)
     return reply_fields(host, txn)
+
+
+# The reply-before-durable defect's write-behind: rows reach the ledger this long
+# after their 00 left, so a crash inside the window loses approvals already printed.
+WRITE_BEHIND_S = 0.5
+_write_behind_tasks: set[asyncio.Task[None]] = set()
+
+
+def _write_behind(host: Host, ops: list[Op], advice: Advice | None) -> None:
+    async def flush() -> None:
+        await asyncio.sleep(WRITE_BEHIND_S)
+        try:
+            await host.commit(ops)
+        except WriteError:
+            log.warning("write-behind lost %d ledger ops (reply-before-durable defect)", len(ops))
+            return
+        if advice is not None:
+            host.advices.activate(advice)
+
+    task = asyncio.get_running_loop().create_task(flush())
+    _write_behind_tasks.add(task)  # held until done: the loop keeps weak references only
+    task.add_done_callback(_write_behind_tasks.discard)

@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from poslab.defects import UnknownDefect, check_names
 from poslab.errors import ConfigError
 from poslab.iso8583 import KeyLayout, KeyMode, KeySlot, MacAlgorithm
 
@@ -93,6 +94,9 @@ class AcquirerConfig:
     ledger_synchronous: str = "FULL"
     drain_timeout_s: float = 10.0
     seed: int = 0  # force_mismatch draws
+    # Known defects planted for lab verify-catalogue (poslab.defects, docs/defects.md):
+    # off unless asked for, by --defect or a run's settings (a restart keeps them).
+    defects: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         positive = (
@@ -146,6 +150,14 @@ class AcquirerConfig:
                 raise ConfigError(f"acquirer config: key_layouts lacks mode {mode}")
         if not all(len(m) == 4 and m.isdigit() for m in self.mac_mtis):
             raise ConfigError("acquirer config: mac_mtis must be 4-digit MTIs")
+        try:
+            check_names("acquirer", sorted(self.defects))
+        except UnknownDefect as exc:
+            raise ConfigError(f"acquirer config: {exc}") from None
+
+    def defective(self, name: str) -> bool:
+        """Whether the known defect ``name`` is planted (docs/defects.md)."""
+        return name in self.defects
 
     @property
     def cut_fraction(self) -> float:
@@ -187,6 +199,11 @@ def _convert(values: dict[str, Any]) -> dict[str, Any]:
                 f"acquirer config: mac_algorithm {name!r} is not one of {sorted(_MAC_ALGORITHMS)}"
             )
         values["mac_algorithm"] = _MAC_ALGORITHMS[name]
+    if "defects" in values:
+        raw = values["defects"]
+        if not isinstance(raw, (list, tuple)) or not all(isinstance(d, str) for d in raw):
+            raise ConfigError("acquirer config: defects must be a list of names")
+        values["defects"] = frozenset(raw)
     if "mac_mtis" in values:
         values["mac_mtis"] = frozenset(str(m) for m in values["mac_mtis"])
     if "key_layouts" in values:

@@ -58,6 +58,9 @@ async def reverse(host: Host, request: Request) -> Fields:
         original.reversed_at = now
         await host.commit([status_op(original)])
         return {39: "00"}
+    if host.config.defective("ack-reversal-without-applying"):
+        # the planted defect: a fast path acknowledges and nothing is undone or sent upstream
+        return {39: "00"}
     return await _undo(host, original, reason, now)
 
 

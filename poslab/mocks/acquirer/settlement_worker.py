@@ -179,22 +179,23 @@ class SettlementWorker:
                     "SELECT 1 FROM payouts WHERE mid = ? AND settle_date = ? LIMIT 1", (mid, date)
                 ).fetchone()
                 detail = payout.fee_detail
-                conn.execute(
-                    _INSERT_PAYOUT,
-                    (
-                        mid,
-                        date,
-                        "adjustment" if earlier else "payout",
-                        payout.gross,
-                        payout.fees,
-                        payout.gross - payout.fees,
-                        payout.count,
-                        detail["credit"],
-                        detail["debit"],
-                        detail["qr"],
-                        now,
-                    ),
+                values = (
+                    mid,
+                    date,
+                    "adjustment" if earlier else "payout",
+                    payout.gross,
+                    payout.fees,
+                    payout.gross - payout.fees,
+                    payout.count,
+                    detail["credit"],
+                    detail["debit"],
+                    detail["qr"],
+                    now,
                 )
+                conn.execute(_INSERT_PAYOUT, values)
+                if not earlier and host.config.defective("double-pay-batch"):
+                    # the planted defect: a payout file resent with no idempotency key
+                    conn.execute(_INSERT_PAYOUT, values)
             return len(groups)
 
         return job
