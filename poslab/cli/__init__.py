@@ -33,6 +33,7 @@ _COMMANDS: dict[str, str] = {
     "compare": "poslab.cli.report:compare",
     "load": "poslab.cli.load:load",
     "drill": "poslab.cli.drill:drill",
+    "fleet": "poslab.cli.fleet:fleet",
 }
 
 

@@ -19,7 +19,11 @@ other's runtime): one object, ``format`` 1::
      "shape": {"name": "lunch-peak", "params": {…}},
      "terminals": 200,                               how many of the world's terminals
      "tids": null,                                   or an explicit list
-     "processes": 1,
+     "processes": 1,                                 Locust --processes (forked, shared files)
+     "workers": 0,                                   > 0: a Locust master and this many
+                                                     workers over Locust's messages
+                                                     (docs/scale.md): faults out, journal
+                                                     back, no file shared with a worker
      "journal_dir": "/…/fleet", "control_file": "/…/fleet/control.jsonl",
      "state_dir": "/…/fleet/state",                  the terminals' SQLite "flash"
      "journal_flush_s": 1.0,
@@ -90,6 +94,7 @@ class FleetConfig:
     terminals: int | None = None
     tids: tuple[str, ...] | None = None
     processes: int = 1
+    workers: int = 0
     journal_flush_s: float = 1.0
     terminal: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     format: int = FLEET_CONFIG_FORMAT
@@ -114,9 +119,19 @@ class FleetConfig:
             raise ConfigError("fleet config: terminals must be ≥ 1")
         if self.processes < 1:
             raise ConfigError("fleet config: processes must be ≥ 1")
+        if self.workers < 0:
+            raise ConfigError("fleet config: workers must be ≥ 0")
+        if self.workers and self.processes > 1:
+            raise ConfigError("fleet config: workers and processes exclude each other")
         for key, url in self.agents.items():
             if key not in ("primary", "backup") or not str(url).startswith("http"):
                 raise ConfigError(f"fleet config: agents.{key} must be an http(s) URL")
+
+    @property
+    def slots(self) -> int:
+        """How many Locust processes run terminals: terminal ``i`` belongs to
+        worker ``i mod slots`` (workers over messages, else --processes)."""
+        return self.workers or self.processes
 
     # -- JSON ------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -56,7 +57,9 @@ __all__ = [
     "FleetError",
     "LoadRecord",
     "LocustOptions",
+    "free_port",
     "read_load_records",
+    "worker_argv",
 ]
 
 DEFAULT_LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtests" / "locustfile.py"
@@ -126,6 +129,34 @@ class LocustOptions:
     loglevel: str = "WARNING"
     locustfile: Path = DEFAULT_LOCUSTFILE
     extra_args: tuple[str, ...] = ()
+    # A distributed fleet (FleetConfig.workers): the master's port (None: a free
+    # one) and how many of its workers the lab starts here (None: all of them;
+    # fewer when the others join from other machines with `lab fleet worker`).
+    master_port: int | None = None
+    master_bind_host: str = "127.0.0.1"
+    local_workers: int | None = None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def worker_argv(
+    python: str,
+    master: str,
+    port: int,
+    *,
+    locustfile: Path = DEFAULT_LOCUSTFILE,
+    loglevel: str = "WARNING",
+) -> list[str]:
+    """A Locust worker of a distributed fleet: it needs no config and no file of
+    the run, only its master (which sends it the fleet at connect)."""
+    return [
+        python, "-m", "locust", "-f", str(locustfile), "--worker",
+        "--master-host", master, "--master-port", str(port), "--loglevel", loglevel,
+    ]  # fmt: skip
 
 
 class Fleet:
@@ -153,6 +184,8 @@ class Fleet:
         self.process: subprocess.Popen[bytes] | None = None
         self._deadline = 0.0
         self._control: ControlWriter | None = None
+        self.master_port: int | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []  # local workers (distributed)
 
     # -- configuration ---------------------------------------------------------
 
@@ -191,6 +224,10 @@ class Fleet:
         argv += ["--loglevel", o.loglevel]
         if config.processes > 1:
             argv += ["--processes", str(config.processes)]
+        if config.workers:
+            argv += ["--master", "--master-bind-host", o.master_bind_host]
+            argv += ["--master-bind-port", str(self.master_port)]
+            argv += ["--expect-workers", str(config.workers)]
         return [*argv, *o.extra_args]
 
     # -- lifecycle -------------------------------------------------------------
@@ -212,6 +249,8 @@ class Fleet:
         env[PARENT_ENV] = str(os.getpid())
         self.config = config
         self._control = ControlWriter(Path(config.control_file))
+        if config.workers:
+            self.master_port = self.options.master_port or free_port(self.options.master_bind_host)
         argv = self.command(config_path, config)
         argv[0] = shutil.which(argv[0]) or argv[0]
         if threading.current_thread() is threading.main_thread():
@@ -233,6 +272,55 @@ class Fleet:
                 raise FleetError(f"cannot start Locust: {exc}") from exc
         self._deadline = time.monotonic() + timeout_s
         self._record(self.process.pid)
+        if config.workers:
+            local = self.options.local_workers
+            self._start_workers(config.workers if local is None else local, env)
+
+    def _start_workers(self, count: int, env: Mapping[str, str]) -> None:
+        """Local workers, each in an empty directory of its own (its flash and
+        world copy live there; nothing of the run directory is read)."""
+        env = {k: v for k, v in env.items() if k != CONFIG_ENV}
+        root = str(self.options.locustfile.parents[2])  # poslab/, if not installed
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        assert self.master_port is not None
+        for index in range(count):
+            cwd = self.fleet_dir / "workers" / f"local-{index}"
+            cwd.mkdir(parents=True, exist_ok=True)
+            argv = worker_argv(
+                self.python,
+                "127.0.0.1",
+                self.master_port,
+                locustfile=self.options.locustfile,
+                loglevel=self.options.loglevel,
+            )
+            argv[0] = shutil.which(argv[0]) or argv[0]
+            if threading.current_thread() is threading.main_thread():
+                argv = guarded_argv(argv)
+            with (self.locust_dir / f"worker-{index}.log").open("ab") as log:
+                try:
+                    self.workers.append(
+                        subprocess.Popen(
+                            argv,
+                            stdin=subprocess.DEVNULL,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                            env=env,
+                            cwd=cwd,
+                            start_new_session=True,  # killable as a group, like the master
+                        )
+                    )
+                except OSError as exc:
+                    self._kill_group(signal.SIGKILL)
+                    raise FleetError(f"cannot start a Locust worker: {exc}") from exc
+
+    def workers_report(self) -> dict[str, Any] | None:
+        """The master's record of its workers (``fleet/workers.json``): joined,
+        lost (their terminals and last journal records) and refused."""
+        try:
+            data = json.loads((self.fleet_dir / "workers.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
     def _record(self, pid: int) -> None:
         """Write where ``lab down`` looks: fleet/locust.pid.json and the registry."""
@@ -315,15 +403,24 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 self._kill_group(signal.SIGKILL)
                 process.wait()
-        # workers of --processes may outlive a master that was killed
+        # workers of --processes may outlive a master that was killed; local
+        # workers of a distributed fleet had the master's quit: a moment to go
+        for worker in self.workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(timeout=min(grace_s, 5.0))
         self._kill_group(signal.SIGKILL)
         self._forget()
         return process.returncode
 
     def _kill_group(self, sig: signal.Signals) -> None:
         process = self._require()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
+        for pid in [process.pid, *(w.pid for w in self.workers)]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, sig)
+        for worker in self.workers:
+            if sig == signal.SIGKILL:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    worker.wait(timeout=5.0)
 
     def _require(self) -> subprocess.Popen[bytes]:
         if self.process is None:

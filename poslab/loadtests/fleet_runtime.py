@@ -113,8 +113,8 @@ class FleetRuntime:
 
     def bind(self, slot: int) -> None:
         """This process is slot ``slot`` of ``config.processes`` (its worker index)."""
-        if not 0 <= slot < self.config.processes:
-            raise ConfigError(f"worker index {slot} outside 0..{self.config.processes - 1}")
+        if not 0 <= slot < self.config.slots:
+            raise ConfigError(f"worker index {slot} outside 0..{self.config.slots - 1}")
         self._slot = slot
         self._next = slot
 
@@ -122,12 +122,16 @@ class FleetRuntime:
     def store(self) -> TerminalStore:
         if self._store is None:
             slot = self._slot or 0
-            name = f"terminals-{slot}-of-{self.config.processes}.sqlite"
+            name = f"terminals-{slot}-of-{self.config.slots}.sqlite"
             # card data in the flash is sealed under a key only the world gives
             self._store = TerminalStore(
                 Path(self.config.state_dir) / name, data_key=flash_key(self.world)
             )
         return self._store
+
+    def slot_tids(self, slot: int) -> list[str]:
+        """The terminals worker ``slot`` runs (the partition ``claim`` follows)."""
+        return self.tids[slot :: self.config.slots]
 
     def claim(self) -> str | None:
         """A terminal for a new user; None when this process has none left."""
@@ -136,7 +140,7 @@ class FleetRuntime:
         index = self._next
         if index >= len(self.tids):
             return None
-        self._next += self.config.processes
+        self._next += self.config.slots
         return self.tids[index]
 
     def release(self, tid: str) -> None:
@@ -187,7 +191,7 @@ class FleetRuntime:
     def outboxes(self) -> Outboxes:
         if self._outboxes is None:
             slot = self._slot or 0
-            name = f"agent-outbox-{slot}-of-{self.config.processes}.sqlite"
+            name = f"agent-outbox-{slot}-of-{self.config.slots}.sqlite"
             self._outboxes = Outboxes(Path(self.config.state_dir) / name, self.config.seed)
         return self._outboxes
 

@@ -24,6 +24,7 @@ import math
 import os
 import random
 import signal
+import sys
 import time
 from typing import Any
 
@@ -33,10 +34,17 @@ from gevent import monkey
 from locust import LoadTestShape, User, constant, events, task
 from locust.env import Environment
 from locust.exception import StopUser
-from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner
+from locust.runners import (
+    STATE_CLEANUP,
+    STATE_STOPPED,
+    STATE_STOPPING,
+    MasterRunner,
+    WorkerRunner,
+)
 
 from poslab.common.orphan_guard import PARENT_ENV, die_with_parent, watch_parent
 from poslab.fleet.config import CONFIG_ENV, FleetConfig
+from poslab.loadtests.distributed import MasterRelay, WorkerSetup
 from poslab.loadtests.fleet_faults import retire
 from poslab.loadtests.fleet_runtime import FleetRuntime
 from poslab.loadtests.merchant_desk import replacement_profile
@@ -59,9 +67,24 @@ def _load_config() -> FleetConfig:
     return FleetConfig.read(path)
 
 
-CONFIG = _load_config()
-# Loaded before Locust forks its workers (--processes), shared copy-on-write.
-RUNTIME = FleetRuntime(CONFIG)
+# A worker of a distributed fleet (``--worker`` without a config: `lab run
+# --workers`, `lab fleet worker`) learns the fleet from its master's setup
+# message (poslab/loadtests/distributed.py) before any of its users starts.
+_REMOTE_WORKER = "--worker" in sys.argv and not os.environ.get(CONFIG_ENV)
+_READY = gevent.event.Event()
+CONFIG: FleetConfig
+RUNTIME: FleetRuntime
+
+
+def _install(runtime: FleetRuntime) -> None:
+    global CONFIG, RUNTIME
+    CONFIG, RUNTIME = runtime.config, runtime
+    _READY.set()
+
+
+if not _REMOTE_WORKER:
+    # Loaded before Locust forks its workers (--processes), shared copy-on-write.
+    _install(FleetRuntime(_load_config()))
 
 
 class FleetFailure(Exception):
@@ -113,6 +136,8 @@ class TerminalUser(User):
 
     def on_start(self) -> None:
         runner = self.environment.runner
+        if not _READY.is_set():  # a worker the master's setup refused, on its way out
+            raise StopUser()
         if RUNTIME._slot is None:  # the worker index is known once the worker joined
             RUNTIME.bind(max(int(getattr(runner, "worker_index", 0)), 0))
         tid = RUNTIME.claim()
@@ -217,6 +242,7 @@ class FleetShape(LoadTestShape):
 
 
 def _control_loop() -> None:
+    _READY.wait()
     while True:
         try:
             RUNTIME.poll_control()
@@ -226,6 +252,7 @@ def _control_loop() -> None:
 
 
 def _flush_loop(environment: Environment) -> None:
+    _READY.wait()
     ticks = 0
     while True:
         gevent.sleep(CONFIG.journal_flush_s)
@@ -236,6 +263,26 @@ def _flush_loop(environment: Environment) -> None:
                 RUNTIME.flush_outbox(lambda record: report(environment, record))
             except Exception:
                 log.exception("agent outbox: flush failed")
+
+
+def _master_flush_loop() -> None:
+    """The master writes its workers' batches within a flush interval."""
+    while True:
+        gevent.sleep(CONFIG.journal_flush_s)
+        RUNTIME.journal.flush()
+
+
+def _expire_loop() -> None:
+    """A remote worker's faults come by message; their windows still end here."""
+    _READY.wait()
+    while True:
+        RUNTIME.board.expire(time.time())
+        gevent.sleep(_CONTROL_POLL_S)
+
+
+def _stop_then_quit(runner: MasterRunner) -> None:
+    runner.stop()
+    runner.quit()
 
 
 def _stop_gracefully(environment: Environment) -> None:
@@ -250,6 +297,11 @@ def _stop_gracefully(environment: Environment) -> None:
     if runner is None or runner.state in (STATE_CLEANUP, STATE_STOPPING, STATE_STOPPED):
         return
     log.warning("SIGTERM: stopping the terminals; they drain what is pending first")
+    if isinstance(runner, MasterRunner) and CONFIG.workers:
+        # Locust's quit gives workers 0.5 s: stop them first (it waits for their
+        # users, whose last journal lines arrive before they report stopped).
+        gevent.spawn(_stop_then_quit, runner)
+        return
     gevent.spawn(runner.quit)
 
 
@@ -285,19 +337,32 @@ def _die_with_the_lab() -> None:
 def _on_init(environment: Environment, **_: Any) -> None:
     _die_with_the_lab()
     gevent.signal_handler(signal.SIGTERM, _stop_gracefully, environment)
-    if isinstance(environment.runner, MasterRunner):
-        return  # the master runs no users: no terminals, no journal
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        if CONFIG.workers:  # the fleet's faults out and journal back, by message
+            relay = MasterRelay(RUNTIME, environment)
+            gevent.spawn(relay.loop, _CONTROL_POLL_S)
+            gevent.spawn(_master_flush_loop)
+        return  # the master runs no users: no terminals
+    if isinstance(runner, WorkerRunner) and _REMOTE_WORKER:
+        WorkerSetup(environment, _install)
+        gevent.spawn(_expire_loop)
+        gevent.spawn(_flush_loop, environment)
+        return
     gevent.spawn(_control_loop)
     gevent.spawn(_flush_loop, environment)
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: Any) -> None:
-    RUNTIME.mark_started()  # the shape's clock, in every process
+    if _READY.is_set():  # a refused worker never becomes part of the fleet
+        RUNTIME.mark_started()  # the shape's clock, in every process
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
+    if not _READY.is_set():
+        return
     RUNTIME.journal.flush()
     runner = environment.runner
     options = environment.parsed_options
@@ -316,9 +381,11 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     # On SIGTERM Locust fires ``quitting`` *before* it stops the users, whose
     # on_stop still drains reversals and queued refunds into the journal and
     # the flash file: flush here, close only at ``quit`` (after the users).
-    RUNTIME.journal.flush()
+    if _READY.is_set():
+        RUNTIME.journal.flush()
 
 
 @events.quit.add_listener
 def _on_quit(exit_code: int, **_: Any) -> None:
-    RUNTIME.close()
+    if _READY.is_set():
+        RUNTIME.close()
