@@ -66,6 +66,8 @@ BY_LOCATION: dict[str, frozenset[str]] = {
     "drill/test_drill_end_to_end.py": frozenset({PROCESS, LOCUST}),
     # `lab run`: a whole stack and its terminal fleet (Locust).
     "e2e/": frozenset({LOCUST}),
+    # `lab verify-catalogue`: a `lab run` per column of the defect matrix.
+    "defects/test_matrix_fast.py": frozenset({LOCUST}),
     # poslab.stack.Stack with the real services.
     "stack/test_real_stack.py": frozenset({PROCESS}),
     # Compose and Toxiproxy containers.
