@@ -279,3 +279,37 @@ async def test_issuer_links_close_while_reconnecting() -> None:
         server.close()
         await server.wait_closed()
     assert slowest < 1.5
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_an_acquirer_that_cannot_bind_exits_at_once(
+    hosts: Hosts, world: tuple[World, Path], round_: int
+) -> None:
+    """Its issuer links are up when the bind fails: asyncio.run's last cancel
+    must end them (before: 1 of 4 such starts hung until killed)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.support.payment_stack import REPO
+
+    issuer = hosts.issuer()
+    host, port = issuer.address()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        began = time.monotonic()
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "poslab.mocks.acquirer", "--world", str(hosts.world_file)),
+                *("--db", str(hosts.workdir / f"acquirer-{round_}.sqlite")),
+                *("--issuer", f"{host}:{port}", "--port", str(taken.getsockname()[1])),
+            ],
+            cwd=REPO, capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    seconds = time.monotonic() - began
+    print(f"\nacquirer, port in use, round {round_}: exit {done.returncode} in {seconds:.2f} s")
+    assert done.returncode == 2, done.stderr
+    assert "address already in use" in done.stderr
+    assert seconds < GRACE_S
