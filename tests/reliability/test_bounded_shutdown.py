@@ -313,3 +313,42 @@ def test_an_acquirer_that_cannot_bind_exits_at_once(
     assert done.returncode == 2, done.stderr
     assert "address already in use" in done.stderr
     assert seconds < GRACE_S
+
+
+# -- the launcher's KILL, when a stop overruns ------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_launchers_kill_after_the_grace_is_written_to_the_service_log(
+    tmp_path: Path,
+) -> None:
+    """A program that ignores SIGTERM: killed after the grace, and its log says so."""
+    import signal
+    import sys
+
+    from poslab.stack.process import ServiceProcess
+    from poslab.stack.service import ServiceSpec
+    from tests.support.processes import alive
+
+    stubborn = "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    spec = ServiceSpec(
+        name="stubborn",
+        argv=(sys.executable, "-c", stubborn),
+        port_flags={"main": "--port"},  # passed on, unused
+        log_file=tmp_path / "stubborn.log",
+        ready_file=None,
+        health_port="main",
+        health_path="/health",
+        host="127.0.0.1",
+    )
+    proc = ServiceProcess(spec)
+    proc.spawn()
+    await asyncio.sleep(0.5)  # its TERM handler is in place
+    assert proc.identity is not None
+    pid = proc.identity.pid
+    began = asyncio.get_running_loop().time()
+    await proc.stop(grace=1.0)
+    took = asyncio.get_running_loop().time() - began
+    assert not alive(pid) and 1.0 <= took < 3.0
+    assert proc.returncode == -signal.SIGKILL
+    assert "did not exit within 1 s of SIGTERM: killed (SIGKILL)" in spec.log_file.read_text()
