@@ -209,8 +209,15 @@ def read_state(path: Path) -> StackState | None:
                 f"{STATE_FORMAT}; stop that stack with the lab that started it"
             )
         return StackState.model_validate(data)
-    except (json.JSONDecodeError, ValidationError) as exc:
+    except json.JSONDecodeError as exc:
         raise StackError(f"{path}: not a valid stack state file: {exc}") from exc
+    except ValidationError as exc:  # one line: the first problem and how many there are
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise StackError(
+            f"{path}: not a valid stack state file: {where}: {first['msg']}{more}"
+        ) from None
 
 
 # -- one `lab up` at a time per state file and per run directory ----------------

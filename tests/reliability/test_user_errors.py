@@ -170,12 +170,22 @@ def test_a_corrupt_database_stops_a_service_with_one_line(
 
 
 @pytest.mark.parametrize("command", ["status", "down"])
-def test_a_state_file_that_is_not_utf8_is_named(tmp_path: Path, command: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"\xff\xfe\x00not json at all\x80", "not UTF-8"),
+        (b'{"format": 1, "run_d', "Unterminated string"),
+        (b'{"format": 1, "run_dir": 3}', "run_dir: Input should be a valid string (and 5 more)"),
+    ],
+)
+def test_a_state_file_that_cannot_be_read_is_named(
+    tmp_path: Path, command: str, content: bytes, said: str
+) -> None:
     state = tmp_path / ".stack.json"
-    state.write_bytes(b"\xff\xfe\x00not json at all\x80")
+    state.write_bytes(content)
     done = lab(command, "--state", state, env=lab_env(), timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "not UTF-8" in one_line_error(done.stderr)
+    assert said in one_line_error(done.stderr)
 
 
 def test_a_port_in_use_is_could_not_run(tmp_path: Path) -> None:
