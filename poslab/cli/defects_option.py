@@ -1,7 +1,8 @@
 """``--defect SERVICE:NAME`` of lab run and verify-catalogue (docs/defects.md).
 
 A defect is planted by the service's own settings: the acquirer's reach it as
-``defects`` in its ``--config`` file, which a restart reads again (a defect that
+``defects`` in its ``--config`` file, which a restart reads again, the terminals'
+as ``defects`` in the fleet's terminal config (a defect that
 vanished with an ``acquirer-crash-restart`` would prove nothing). The scenario's
 resolved settings carry it, so run.json records which defects the run was given.
 """
@@ -37,6 +38,8 @@ def with_defects(
     if not defects:
         return list(scenarios)
     for defect in defects:
+        if defect.service == "terminal":
+            continue  # the fleet is always the lab's own, whatever the topology
         service = topology.service(ServiceName(defect.service))
         if service.mode is not Mode.EMBEDDED:
             raise ConfigError(
@@ -45,15 +48,25 @@ def with_defects(
             )
     out = []
     for scenario in scenarios:
-        settings = dict(scenario.acquirer)
-        names = [d.name for d in defects if d.service == "acquirer"]
-        if names:
-            planted = settings.get("defects")
-            already = [str(n) for n in planted] if isinstance(planted, list) else []
-            merged: list[JsonValue] = [*sorted({*already, *names})]
-            settings["defects"] = merged
-        out.append(scenario.model_copy(update={"acquirer": settings}))
+        update = {
+            "acquirer": _planted(scenario.acquirer, defects, "acquirer"),
+            "terminal": _planted(scenario.terminal, defects, "terminal"),
+        }
+        out.append(scenario.model_copy(update=update))
     return out
+
+
+def _planted(
+    settings: dict[str, JsonValue], defects: Sequence[Defect], service: str
+) -> dict[str, JsonValue]:
+    """A service's settings with ``defects`` of that service added to its ``defects``."""
+    names = [d.name for d in defects if d.service == service]
+    if not names:
+        return settings
+    planted = settings.get("defects")
+    already = [str(n) for n in planted] if isinstance(planted, list) else []
+    merged: list[JsonValue] = [*sorted({*already, *names})]
+    return {**settings, "defects": merged}
 
 
 def defect_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:

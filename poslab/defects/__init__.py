@@ -32,7 +32,7 @@ class Defect:
     name: str
     #: the real failure it stands for (docs/defects.md says more)
     stands_for: str
-    #: integrity checks whose failure is this defect's reason
+    #: integrity checks (or "expectation NAME") whose failure is this defect's reason
     caught_by: tuple[str, ...]
     #: a money defect: the gate suite must fail it
     money: bool = True
@@ -73,8 +73,30 @@ _ACQUIRER = (
     ),
 )
 
+# The terminals' defects: beyond the naive policy, one bug each in a resilient terminal.
+# What catches them is an expectation of the scenario ("expectation NAME").
+_TERMINAL = (
+    Defect(
+        "terminal",
+        "no-rc-retry",
+        'a terminal that takes 90/91/96 ("retry later") as the final answer: the sale '
+        "fails at the till although the host would have taken it a moment later",
+        ("expectation retries-recover-sales",),
+        money=False,
+    ),
+    Defect(
+        "terminal",
+        "never-apply-update",
+        "a terminal that downloads the TMS update and keeps booting the old image (a "
+        "failed install it does not notice): the host keeps refusing its version",
+        ("expectation updated-terminals-carry-on",),
+        money=False,
+    ),
+)
+
 DEFECTS: dict[str, dict[str, Defect]] = {
     "acquirer": {d.name: d for d in _ACQUIRER},
+    "terminal": {d.name: d for d in _TERMINAL},
 }
 
 #: the defects the gate suite must fail

@@ -27,7 +27,8 @@ from poslab.stack.topology import Endpoint, ServiceName, default_topology
 def test_every_defect_is_caught_by_named_integrity_checks() -> None:
     for table in DEFECTS.values():
         for defect in table.values():
-            assert defect.caught_by and set(defect.caught_by) <= set(CHECK_TITLES), defect
+            checks = {c for c in defect.caught_by if not c.startswith("expectation ")}
+            assert defect.caught_by and checks <= set(CHECK_TITLES), defect
             assert defect.stands_for
     assert {d.name for d in MONEY} >= {"reply-before-durable", "ack-reversal-without-applying"}
 
@@ -42,8 +43,8 @@ def test_off_by_default_and_planted_by_config() -> None:
 def test_unknown_defect_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="it knows: ack-reversal-without-applying"):
         config_from_dict({"defects": ["rebook"]})
-    with pytest.raises(UnknownDefect, match="SERVICE one of acquirer"):
-        parse_ref("terminal:no-retry")
+    with pytest.raises(UnknownDefect, match="SERVICE one of acquirer, terminal"):
+        parse_ref("agent:stale-tms")
     with pytest.raises(ConfigError, match="acquirer knows no defect nope"):
         parse_defects(["acquirer:nope"])
 
@@ -104,3 +105,22 @@ def test_the_matrix_names_what_kills_nothing_and_what_survives() -> None:
     assert "a kills no defect" in problems
     assert f"money defect {col} survives the gate suite" in problems
     assert "| b | passed 0.0 | killed 0.0 (lost_approvals) |" in matrix.to_markdown()
+
+
+def test_terminal_defects_ride_in_the_fleets_terminal_settings() -> None:
+    from poslab.mocks.terminal.config import TerminalConfig
+
+    assert TerminalConfig().defects == frozenset()
+    assert TerminalConfig.from_dict({"defects": ["never-apply-update"]}).defective(
+        "never-apply-update"
+    )
+    with pytest.raises(ConfigError, match="terminal knows no defect x"):
+        TerminalConfig.from_dict({"defects": ["x"]})
+    topology = default_topology()
+    scenario = load_scenario("outdated-software", topology, RunOptions(time_scale=0.5))
+    (planted,) = with_defects([scenario], topology, parse_defects(["terminal:never-apply-update"]))
+    assert planted.terminal["defects"] == ["never-apply-update"]
+    assert "defects" not in planted.acquirer
+    # the fleet is the lab's own even against an external acquirer
+    external = with_external(topology, ServiceName.ACQUIRER, Endpoint(host="127.0.0.1", port=9))
+    with_defects([scenario], external, parse_defects(["terminal:never-apply-update"]))

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+from poslab.defects import UnknownDefect, check_names
 from poslab.errors import ConfigError
 from poslab.iso8583 import KeyLayout, KeyMode, KeySlot, MacAlgorithm
 
@@ -111,6 +112,9 @@ class TerminalConfig:
     # when the drawn type is not allowed on this terminal, the operator tries
     # it anyway this often (the host answers 58) instead of ringing up a sale
     operator_error_share: float = 0.2
+    # Known defects planted for lab verify-catalogue (poslab.defects, docs/defects.md):
+    # off unless a run asks (lab run --defect terminal:NAME rides in ``terminal``).
+    defects: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         # Accept the plain strings of JSON and keyword arguments as well.
@@ -130,6 +134,11 @@ class TerminalConfig:
         for name in ("failover_after", "connect_tries", "reversal_tries", "sign_on_tries"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"terminal config: {name} must be ≥ 1")
+        object.__setattr__(self, "defects", frozenset(self.defects))
+        try:
+            check_names("terminal", sorted(self.defects))
+        except UnknownDefect as exc:
+            raise ConfigError(f"terminal config: {exc}") from None
         if self.rc_retries < 0 or self.settle_every < 1:
             raise ConfigError("terminal config: rc_retries ≥ 0 and settle_every ≥ 1 required")
         if self.backoff_cap_s < self.backoff_base_s:
@@ -165,6 +174,10 @@ class TerminalConfig:
         if slots:
             raise ConfigError(f"terminal config: field62_layout: unknown slot(s) {sorted(slots)}")
         return KeyLayout(pik=pik, mak=mak, tdk=tdk)
+
+    def defective(self, name: str) -> bool:
+        """Whether the known defect ``name`` is planted (docs/defects.md)."""
+        return name in self.defects
 
     # -- what the policy switches ---------------------------------------
 

@@ -182,6 +182,9 @@ def transact(
                 if pending is not None and cls not in _KEEP_REVERSAL:
                     dev.reversals.delete(dev.tid, pending.stan, pending.batch)
                     pending = None
+                    # prepare() flushed every older reversal before this one was
+                    # stored, so none is left: the next sale skips the store lookup
+                    dev.reversals_maybe_pending = False
                 if held is not None and dev.saf is not None and cls not in _KEEP_REFUND:
                     dev.saf.delete(dev.tid, held.stan, held.batch)
                     held = None
@@ -193,7 +196,12 @@ def transact(
                     if cls is ResponseClass.SIGN_ON and sign_on_retries < 1:
                         sign_on_retries += 1
                         continue
-                    if cls is ResponseClass.RETRY_LATER and rc_retries < dev.config.rc_retries:
+                    if (
+                        cls is ResponseClass.RETRY_LATER
+                        and rc_retries < dev.config.rc_retries
+                        # the planted defect: a "retry later" taken as the final answer
+                        and not dev.config.defective("no-rc-retry")
+                    ):
                         rc_retries += 1
                         dev.sleep(dev.backoff.delay(rc_retries))
                         continue
