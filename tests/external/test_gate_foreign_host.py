@@ -18,8 +18,6 @@ import pytest
 from tests.external.support import ForeignSetup, foreign_setup, write_team_files
 from tests.support.processes import run_lab
 
-pytestmark = [pytest.mark.process, pytest.mark.locust, pytest.mark.slow]
-
 SCALE = ["--time-scale", "0.5"]
 #: the gate's 15 s business day at --time-scale 0.5, declared by the host
 DAY_S = 7.5

@@ -18,8 +18,7 @@ from poslab.stack.hook_model import Hook, ServiceHooks
 from poslab.stack.hooks import HookFailed, hooks_log, run_hook
 from poslab.stack.probe import Prober
 
-# hooks are processes by design (tests/support/tiers.py cannot see them through run_hook)
-pytestmark = [pytest.mark.anyio, pytest.mark.process]
+pytestmark = pytest.mark.anyio
 
 PY = sys.executable
 

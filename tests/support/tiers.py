@@ -77,6 +77,10 @@ BY_LOCATION: dict[str, frozenset[str]] = {
     # `lab run` with its fleet scanned for secrets.
     "security/": frozenset({PROCESS}),
     "security/test_secrets_at_rest.py": frozenset({LOCUST}),
+    # `lab run` against the foreign host: its processes, the stack and the fleet.
+    "external/test_gate_foreign_host.py": frozenset({PROCESS, LOCUST}),
+    # hooks are commands that poslab.stack.hooks starts.
+    "external/test_hooks.py": frozenset({PROCESS}),
 }
 
 
