@@ -104,3 +104,17 @@ def engine_stack(
         orphan_guard=False,
         ready_timeout=timeout,
     )
+
+
+def running_containers(run_dir: Path) -> list[str]:
+    """The services of a container stack (its run directory) whose container runs."""
+    from poslab.stack.container_launcher import LABEL_RUN, LABEL_SERVICE, engine, run_label
+
+    try:
+        client = engine()
+    except StackError:
+        return []
+    selector = {"label": f"{LABEL_RUN}={run_label(run_dir)}"}
+    return sorted(
+        c.labels.get(LABEL_SERVICE, c.name) for c in client.containers.list(filters=selector)
+    )

@@ -354,6 +354,10 @@ def down(state_file: Path, grace: float) -> None:
     running = [name for name, i in state.identities().items() if i.is_running()]
     stack = Stack.attach(state, state_file)
     stack.grace = grace
+    if any(s.mode == "container" for s in state.services.values()):  # lab up --containers
+        from poslab.cli.containers import running_containers
+
+        running += running_containers(Path(state.run_dir))
     # The stop phase of every run's end: a stack whose owner exited is an orphaned run.
     asyncio.run(OrphanedRun.of_stack(stack).stop())
     click.echo(f"stack down: stopped {', '.join(running) if running else 'nothing (already gone)'}")

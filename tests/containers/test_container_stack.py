@@ -21,6 +21,7 @@ from poslab.stack.container_launcher import (
     LABEL_RUN,
     ContainerSettings,
     remove_orphans,
+    remove_run_containers,
     run_label,
 )
 from poslab.stack.container_stack import ContainerStack
@@ -165,3 +166,28 @@ def test_containers_of_a_lab_that_died_are_removed_by_the_next(images: Any) -> N
         for container in made:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
+
+
+def test_lab_up_containers_then_lab_down(images: Any, tmp_path: Path) -> None:
+    """``lab up --containers`` leaves the containers running for ``lab down``,
+    which finds them from the state file and removes them."""
+    state, run_dir = tmp_path / "stack.json", tmp_path / "run"
+
+    def lab(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "poslab", *args, "--state", str(state)],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    up = lab("up", "--containers", "--run-dir", str(run_dir), "--seed", "7", "--terminals", "12")
+    label = run_label(run_dir)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert len(_left(images, label)) == 5
+        down = lab("down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert "stack down: stopped" in down.stdout and "acquirer" in down.stdout
+        assert _left(images, label) == []
+        assert "--- container" in (run_dir / "services" / "acquirer.log").read_text()
+    finally:
+        remove_run_containers(images, label)
