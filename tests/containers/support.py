@@ -29,9 +29,15 @@ LAB_IMAGES = ("pos-lab/issuer", "pos-lab/acquirer", "pos-lab/agent")
 
 
 def testcontainers_settings() -> None:
-    """Before testcontainers is first imported (it reads them then)."""
+    """Set before testcontainers first reads them (it caches what it read)."""
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     os.environ.setdefault("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+    try:
+        from testcontainers.core.config import testcontainers_config
+    except ImportError:
+        return
+    if os.environ["TESTCONTAINERS_RYUK_DISABLED"].lower() == "true":
+        testcontainers_config.ryuk_disabled = True  # even if read (as False) already
 
 
 testcontainers_settings()
