@@ -36,6 +36,10 @@ from poslab.fleet.runner import worker_argv
 # poslab/loadtests/distributed.py reads.
 _EXPECT_WORLD_ENV = "LAB_FLEET_EXPECT_WORLD_SHA256"
 _EXPECT_SEED_ENV = "LAB_FLEET_EXPECT_SEED"
+_JOINED_FILE = "joined.json"
+# Locust's own connect retries for 5 min; past a reachable port, the master
+# must set the worker up within this much more.
+_SETUP_GRACE_S = 30.0
 
 
 def _master(value: str) -> tuple[str, int]:
@@ -106,6 +110,8 @@ def worker(
     if seed is not None:
         env[_EXPECT_SEED_ENV] = str(seed)
     env[PARENT_ENV] = str(os.getpid())  # the worker dies with this command
+    joined = Path.cwd() / _JOINED_FILE
+    joined.unlink(missing_ok=True)  # an earlier run's
     argv = worker_argv(sys.executable, host, port, loglevel=loglevel)
     argv[0] = shutil.which(argv[0]) or argv[0]
     process = subprocess.Popen(guarded_argv(argv), env=env, stdin=subprocess.DEVNULL)
@@ -116,6 +122,18 @@ def worker(
 
     signal.signal(signal.SIGTERM, _forward)
     signal.signal(signal.SIGINT, _forward)
+    deadline = time.monotonic() + connect_timeout + _SETUP_GRACE_S
+    while not joined.exists() and process.poll() is None:
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            click.echo(
+                f"lab fleet worker: the master at {host}:{port} accepted but did not set "
+                f"this worker up within {connect_timeout + _SETUP_GRACE_S:g} s",
+                err=True,
+            )
+            raise SystemExit(ExitCode.COULD_NOT_RUN)
+        time.sleep(0.2)
     code = process.wait()
     if code == ExitCode.COULD_NOT_RUN:
         click.echo("lab fleet worker: refused by the run (the reason is above)", err=True)

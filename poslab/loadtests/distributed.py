@@ -40,7 +40,7 @@ from typing import Any
 
 import gevent
 from locust.env import Environment
-from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, STATE_RUNNING, MasterRunner, WorkerRunner
 
 from poslab.common import atomic_write
 from poslab.fleet.config import FleetConfig
@@ -51,6 +51,7 @@ from poslab.loadtests.journal import JournalWriter
 __all__ = [
     "EXPECT_SEED_ENV",
     "EXPECT_WORLD_ENV",
+    "JOINED_FILE",
     "WORKERS_FILE",
     "WORKER_VERSION_ENV",
     "MasterRelay",
@@ -75,6 +76,9 @@ EXPECT_SEED_ENV = "LAB_FLEET_EXPECT_SEED"
 WORKER_VERSION_ENV = "LAB_FLEET_WORKER_VERSION"
 #: the master's record of its workers, lost ones and refused ones
 WORKERS_FILE = "workers.json"
+#: in a worker's directory once its master answered (``lab fleet worker``
+#: bounds the wait for it: a port that accepts but never answers is exit 2)
+JOINED_FILE = "joined.json"
 _LAST_RECORDS = 3  # journal lines kept per terminal for a lost worker's report
 
 
@@ -153,7 +157,23 @@ class MasterRelay:
         worker = self.workers.get(msg.node_id)
         if worker is not None:
             worker["state"] = "refused"
+        self._forget_worker(str(msg.node_id))
         self._save()
+
+    def _forget_worker(self, client_id: str) -> None:
+        """A refused worker is no worker of this run: Locust must not count it
+        (its ``quit`` would end a master that has no other worker yet) nor
+        give it users. What Locust's own ``quit`` handling does, minus that."""
+        runner = self.runner
+        client = runner.clients.get(client_id)
+        if client is None:
+            return
+        del runner.clients[client_id]
+        dispatcher = runner._users_dispatcher  # Locust has no public call for this
+        if dispatcher is not None:
+            dispatcher.remove_worker(client)
+            if not dispatcher.dispatch_in_progress and runner.state == STATE_RUNNING:
+                runner.start(runner.target_user_count, runner.spawn_rate)
 
     def forward(self) -> None:
         """Send new fleet faults from the control file to every worker."""
@@ -273,6 +293,8 @@ class WorkerSetup:
             return
         data = dict(msg.data)
         reason = _mismatch(data)
+        joined = {"index": self.runner.worker_index, "refused": reason, "at": time.time()}
+        atomic_write(Path.cwd() / JOINED_FILE, json.dumps(joined) + "\n")
         if reason is not None:
             log.error("this worker is refused (%s)", reason)
             self.runner.send_message(REFUSED, {"reason": reason})

@@ -195,7 +195,8 @@ def test_a_mismatched_worker_is_refused_with_the_reason(
 ) -> None:
     world, world_file = world12
     fleet = Fleet(tmp_path / "run", options=LocustOptions(local_workers=0))
-    config = _config(fleet, hosts, world, world_file, workers=1)
+    # it waits for three workers: a refused one (ready, then gone) never starts it
+    config = _config(fleet, hosts, world, world_file)
     fleet.start(config, timeout_s=60)
     try:
         master = f"127.0.0.1:{fleet.master_port}"
@@ -212,8 +213,10 @@ def test_a_mismatched_worker_is_refused_with_the_reason(
             assert worker.returncode == 2, out
             assert f"refused ({what}:" in out, out
             assert not (cwd / "world.json").exists()
+            assert json.loads((cwd / "joined.json").read_text())["refused"].startswith(what)
         report = fleet.workers_report()
         assert report is not None and len(report["refused"]) == 3, report
+        assert [r["reason"].split(":")[0] for r in report["refused"]] == list(cases)
     finally:
         fleet.stop(grace_s=5)
 
