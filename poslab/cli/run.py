@@ -83,6 +83,7 @@ class _Request:
     catalogue: Path | None
     world: Path | None = None
     defects: tuple[str, ...] = ()  # SERVICE:NAME (docs/defects.md)
+    workers: int = 0  # a Locust master and this many local workers (docs/scale.md)
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,9 @@ def _plan(req: _Request, policy: str | None = None) -> RunPlan:
     scenarios = with_defects(scenarios, topology, parse_defects(req.defects))
     _check_judgeable(topology, require)
     return RunPlan(
-        settings, tuple(scenarios), topology, req.runs_dir, require=require, world=req.world
-    )
+        settings, tuple(scenarios), topology, req.runs_dir, require=require, world=req.world,
+        fleet={"workers": req.workers} if req.workers else {},
+    )  # fmt: skip
 
 
 def _world_size(path: Path | None) -> tuple[int | None, tuple[str, ...]]:
@@ -472,6 +474,13 @@ def _common(func: F) -> F:
     help="Push the run's metrics (live each second, then the scores) to this Prometheus "
     "Pushgateway; metrics.prom in the run directory is written either way.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Run the fleet on a Locust master and N local worker processes, over Locust's "
+    "messages (docs/scale.md); 0: one Locust process.",
+)
 @defect_option()
 def run(
     scenarios: tuple[str, ...],
@@ -493,10 +502,11 @@ def run(
     quiet: bool,
     pushgateway: str | None,
     defects: tuple[str, ...],
+    workers: int,
 ) -> int:
     """Run SCENARIO… (or a --suite) on a fresh stack and gate on the score."""
     req = _Request(scenarios, suite, seed, terminals, time_scale, policy, min_score, runs_dir,
-                   topology_path, catalogue, world_path, defects)  # fmt: skip
+                   topology_path, catalogue, world_path, defects, workers)  # fmt: skip
     if dry_run:
         _dry_run(_plan(req))
         return 0

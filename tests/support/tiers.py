@@ -62,6 +62,8 @@ BY_LOCATION: dict[str, frozenset[str]] = {
     # poslab.fleet.Fleet runs Locust (a subprocess of its own).
     "fleet/test_fleet_locust.py": frozenset({LOCUST}),
     "fleet/test_fleet_cli.py": frozenset({LOCUST}),
+    # A Locust master and its workers (Fleet, lab fleet worker) on payment hosts.
+    "fleet/test_fleet_distributed.py": frozenset({LOCUST}),
     # Real drills through the in-process CLI: the stack's services and Locust.
     "drill/test_drill_end_to_end.py": frozenset({PROCESS, LOCUST}),
     # `lab run`: a whole stack and its terminal fleet (Locust).
@@ -232,6 +234,7 @@ SHARED_GROUPS: dict[str, str] = {
     "drill/test_drill_end_to_end.py": FLEETS,
     "fleet/test_fleet_locust.py": FLEETS,
     "fleet/test_fleet_cli.py": FLEETS,
+    "fleet/test_fleet_distributed.py": FLEETS,
     "stack/test_docker.py": CONTAINERS,
     "containers/": CONTAINERS,
 }
