@@ -182,6 +182,9 @@ def transact(
                 if pending is not None and cls not in _KEEP_REVERSAL:
                     dev.reversals.delete(dev.tid, pending.stan, pending.batch)
                     pending = None
+                    # prepare() flushed every older reversal before this one was
+                    # stored, so none is left: the next sale skips the store lookup
+                    dev.reversals_maybe_pending = False
                 if held is not None and dev.saf is not None and cls not in _KEEP_REFUND:
                     dev.saf.delete(dev.tid, held.stan, held.batch)
                     held = None
