@@ -78,14 +78,6 @@ _ACQUIRER = (
 _TERMINAL = (
     Defect(
         "terminal",
-        "no-rc-retry",
-        'a terminal that takes 90/91/96 ("retry later") as the final answer: the sale '
-        "fails at the till although the host would have taken it a moment later",
-        ("expectation retries-recover-sales",),
-        money=False,
-    ),
-    Defect(
-        "terminal",
         "never-apply-update",
         "a terminal that downloads the TMS update and keeps booting the old image (a "
         "failed install it does not notice): the host keeps refusing its version",

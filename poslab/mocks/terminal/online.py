@@ -196,12 +196,7 @@ def transact(
                     if cls is ResponseClass.SIGN_ON and sign_on_retries < 1:
                         sign_on_retries += 1
                         continue
-                    if (
-                        cls is ResponseClass.RETRY_LATER
-                        and rc_retries < dev.config.rc_retries
-                        # the planted defect: a "retry later" taken as the final answer
-                        and not dev.config.defective("no-rc-retry")
-                    ):
+                    if cls is ResponseClass.RETRY_LATER and rc_retries < dev.config.rc_retries:
                         rc_retries += 1
                         dev.sleep(dev.backoff.delay(rc_retries))
                         continue
