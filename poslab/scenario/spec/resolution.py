@@ -192,6 +192,14 @@ class _Resolver(ProbeResolver):
             if day <= 0:
                 self.found.add(("acquirer", "day_seconds"), f"rounds to nothing{self.suffix}")
         acquirer = self.topology.service("acquirer")
+        if acquirer.mode is Mode.EXTERNAL and (acquirer.hooks is None or not acquirer.hooks.reset):
+            # Measured on the foreign host: its whole-run payouts, holds and batches
+            # read against one scenario's transactions give false failures.
+            self.notes.append(
+                "the external acquirer keeps its books across the run's scenarios (no reset "
+                "hook): a batch, payout or cardholder hold that spans scenarios is judged "
+                "on part of its rows (docs/external.md)"
+            )
         if not settings or acquirer.mode is Mode.EMBEDDED:
             return settings
         # An external acquirer runs with its own settings: each one the scenario
