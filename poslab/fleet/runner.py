@@ -64,6 +64,8 @@ __all__ = [
 
 DEFAULT_LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtests" / "locustfile.py"
 _POLL_S = 0.05
+MASTER_ENV = "LAB_FLEET_MASTER"
+LOCAL_WORKERS_ENV = "LAB_FLEET_LOCAL_WORKERS"
 
 
 #: FleetConfig fields that name files or folders.
@@ -136,6 +138,27 @@ class LocustOptions:
     master_bind_host: str = "127.0.0.1"
     local_workers: int | None = None
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **fields: Any) -> LocustOptions:
+        """Options with the distributed fleet's settings from the environment
+        (``lab run --workers N`` has no more options than N): ``LAB_FLEET_MASTER``
+        (HOST:PORT the master binds, for workers on other machines) and
+        ``LAB_FLEET_LOCAL_WORKERS`` (how many of the N the lab starts here)."""
+        env = os.environ if env is None else env
+        master = env.get(MASTER_ENV)
+        if master:
+            host, sep, port = master.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise FleetError(f"{MASTER_ENV} must be HOST:PORT, got {master!r}")
+            fields.setdefault("master_bind_host", host)
+            fields.setdefault("master_port", int(port))
+        local = env.get(LOCAL_WORKERS_ENV)
+        if local:
+            if not local.isdigit():
+                raise FleetError(f"{LOCAL_WORKERS_ENV} must be a count, got {local!r}")
+            fields.setdefault("local_workers", int(local))
+        return cls(**fields)
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
@@ -176,7 +199,7 @@ class Fleet:
         self.run_dir = Path(run_dir).absolute()
         self.fleet_dir = self.run_dir / "fleet"
         self.locust_dir = self.run_dir / "locust"
-        self.options = options or LocustOptions()
+        self.options = options or LocustOptions.from_env()
         self.python = python
         self.env = dict(env) if env is not None else None
         self.registry = registry  # also record the running Locust here (lab down reads it)
