@@ -119,7 +119,8 @@ def test_the_gate_against_a_host_with_only_an_address_keys_ledger_and_restart_ho
     declared = _external(hooks=hooks, settings={"day_seconds": 7.5})
     suite = load_suite("gate", declared, RunOptions(time_scale=0.5))
     assert [s.skip for s in suite.scenarios] == [None] * 5
-    assert [s.notes for s in suite.scenarios] == [()] * 5
+    noted = [n for s in suite.scenarios for n in s.notes if "runs without fault" not in n]
+    assert noted == [], "declared settings and a reset hook leave nothing to note"
 
 
 def test_require_integrity_with_no_ledger_is_refused_before_anything_starts() -> None:
@@ -130,3 +131,14 @@ def test_require_integrity_with_no_ledger_is_refused_before_anything_starts() ->
         _check_judgeable(blind, ("integrity",))
     _check_judgeable(blind, ())  # not required: the report shows "not available"
     _check_judgeable(_external(admin="10.0.0.5:8080"), ("integrity",))  # it exports
+
+
+def test_a_fault_on_a_path_the_external_host_does_not_take_is_noted(tmp_path: Path) -> None:
+    """The lab's ``issuer`` proxy carries its own acquirer's traffic only."""
+    late = "kind: network\ntarget: issuer\ntoxic: {type: latency, attributes: {latency: 900}}"
+    text = BASE + fault_block(late + "\nat: 5s\nfor: 3s")
+    scenario = load_scenario(_write(tmp_path, text), _external())
+    assert scenario.skip is None and len(scenario.faults) == 1
+    assert any("runs without fault issuer-latency" in n for n in scenario.notes), scenario.notes
+    embedded = load_scenario(_write(tmp_path, text), None)
+    assert embedded.notes == ()

@@ -43,6 +43,7 @@ from poslab.scenario.spec.resolved import (
     Fault,
     IntegrityBreach,
     Load,
+    NetworkFault,
     P99Above,
     Recovery,
     ResolvedScenario,
@@ -53,7 +54,7 @@ from poslab.scenario.spec.resolved import (
 )
 from poslab.scenario.spec.source import Loc
 from poslab.scoring import validate_expectation
-from poslab.stack.topology import Mode, ServiceName, Topology
+from poslab.stack.topology import Mode, PathRole, ServiceName, Topology
 
 #: Expectation params that name regions (checked against the world).
 _REGION_PARAMS = ("regions", "affected")
@@ -220,6 +221,23 @@ class _Resolver(ProbeResolver):
                 self.unmet.append(f"the acquirer is external and cannot be given {why}")
         return {}
 
+    def unreached_paths(self, faults: Sequence[Fault]) -> None:
+        """Network faults on a path an external acquirer does not take: noted.
+
+        The ``issuer`` proxy carries the lab's acquirer to the lab's issuer; a
+        host the lab did not write talks to its own issuer, so a fault there
+        touches none of its traffic (the scenario runs without it, and says so).
+        """
+        if self.topology.service("acquirer").mode is not Mode.EXTERNAL:
+            return
+        unreached = {p.name for p in self.topology.proxies_with(PathRole.ISSUER)}
+        for fault in faults:
+            if isinstance(fault, NetworkFault) and fault.target in unreached:
+                self.notes.append(
+                    f"runs without fault {fault.id}: the external acquirer does not reach its "
+                    f"issuer through the lab's proxy {fault.target}"
+                )
+
     def needs(self) -> None:
         """The scenario's own ``needs:`` (what its faults need is checked with them)."""
         known_settings = set(AcquirerDoc.model_fields)
@@ -303,6 +321,7 @@ def resolve_scenario(
         terminal=r.terminal(),
     )
     r.needs()
+    r.unreached_paths(faults)
     if r.found.items:
         return None, r.found.items
     skip = "; ".join(dict.fromkeys(r.unmet)) or None
