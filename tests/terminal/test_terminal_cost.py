@@ -96,3 +96,38 @@ def test_a_till_remembers_a_bounded_number_of_recent_sales(
     term.boot()
     stans = [term.sale(100 + i).stan for i in range(20)]
     assert [s.stan for s in term.recent_sales] == stans[-16:]
+
+
+def test_an_approval_is_logged_before_its_record_and_its_log_write_removes_the_reversal(
+    make_terminal: MakeTerminal, store: TerminalStore, fake_host: FakeHost
+) -> None:
+    logged_when_emitted: list[int] = []
+    term = make_terminal(config=FAST)
+    term.boot()
+
+    def on_record(record: TxnRecord) -> None:
+        rows = store.execute(
+            "SELECT COUNT(*) FROM batch_log WHERE tid = ? AND stan = ?", (record.tid, record.stan)
+        )
+        logged_when_emitted.append(int(rows[0][0]))
+
+    term.on_record = on_record
+    statements: list[str] = []
+    original = store.execute
+
+    def counting(sql: str, args: tuple[object, ...] = ()) -> list[object]:
+        statements.append(sql.split()[0])
+        return original(sql, args)
+
+    store.execute = counting  # type: ignore[method-assign]
+    try:
+        record = term.sale(2_000)
+    finally:
+        del store.execute
+    assert record.outcome is Outcome.APPROVED and logged_when_emitted == [1]
+    assert "DELETE" not in statements  # the batch log's insert removed the reversal
+    assert store.execute("SELECT COUNT(*) FROM reversals")[0][0] == 0
+    # a decline is not logged: its reversal is deleted as before
+    fake_host.script = lambda msg: Act(rc="51") if msg.mti == "0200" else None
+    assert term.sale(2_100).outcome is Outcome.DECLINED
+    assert store.execute("SELECT COUNT(*) FROM reversals")[0][0] == 0

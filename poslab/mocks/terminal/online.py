@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from poslab.iso8583 import IsoMessage, ResponseClass, lookup, sign_on_request
+from poslab.iso8583 import IsoMessage, ResponseClass, is_success, lookup, sign_on_request
 
 from .device import Device
 from .errors import BadReply, LinkError, ReversalPending, SignOnFailed
@@ -144,9 +144,13 @@ def transact(
     *,
     reversible: bool,
     forwardable: bool = False,
+    on_approval: Callable[[Reply], None] | None = None,
 ) -> Reply | None:
     """Run one online transaction; ``build(stan, batch)`` makes its request.
     ``forwardable``: a refund, queued for store-and-forward while unanswered.
+    ``on_approval(reply)``: writes an approval to the batch log, before the
+    record is emitted; where the store's log write also removes the reversal
+    (``settled_by_log``) that one write replaces the delete.
     Returns the final reply (None when there was none); the record is emitted."""
     rc_retries = sign_on_retries = 0
     pending: ReversalRecord | None = None
@@ -179,6 +183,11 @@ def transact(
                 note_reply(record, reply)
                 host_asks(dev, reply)
                 cls = lookup(reply.rc).cls
+                if on_approval is not None and is_success(reply.rc):
+                    on_approval(reply)
+                    if pending is not None and dev.reversals.settled_by_log:
+                        pending = None  # logged, so no longer reversible: gone with the write
+                        dev.reversals_maybe_pending = False
                 if pending is not None and cls not in _KEEP_REVERSAL:
                     dev.reversals.delete(dev.tid, pending.stan, pending.batch)
                     pending = None

@@ -198,8 +198,7 @@ class Terminal(Device):
                 self.identity, stan, batch, amount, card.read, self._pin_block(card)
             )
 
-        reply = self._online(record, build, reversible=True)
-        if reply is not None and record.outcome is Outcome.APPROVED:
+        def approved(reply: Reply) -> None:
             entry = self._log(record, reply, "sale", card.pan)
             if record.rrn:
                 self.recent_sales.append(
@@ -207,6 +206,8 @@ class Terminal(Device):
                 )
                 if len(self.recent_sales) > _RECENT_SALES:
                     del self.recent_sales[0]
+
+        self._online(record, build, reversible=True, on_approval=approved)
         return record
 
     def void(self, entry: BatchEntry) -> TxnRecord:
@@ -221,9 +222,11 @@ class Terminal(Device):
                 self.identity, stan, batch, entry.amount, card.read, entry.rrn or "", original
             )
 
-        reply = self._online(record, build, reversible=True)
-        if reply is not None and record.outcome is Outcome.APPROVED:
+        def approved(reply: Reply) -> None:
             self._log(record, reply, "void", entry.pan, orig_stan=entry.stan)
+
+        reply = self._online(record, build, reversible=True, on_approval=approved)
+        if reply is not None and record.outcome is Outcome.APPROVED:
             self.recent_sales = [
                 s for s in self.recent_sales if (s.stan, s.batch) != (entry.stan, self.batch)
             ]
@@ -308,9 +311,17 @@ class Terminal(Device):
         *,
         reversible: bool,
         forwardable: bool = False,
+        on_approval: Callable[[Reply], None] | None = None,
     ) -> Reply | None:
         try:
-            return transact(self, record, build, reversible=reversible, forwardable=forwardable)
+            return transact(
+                self,
+                record,
+                build,
+                reversible=reversible,
+                forwardable=forwardable,
+                on_approval=on_approval,
+            )
         finally:
             self.end_transaction()
 

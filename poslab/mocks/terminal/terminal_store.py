@@ -81,6 +81,13 @@ CREATE TABLE IF NOT EXISTS batch_log (
     amount INTEGER NOT NULL, pan TEXT NOT NULL, rrn TEXT, date TEXT NOT NULL,
     voided INTEGER NOT NULL DEFAULT 0, orig_stan TEXT,
     PRIMARY KEY (tid, batch, stan));
+-- An approved transaction in the batch log has nothing to reverse: logging it
+-- removes its reversal in the same statement (one write per approved sale
+-- instead of two, and no moment where a crash finds it neither logged nor
+-- reversible). See DurableReversals.settled_by_log.
+CREATE TRIGGER IF NOT EXISTS logged_is_not_reversed AFTER INSERT ON batch_log BEGIN
+    DELETE FROM reversals WHERE tid = NEW.tid AND stan = NEW.stan AND batch = NEW.batch;
+END;
 """
 
 
@@ -144,6 +151,9 @@ class Counters:
 
 class ReversalStore(Protocol):
     durable: bool
+    #: True when logging an approved transaction in the batch log removes its
+    #: reversal (the durable store's trigger): the caller then need not delete it.
+    settled_by_log: bool
 
     def put(self, record: ReversalRecord) -> None: ...
     def pending(self, tid: str) -> list[ReversalRecord]: ...
@@ -272,6 +282,7 @@ class DurableReversals:
     """Reversals in the SQLite file: written before the request is sent."""
 
     durable = True
+    settled_by_log = True
 
     def __init__(self, store: TerminalStore) -> None:
         self._store = store
@@ -346,6 +357,7 @@ class MemoryReversals:
     """The naive policy: reversals live in RAM and die with the device."""
 
     durable = False
+    settled_by_log = False
 
     def __init__(self) -> None:
         self._by_tid: dict[str, dict[tuple[str, str], ReversalRecord]] = {}
