@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from poslab.mocks.terminal import (
     Address,
@@ -115,7 +116,7 @@ def test_an_approval_is_logged_before_its_record_and_its_log_write_removes_the_r
     statements: list[str] = []
     original = store.execute
 
-    def counting(sql: str, args: tuple[object, ...] = ()) -> list[object]:
+    def counting(sql: str, args: tuple[object, ...] = ()) -> list[Any]:
         statements.append(sql.split()[0])
         return original(sql, args)
 
