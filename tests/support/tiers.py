@@ -64,6 +64,8 @@ BY_LOCATION: dict[str, frozenset[str]] = {
     "fleet/test_fleet_cli.py": frozenset({LOCUST}),
     # A Locust master and its workers (Fleet, lab fleet worker) on payment hosts.
     "fleet/test_fleet_distributed.py": frozenset({LOCUST}),
+    # `lab run --workers 3` and `lab run` of one scenario.
+    "fleet/test_fleet_distributed_run.py": frozenset({LOCUST}),
     # Real drills through the in-process CLI: the stack's services and Locust.
     "drill/test_drill_end_to_end.py": frozenset({PROCESS, LOCUST}),
     # `lab run`: a whole stack and its terminal fleet (Locust).
@@ -83,6 +85,10 @@ BY_LOCATION: dict[str, frozenset[str]] = {
     "external/test_gate_foreign_host.py": frozenset({PROCESS, LOCUST}),
     # hooks are commands that poslab.stack.hooks starts.
     "external/test_hooks.py": frozenset({PROCESS}),
+    # `lab run` / `lab load` / drills killed with SIGKILL, and user errors met
+    # during whole runs: Locust fleets, so they take the one-at-a-time fleet lane.
+    "reliability/test_orphans.py": frozenset({PROCESS, LOCUST}),
+    "reliability/test_user_errors.py": frozenset({PROCESS, LOCUST}),
 }
 
 
@@ -235,6 +241,7 @@ SHARED_GROUPS: dict[str, str] = {
     "fleet/test_fleet_locust.py": FLEETS,
     "fleet/test_fleet_cli.py": FLEETS,
     "fleet/test_fleet_distributed.py": FLEETS,
+    "fleet/test_fleet_distributed_run.py": LAB_RUN,
     "stack/test_docker.py": CONTAINERS,
     "containers/": CONTAINERS,
 }
