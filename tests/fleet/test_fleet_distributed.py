@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from poslab.fleet import Fleet, LocustOptions, ShapeSpec, journal_files
-from poslab.fleet.runner import worker_argv
 from poslab.world import World
 from tests.fleet.test_fleet_locust import check_record
 from tests.support.payment_stack import PaymentHosts, saved_world
@@ -231,10 +230,3 @@ def test_an_unreachable_master_is_exit_2_after_a_bounded_retry(tmp_path: Path) -
     assert worker.returncode == 2, out
     assert "cannot reach the master" in out, out
     assert time.monotonic() - started < 30
-
-
-def test_worker_argv_names_only_the_master() -> None:
-    argv = worker_argv("python", "10.0.0.5", 5557)
-    assert "--worker" in argv and argv[argv.index("--master-host") + 1] == "10.0.0.5"
-    assert not any("config" in a for a in argv)
-    assert json.dumps(argv)
