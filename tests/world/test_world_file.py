@@ -65,12 +65,13 @@ def test_canonical_shape(small_world: World) -> None:
     )
 
 
-def test_save_is_atomic_and_readable_by_others(small_world: World, tmp_path: Path) -> None:
+def test_save_is_atomic_and_secret(small_world: World, tmp_path: Path) -> None:
     path = tmp_path / "world.json"
     path.write_text("old")
     save(small_world, path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["world.json"]  # no temp file left
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    # The world file is the one clear store of PANs, PINs and TMKs: owner only.
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
 def test_save_errors(small_world: World, tmp_path: Path) -> None:
