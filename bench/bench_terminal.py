@@ -50,6 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from poslab.loadtests.journal import JournalWriter  # noqa: E402
+from poslab.loadtests.merchant_desk import MerchantDesk, Outboxes  # noqa: E402
 from poslab.mocks.terminal import (  # noqa: E402
     Terminal,
     TerminalConfig,
@@ -98,6 +99,11 @@ class Fleet:
             {"connection": "kept", "response_timeout_s": 10.0, **terminal}
         )
         self.records = 0
+        # the merchant desk the fleet gives each till (two agent clients, a merchant)
+        agents = dict(state.addresses.agents)
+        self.outboxes = Outboxes(workdir / "agent-outbox.sqlite", 7) if agents else None
+        self.agents = agents
+        self.desks: list[MerchantDesk] = []
 
     def on_record(self, record: TxnRecord) -> None:
         # what the Locust process does with each record (its stats aside)
@@ -107,8 +113,22 @@ class Fleet:
     def build(self, index: int) -> Terminal:
         wt = self.world.terminals[index]
         host, _, port = self.regions[wt.region].rpartition(":")
+        profile = TerminalProfile.from_world(self.world, wt)
+        if self.outboxes is not None and "primary" in self.agents:
+            self.desks.append(
+                MerchantDesk(
+                    profile,
+                    agents=self.agents,
+                    outboxes=self.outboxes,
+                    failover=self.config.failover,
+                    timeout_s=2.0,
+                    backup_first=lambda: False,
+                    emit=self.on_record,
+                    policy=self.config.policy.value,
+                )
+            )
         return Terminal(
-            TerminalProfile.from_world(self.world, wt),
+            profile,
             self.config,
             primary=(host, int(port)),
             backup=None,

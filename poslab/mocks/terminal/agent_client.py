@@ -127,6 +127,20 @@ class Replacement:
 class _Instance:
     """One agent instance: a kept connection and its failure backoff."""
 
+    # slots: a fleet holds two clients of two instances per terminal
+    __slots__ = (
+        "_conn",
+        "_host",
+        "_https",
+        "_port",
+        "_prefix",
+        "_timeout",
+        "failures",
+        "name",
+        "skip_until",
+        "url",
+    )
+
     def __init__(self, name: str, url: str, timeout_s: float) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -170,6 +184,19 @@ class _Failed(Exception):
 
 
 class AgentClient:
+    # slots: a fleet holds two of these per terminal (issue 16 item 6)
+    __slots__ = (
+        "_auth",
+        "_base",
+        "_cap",
+        "_clock",
+        "_instances",
+        "_outbox",
+        "_rng",
+        "_timeout",
+        "last_path",
+    )
+
     def __init__(
         self,
         primary_url: str,

@@ -73,6 +73,39 @@ def _advance(stan: int, steps: int) -> int:
 
 
 class Device:
+    # slots, no instance dict: a fleet process holds thousands of these
+    # (issue 16 item 6: the dict of ~40 attributes was ~1.5 KiB per terminal)
+    __slots__ = (
+        "_crashed",
+        "_software_pushed",
+        "_stan",
+        "_stan_reserved",
+        "_wake",
+        "backoff",
+        "batch",
+        "batch_count",
+        "booted",
+        "channel",
+        "config",
+        "exchanger",
+        "identity",
+        "layout",
+        "needs_sign_on",
+        "on_record",
+        "paths",
+        "profile",
+        "reversal_backoff",
+        "reversals",
+        "reversals_maybe_pending",
+        "rng",
+        "saf",
+        "saf_maybe_pending",
+        "session",
+        "software",
+        "store",
+        "tms_requested",
+    )
+
     def __init__(
         self,
         profile: TerminalProfile,

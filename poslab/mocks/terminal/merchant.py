@@ -50,6 +50,9 @@ class ReplacementOutcome:
 
 
 class Merchant:
+    # slots: one merchant per held terminal in a fleet
+    __slots__ = ("_seen_until", "_streaks", "agent", "failure_threshold", "mid", "tickets")
+
     def __init__(self, mid: str, agent: AgentDesk, *, failure_threshold: int = 3) -> None:
         if failure_threshold < 1:
             raise ValueError(f"failure_threshold must be ≥ 1, got {failure_threshold}")

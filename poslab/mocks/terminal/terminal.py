@@ -69,6 +69,17 @@ class RecentSale:
 
 
 class Terminal(Device):
+    __slots__ = (
+        "_batch_opened_at",
+        "_next_tms_at",
+        "_settle_at_count",
+        "_signed_on_at",
+        "agent",
+        "latest_software",
+        "recent_sales",
+        "shopper",
+    )
+
     def __init__(
         self,
         profile: TerminalProfile,
