@@ -81,7 +81,7 @@ _TERMINAL = (
         "never-apply-update",
         "a terminal that downloads the TMS update and keeps booting the old image (a "
         "failed install it does not notice): the host keeps refusing its version",
-        ("expectation updated-terminals-carry-on",),
+        ("expectation updated-terminals-sell",),
         money=False,
     ),
 )
