@@ -62,7 +62,8 @@ def encode_request(msg: IsoMessage, mak: bytes | None, algorithm: MacAlgorithm) 
         return encode(msg)
     fields = dict(msg.fields)
     fields[64] = _MAC_PLACEHOLDER
-    return sign_encoded(encode(dataclasses.replace(msg, fields=fields)), mak, algorithm)
+    # built directly: dataclasses.replace inspects the fields on every call (per sale)
+    return sign_encoded(encode(IsoMessage(msg.mti, fields, msg.tpdu, msg.header)), mak, algorithm)
 
 
 class Exchanger:
