@@ -6,6 +6,13 @@ poslab/loadtests/locustfile.py`` in its own process group with the config path i
 ``LAB_FLEET_CONFIG``, and talks to it only through files — the control file
 (fleet faults) and what Locust writes (the fleet journal, its CSV/HTML).
 
+With ``FleetConfig.workers`` Locust runs as a master (bound to 127.0.0.1
+unless ``LAB_FLEET_MASTER`` says otherwise) and the lab starts the local
+workers, each in an empty directory of its own under ``fleet/workers/``; the
+master relays the control file and writes the journal over Locust's messages
+(``poslab/loadtests/distributed.py``, docs/scale.md), and lists its workers,
+lost and refused ones in ``fleet/workers.json``.
+
 Every start carries an outer timeout: a Locust that overstays it (a shape
 that never ends, a hung worker) has its whole process group killed, because
 a scenario runner that waits forever is worse than a run marked failed.
