@@ -11,9 +11,11 @@ process (``getrusage`` / ``/proc``), never wall time.
    ``--sales`` completed sales: CPU µs per completed sale of this process (the
    terminals' share, goal ≤ 200) and of each service in the same window, the
    2-core ceiling those figures imply and the measured rate's ratio to it, and
-   the decline share (the world's own mix: the stationary world funds each
-   card per day of its own use). ``--profile FILE`` writes cProfile's top
-   functions of the window.
+   the declines by code with the 51 share beside the world's own
+   (:func:`~poslab.world.insufficient_funds_share`: the stationary world funds
+   each card per day of its own purchases, so the bench's load does not drain
+   them). ``--profile FILE`` writes cProfile's top functions of the window (on
+   CPU time; py-spy gives a truer split: cProfile's per-call cost is large).
 2. Memory: ``--hold`` terminals booted and signed on, then idle: RSS growth of
    this process per held terminal (goal ≤ 20 KiB) and, with ``--tracemalloc``,
    the allocation sites that hold it.
@@ -60,7 +62,7 @@ from poslab.mocks.terminal import (  # noqa: E402
 )
 from poslab.mocks.terminal.terminal_store import flash_key  # noqa: E402
 from poslab.stack import StackState, read_state  # noqa: E402
-from poslab.world import World  # noqa: E402
+from poslab.world import World, insufficient_funds_share  # noqa: E402
 from poslab.world import load as load_world  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -148,6 +150,7 @@ def cpu_phase(
     tills = [fleet.build(i) for i in range(terminals)]
     gevent.pool.Pool(200).map(lambda t: t.boot(), tills)
     outcomes: dict[str, int] = {}
+    codes: dict[str, int] = {}  # the declines' response codes
     done = 0
     warm = max(terminals * 5, sales // 10)
     marks: dict[str, tuple[float, float, dict[str, float]]] = {}
@@ -166,6 +169,8 @@ def cpu_phase(
             record = terminal.sale()
             if done >= warm:
                 outcomes[record.outcome.value] = outcomes.get(record.outcome.value, 0) + 1
+                if record.outcome.value == "declined":
+                    codes[record.rc or "?"] = codes.get(record.rc or "?", 0) + 1
             if record.outcome.value in ("approved", "declined"):
                 done += 1
                 if done == warm:
@@ -186,7 +191,12 @@ def cpu_phase(
     per_sale = (c1 - c0) / completed * 1e6
     print(f"\n1. CPU: {terminals} terminals (gevent, kept connections), {completed} sales")
     print(f"   outcomes              {dict(sorted(outcomes.items()))}")
+    # the cards are funded for the load (a card's spending day is its own
+    # purchases): the 51 share should stay at the world's, not grow with the run
     print(f"   declined share        {outcomes.get('declined', 0) / completed:8.1%}")
+    print(f"   declines by code      {dict(sorted(codes.items(), key=lambda kv: -kv[1]))}")
+    print(f"   51 share              {codes.get('51', 0) / completed:8.1%}   "
+          f"(the world's own on fresh funds: {insufficient_funds_share(world):.1%})")  # fmt: skip
     print(f"   terminal CPU µs/sale  {per_sale:8.0f}   (goal <= 200; this process, getrusage)")
     total = per_sale
     for name in pids:
