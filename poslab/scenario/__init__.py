@@ -27,8 +27,9 @@ aiohttp), and ``lab --help`` imports every subcommand's module.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from poslab.common.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from poslab.scenario.faults import FaultInjector
@@ -118,7 +119,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "poslab.scenario.schedule": ("FaultSchedule", "ScenarioClock"),
     "poslab.scenario.settlement_drain": ("NotReported", "SettlementDrain"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "CATALOGUE_DIR",
@@ -176,14 +176,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups find it without this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

@@ -33,8 +33,9 @@ and log tail; the CLI exits 2) and :class:`poslab.errors.ConfigError`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from poslab.common.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from poslab.stack.commands import Programs, ServiceFiles
@@ -106,7 +107,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "topology_from_mapping",
     ),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "DEFAULT_READY_TIMEOUT_S",
@@ -142,14 +142,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups find it without this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

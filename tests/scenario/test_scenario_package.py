@@ -1,45 +1,12 @@
-"""poslab.scenario's public names: one list, each its module's object, loaded lazily."""
+"""poslab.scenario stays light to import.
+
+Its public names and their lists: tests/common/test_lazy_exports.py.
+"""
 
 from __future__ import annotations
 
-import ast
-import importlib
-import pkgutil
 import subprocess
 import sys
-from pathlib import Path
-
-import poslab.scenario as package
-
-
-def _type_checking_names(init: Path) -> set[str]:
-    """The names the ``if TYPE_CHECKING:`` block imports (what type checkers see)."""
-    tree = ast.parse(init.read_text())
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
-            for imp in node.body:
-                assert isinstance(imp, ast.ImportFrom)
-                names.update(alias.asname or alias.name for alias in imp.names)
-    return names
-
-
-def test_the_three_lists_of_names_agree() -> None:
-    assert package.__all__ == sorted(package.__all__, key=lambda n: (not n.isupper(), n))
-    assert set(package.__all__) == set(package._MODULE_OF)
-    assert _type_checking_names(Path(package.__file__)) == set(package.__all__)
-
-
-def test_every_name_is_its_module_object() -> None:
-    for name, module in package._MODULE_OF.items():
-        assert getattr(package, name) is getattr(importlib.import_module(module), name), name
-
-
-def test_no_name_shadows_a_submodule() -> None:
-    # `import poslab.scenario.<x>` sets the package attribute <x> to the module,
-    # which would hide an exported name <x> depending on import order.
-    submodules = {m.name for m in pkgutil.iter_modules(package.__path__)}
-    assert not submodules & set(package.__all__)
 
 
 def test_importing_the_package_loads_nothing_else() -> None:
