@@ -20,15 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_MILLION = 1_000_000
-
-
-def ppm_of(amount_fen: int, ppm: int) -> int:
-    """``amount × ppm / 10⁶`` rounded half up, symmetric around zero."""
-    if amount_fen < 0:
-        return -ppm_of(-amount_fen, ppm)
-    whole, rest = divmod(amount_fen * ppm, _MILLION)
-    return whole + (1 if 2 * rest >= _MILLION else 0)
+from poslab.common.money import ppm_of
 
 
 @dataclass(frozen=True, slots=True)

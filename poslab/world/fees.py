@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from poslab.common.money import ppm_of
 from poslab.errors import ConfigError
 
 __all__ = ["FEE_CLASSES", "FEE_KINDS", "FeeSchedule", "ppm_of"]
@@ -24,16 +25,6 @@ __all__ = ["FEE_CLASSES", "FEE_KINDS", "FeeSchedule", "ppm_of"]
 FEE_KINDS = ("credit", "debit", "qr")
 # standard: paid T+1; d0: paid the same day for a surcharge.
 FEE_CLASSES = ("standard", "d0")
-
-_MILLION = 1_000_000
-
-
-def ppm_of(amount_fen: int, ppm: int) -> int:
-    """``amount_fen × ppm / 10⁶`` rounded half up, symmetric around zero."""
-    if amount_fen < 0:
-        return -ppm_of(-amount_fen, ppm)
-    whole, rest = divmod(amount_fen * ppm, _MILLION)
-    return whole + (1 if 2 * rest >= _MILLION else 0)
 
 
 @dataclass(frozen=True, slots=True)

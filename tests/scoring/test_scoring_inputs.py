@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from poslab.common.money import ppm_of
 from poslab.errors import RunDirError
 from poslab.scoring import score_run
-from poslab.scoring.fees import Fees, load_fees, ppm_of
+from poslab.scoring.fees import Fees, load_fees
 from poslab.scoring.jsonl import ReadStats, iter_jsonl, read_line_at
 from poslab.scoring.result import mask_pan
 from tests.scoring.scoring_runs import MakeRun, fault_events, fin, seconds
